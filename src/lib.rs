@@ -1,0 +1,13 @@
+//! driftwatch: watches cloud security configuration, matches every change to an approved
+//! change record, and tells people about what nobody planned.
+//!
+//! The core (`model`, `diff`, `rules`, `matcher`, `engine`, record parsing in `records`) is
+//! pure: no IO, no clock, no async. See ARCHITECTURE.md for the code map.
+
+pub mod diff;
+pub mod engine;
+pub mod matcher;
+pub mod model;
+pub mod records;
+pub mod rules;
+pub mod store;

@@ -1,0 +1,291 @@
+//! Pure matcher: a change and the active change records give a decision with its reason.
+//! Records are indexed by (provider, kind) so a change is compared only with the scope
+//! entries that could cover it, never with every record.
+
+use std::collections::HashMap;
+
+use globset::{Glob, GlobMatcher};
+use jiff::SignedDuration;
+
+use crate::model::aws::SecurityGroupRule;
+use crate::model::record::{AttributeMatch, ScopeEntry};
+use crate::model::{Change, ChangeRecord, Decision, Kind, Provider, RecordType, Scope, ViolationKind};
+
+/// Matcher settings (from `[records]`).
+#[derive(Clone, Copy, Debug)]
+pub struct MatchSettings {
+    /// Allowance for poll delay: a change seen this long after the window closed still counts.
+    pub grace: SignedDuration,
+}
+
+impl Default for MatchSettings {
+    fn default() -> Self {
+        MatchSettings {
+            grace: SignedDuration::from_mins(10),
+        }
+    }
+}
+
+struct IndexedEntry {
+    record: usize,
+    entry: usize,
+    target: Option<GlobMatcher>,
+}
+
+/// The active records with their scope entries indexed by provider and kind.
+pub struct RecordIndex {
+    records: Vec<ChangeRecord>,
+    by_kind: HashMap<(Provider, Option<Kind>), Vec<IndexedEntry>>,
+}
+
+impl RecordIndex {
+    pub fn new(records: Vec<ChangeRecord>) -> Self {
+        let mut by_kind: HashMap<(Provider, Option<Kind>), Vec<IndexedEntry>> = HashMap::new();
+        for (ri, r) in records.iter().enumerate() {
+            for (ei, e) in r.scope.iter().enumerate() {
+                // Targets were validated as globs when the record was loaded; an entry whose
+                // glob still fails to compile is skipped rather than matching everything.
+                let target = match &e.target {
+                    None => None,
+                    Some(t) => match Glob::new(t) {
+                        Ok(g) => Some(g.compile_matcher()),
+                        Err(_) => continue,
+                    },
+                };
+                by_kind
+                    .entry((e.provider, e.kind.clone()))
+                    .or_default()
+                    .push(IndexedEntry {
+                        record: ri,
+                        entry: ei,
+                        target,
+                    });
+            }
+        }
+        RecordIndex { records, by_kind }
+    }
+
+    pub fn records(&self) -> &[ChangeRecord] {
+        &self.records
+    }
+
+    pub fn get(&self, id: &str) -> Option<&ChangeRecord> {
+        self.records.iter().find(|r| r.id == id)
+    }
+
+    fn candidates<'a>(&'a self, change: &'a Change) -> impl Iterator<Item = &'a IndexedEntry> + 'a {
+        let p = change.key.provider();
+        let exact = self.by_kind.get(&(p, Some(change.key.kind.clone())));
+        let any = self.by_kind.get(&(p, None));
+        exact.into_iter().chain(any).flatten()
+    }
+}
+
+/// Decide one change. Preference: a valid non-emergency match, then an emergency (provisional)
+/// match, then a violation by a covering record, else unmatched.
+pub fn decide(change: &Change, index: &RecordIndex, settings: &MatchSettings) -> Decision {
+    let mut provisional: Option<Decision> = None;
+    let mut violation: Option<Decision> = None;
+    for c in index.candidates(change) {
+        let (Some(record), Some(entry)) = (
+            index.records.get(c.record),
+            index.records.get(c.record).and_then(|r| r.scope.get(c.entry)),
+        ) else {
+            continue;
+        };
+        if !covers(entry, c.target.as_ref(), change) {
+            continue;
+        }
+        let what = format!(
+            "{} scope[{}] ({}) covers {} {} {}",
+            record.id,
+            c.entry,
+            describe_entry(entry),
+            change.action,
+            change.key.kind,
+            change.name()
+        );
+        match check_time(record, change, settings) {
+            Ok(()) if record.record_type == RecordType::Emergency => {
+                if provisional.is_none() {
+                    provisional = Some(Decision::Matched {
+                        record_id: record.id.clone(),
+                        scope_entry: c.entry,
+                        provisional: true,
+                        reason: format!(
+                            "{what}; emergency record: matched provisionally, retrospective owed"
+                        ),
+                    });
+                }
+            }
+            Ok(()) => {
+                let when = match record.window {
+                    Some(w) => format!("inside its window {} .. {}", w.start, w.end),
+                    None => "a standard (pre-approved) record".to_string(),
+                };
+                return Decision::Matched {
+                    record_id: record.id.clone(),
+                    scope_entry: c.entry,
+                    provisional: false,
+                    reason: format!("{what}; observed {} {when}", change.observed_at),
+                };
+            }
+            Err((kind, why)) => {
+                if violation.is_none() {
+                    violation = Some(Decision::Violation {
+                        record_id: record.id.clone(),
+                        scope_entry: c.entry,
+                        violation: kind,
+                        reason: format!("{what}, but {why}"),
+                    });
+                }
+            }
+        }
+    }
+    if let Some(d) = provisional.or(violation) {
+        return d;
+    }
+    Decision::Unmatched {
+        reason: format!(
+            "no active change record covers {} {} {} in {} ({} records checked)",
+            change.action,
+            change.key.kind,
+            change.name(),
+            change.key.scope,
+            index.records.len()
+        ),
+    }
+}
+
+fn check_time(
+    record: &ChangeRecord,
+    change: &Change,
+    settings: &MatchSettings,
+) -> Result<(), (ViolationKind, String)> {
+    let t = change.observed_at;
+    if record.record_type != RecordType::Emergency {
+        match record.approved_at() {
+            None => {
+                return Err((ViolationKind::NotApproved, "the record has no approval".into()));
+            }
+            Some(a) if a > t => {
+                return Err((
+                    ViolationKind::ApprovedAfterChange,
+                    format!("it was approved at {a}, after the change was observed at {t}"),
+                ));
+            }
+            _ => {}
+        }
+    }
+    if let Some(w) = record.window {
+        // The change happened at or before the poll saw it: allow `grace` after the end for
+        // poll delay. Before the start there is no allowance.
+        let late = w.end.checked_add(settings.grace).unwrap_or(w.end);
+        if t < w.start || t > late {
+            return Err((
+                ViolationKind::OutsideWindow,
+                format!(
+                    "observed at {t}, outside its window {} .. {} (grace {} min)",
+                    w.start,
+                    w.end,
+                    settings.grace.as_mins()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn covers(entry: &ScopeEntry, target: Option<&GlobMatcher>, change: &Change) -> bool {
+    if !entry.actions.is_empty() && !entry.actions.contains(&change.action) {
+        return false;
+    }
+    match &change.key.scope {
+        Scope::Aws { account, region } => {
+            if entry.account.as_ref().is_some_and(|a| a != account) {
+                return false;
+            }
+            if entry.region.as_ref().is_some_and(|r| r != region) {
+                return false;
+            }
+        }
+        Scope::Kubernetes { cluster } => {
+            if entry.cluster.as_ref().is_some_and(|c| c != cluster) {
+                return false;
+            }
+        }
+    }
+    let Some(resource) = change.resource() else {
+        return false;
+    };
+    if let Some(g) = target
+        && !resource.targets.iter().any(|t| g.is_match(t))
+    {
+        return false;
+    }
+    if entry.matches.is_empty() {
+        return true;
+    }
+    // Attribute matches apply to security-group rules; both the old and new state are
+    // considered so that a modify is covered when either side is described.
+    let states = [change.before.as_ref(), change.after.as_ref()];
+    states
+        .into_iter()
+        .flatten()
+        .filter_map(SecurityGroupRule::from_resource)
+        .any(|rule| entry.matches.iter().all(|m| attribute_matches(m, &rule)))
+}
+
+fn attribute_matches(m: &AttributeMatch, rule: &SecurityGroupRule) -> bool {
+    match m {
+        AttributeMatch::Port(p) => rule.covers_port(*p),
+        AttributeMatch::Protocol(p) => rule.protocol == *p,
+        AttributeMatch::Direction(d) => rule.direction == *d,
+        AttributeMatch::Peer(want) => {
+            let have = rule.peer.value();
+            if have == want {
+                return true;
+            }
+            // A CIDR inside the named network is covered by it.
+            match (want.parse::<ipnet::IpNet>(), have.parse::<ipnet::IpNet>()) {
+                (Ok(net), Ok(inner)) => net.contains(&inner),
+                _ => false,
+            }
+        }
+    }
+}
+
+fn describe_entry(e: &ScopeEntry) -> String {
+    let mut parts = vec![e.provider.to_string()];
+    if let Some(a) = &e.account {
+        parts.push(format!("account {a}"));
+    }
+    if let Some(r) = &e.region {
+        parts.push(format!("region {r}"));
+    }
+    if let Some(c) = &e.cluster {
+        parts.push(format!("cluster {c}"));
+    }
+    if let Some(k) = &e.kind {
+        parts.push(k.to_string());
+    }
+    if let Some(t) = &e.target {
+        parts.push(format!("target {t}"));
+    }
+    if !e.actions.is_empty() {
+        let a: Vec<&str> = e.actions.iter().map(|a| a.as_str()).collect();
+        parts.push(format!("actions {}", a.join("/")));
+    }
+    for m in &e.matches {
+        parts.push(match m {
+            AttributeMatch::Port(p) => format!("port {p}"),
+            AttributeMatch::Protocol(p) => format!("protocol {p}"),
+            AttributeMatch::Direction(d) => format!("direction {}", d.as_str()),
+            AttributeMatch::Peer(p) => format!("peer {p}"),
+        });
+    }
+    parts.join(", ")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,124 @@
+//! Data-driven matcher cases: records written as users write them (YAML), changes built from
+//! rule fixtures, expected decision kind and reason.
+
+use jiff::Timestamp;
+
+use super::*;
+use crate::model::aws::fixtures::{res, rule, scope};
+use crate::model::{Action, DecisionKind};
+use crate::records::{ValidationSettings, parse_file};
+
+const RECORDS: &str = r#"
+- id: CHG-1
+  title: SSH from the VPN to the training cluster
+  type: normal
+  purpose: p
+  impact: i
+  resources: r
+  requested_by: alice@example.com
+  approved_by: [{ name: bob@example.com, at: 2026-11-20T10:00:00Z }]
+  window: { start: 2026-11-21T09:00:00Z, end: 2026-11-21T18:00:00Z }
+  scope:
+    - provider: aws
+      account: "123456789012"
+      kind: aws.ec2.security_group_rule
+      target: training-*
+      actions: [create]
+      match: { port: 22, peer: 10.0.0.0/8 }
+- id: STD-1
+  title: Inference API ingress edits
+  type: standard
+  requested_by: platform@example.com
+  approved_by: [{ name: carol@example.com, at: 2026-01-01T00:00:00Z }]
+  scope:
+    - provider: aws
+      kind: aws.ec2.security_group_rule
+      target: inference-*
+- id: EMG-1
+  title: Break glass on Jupyter
+  type: emergency
+  purpose: p
+  impact: i
+  resources: r
+  requested_by: dave@example.com
+  window: { start: 2026-11-22T01:00:00Z, end: 2026-11-22T03:00:00Z }
+  scope: [{ provider: aws, target: jupyter-* }]
+- id: LATE-1
+  title: Approved after the fact
+  type: normal
+  purpose: p
+  impact: i
+  resources: r
+  requested_by: erin@example.com
+  approved_by: [{ name: frank@example.com, at: 2026-11-25T00:00:00Z }]
+  window: { start: 2026-11-24T00:00:00Z, end: 2026-11-26T00:00:00Z }
+  scope: [{ provider: aws, target: mlflow-* }]
+"#;
+
+fn change(group_name: &str, port: i32, cidr: &str, at: &str) -> Change {
+    let mut r = rule("sg-1", "tcp", port, port, cidr);
+    r.group_name = group_name.into();
+    let after = res(r);
+    Change::new(
+        after.key.clone(),
+        Action::Create,
+        None,
+        Some(after),
+        vec![],
+        at.parse::<Timestamp>().expect("ts"),
+    )
+}
+
+#[test]
+fn table() {
+    let records = parse_file("records.yaml", RECORDS, &ValidationSettings::default()).expect("valid");
+    let index = RecordIndex::new(records);
+    let settings = MatchSettings::default();
+    let cases: Vec<(&str, Change, DecisionKind, Option<&str>)> = vec![
+        ("in window, in scope", change("training-cluster", 22, "10.8.0.0/16", "2026-11-21T10:00:00Z"), DecisionKind::Matched, Some("CHG-1")),
+        ("within grace after the window", change("training-cluster", 22, "10.8.0.0/16", "2026-11-21T18:05:00Z"), DecisionKind::Matched, Some("CHG-1")),
+        ("after window plus grace", change("training-cluster", 22, "10.8.0.0/16", "2026-11-21T19:00:00Z"), DecisionKind::Violation, Some("CHG-1")),
+        ("peer outside the match", change("training-cluster", 22, "0.0.0.0/0", "2026-11-21T10:00:00Z"), DecisionKind::Unmatched, None),
+        ("port outside the match", change("training-cluster", 8888, "10.8.0.0/16", "2026-11-21T10:00:00Z"), DecisionKind::Unmatched, None),
+        ("target glob does not match", change("billing", 22, "10.8.0.0/16", "2026-11-21T10:00:00Z"), DecisionKind::Unmatched, None),
+        ("standard record, any time", change("inference-api", 443, "0.0.0.0/0", "2026-06-01T00:00:00Z"), DecisionKind::Matched, Some("STD-1")),
+        ("standard record approved after the change", change("inference-api", 443, "0.0.0.0/0", "2025-12-01T00:00:00Z"), DecisionKind::Violation, Some("STD-1")),
+        ("emergency record matches provisionally", change("jupyter-lab", 8888, "0.0.0.0/0", "2026-11-22T02:00:00Z"), DecisionKind::Matched, Some("EMG-1")),
+        ("approved after the change", change("mlflow-server", 5000, "10.0.0.0/8", "2026-11-24T12:00:00Z"), DecisionKind::Violation, Some("LATE-1")),
+    ];
+    let mut failures = Vec::new();
+    for (name, c, kind, record) in cases {
+        let d = decide(&c, &index, &settings);
+        if d.kind() != kind || d.record_id() != record {
+            failures.push(format!("{name}: want {kind:?} {record:?}, got {d:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn reasons_say_why() {
+    let index = RecordIndex::new(parse_file("r.yaml", RECORDS, &ValidationSettings::default()).expect("valid"));
+    let s = MatchSettings::default();
+    let d = decide(&change("training-cluster", 22, "10.8.0.0/16", "2026-11-21T10:00:00Z"), &index, &s);
+    assert_eq!(
+        d.reason(),
+        "CHG-1 scope[0] (aws, account 123456789012, aws.ec2.security_group_rule, target training-*, actions create, peer 10.0.0.0/8, port 22) covers create aws.ec2.security_group_rule training-cluster ingress tcp/22 from 10.8.0.0/16; observed 2026-11-21T10:00:00Z inside its window 2026-11-21T09:00:00Z .. 2026-11-21T18:00:00Z"
+    );
+    let d = decide(&change("training-cluster", 22, "10.8.0.0/16", "2026-11-21T19:00:00Z"), &index, &s);
+    assert!(d.reason().ends_with("but observed at 2026-11-21T19:00:00Z, outside its window 2026-11-21T09:00:00Z .. 2026-11-21T18:00:00Z (grace 10 min)"), "{}", d.reason());
+    let d = decide(&change("billing", 22, "0.0.0.0/0", "2026-11-21T10:00:00Z"), &index, &s);
+    assert_eq!(
+        d.reason(),
+        "no active change record covers create aws.ec2.security_group_rule billing ingress tcp/22 from 0.0.0.0/0 in aws:123456789012:eu-west-1 (4 records checked)"
+    );
+    let _ = scope();
+}
+
+#[test]
+fn other_account_is_not_covered() {
+    let index = RecordIndex::new(parse_file("r.yaml", RECORDS, &ValidationSettings::default()).expect("valid"));
+    let mut c = change("training-cluster", 22, "10.8.0.0/16", "2026-11-21T10:00:00Z");
+    c.key.scope = crate::model::Scope::Aws { account: "999999999999".into(), region: "eu-west-1".into() };
+    assert_eq!(decide(&c, &index, &MatchSettings::default()).kind(), DecisionKind::Unmatched);
+}

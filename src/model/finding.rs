@@ -1,0 +1,62 @@
+//! Risk findings: a rule that fired on a resource or change.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The closed set of risk rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleId {
+    /// Ingress from 0.0.0.0/0 or ::/0 on a port not in the sensitive list.
+    WorldOpenPort,
+    /// Ingress from the world on a sensitive port (SSH, RDP, databases, Jupyter, ...).
+    WorldOpenSensitivePort,
+    /// Ingress from the world on every port or protocol.
+    WorldOpenAllTraffic,
+}
+
+impl RuleId {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleId::WorldOpenPort => "world_open_port",
+            RuleId::WorldOpenSensitivePort => "world_open_sensitive_port",
+            RuleId::WorldOpenAllTraffic => "world_open_all_traffic",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub rule: RuleId,
+    pub severity: Severity,
+    pub message: String,
+}

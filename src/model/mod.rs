@@ -1,0 +1,17 @@
+//! The domain types every other module speaks: keys, resources, observations, changes,
+//! findings, change records and decisions. Pure data; depends on nothing in this crate.
+
+pub mod aws;
+pub mod change;
+pub mod decision;
+pub mod finding;
+pub mod key;
+pub mod record;
+pub mod resource;
+
+pub use change::{Action, Change, DriftId, FieldChange};
+pub use decision::{Decision, DecisionKind, ViolationKind};
+pub use finding::{Finding, RuleId, Severity};
+pub use key::{Kind, Provider, ResourceKey, Scope};
+pub use record::{ChangeRecord, RecordType};
+pub use resource::{FailureKind, Observation, Outcome, Resource, canonical_json, sha256_hex};

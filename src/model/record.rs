@@ -1,0 +1,113 @@
+//! Validated change records, as the matcher sees them. The YAML schema and its validation
+//! live in `records`; this is the checked result.
+
+use std::fmt;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::change::Action;
+use super::key::{Kind, Provider};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordType {
+    /// Pre-approved and recurring: no window.
+    Standard,
+    Normal,
+    /// Matches provisionally and owes a retrospective.
+    Emergency,
+}
+
+impl RecordType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordType::Standard => "standard",
+            RecordType::Normal => "normal",
+            RecordType::Emergency => "emergency",
+        }
+    }
+}
+
+impl fmt::Display for RecordType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    pub name: String,
+    pub at: Timestamp,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    pub start: Timestamp,
+    pub end: Timestamp,
+}
+
+/// A narrowing condition on a security-group rule's attributes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttributeMatch {
+    /// The rule's port range includes this port.
+    Port(u16),
+    Protocol(String),
+    Direction(super::aws::Direction),
+    /// The rule's peer is this CIDR, prefix list or group, or a CIDR inside this network.
+    Peer(String),
+}
+
+/// One entry of a record's `scope`: every field but the provider may be omitted (= any).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScopeEntry {
+    pub provider: Provider,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub cluster: Option<String>,
+    pub kind: Option<Kind>,
+    /// Glob over the resource's id or display name (`Resource::targets`).
+    pub target: Option<String>,
+    /// Empty means every action.
+    pub actions: Vec<Action>,
+    pub matches: Vec<AttributeMatch>,
+}
+
+/// Where a record was read from, for messages and reports.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordOrigin {
+    pub file: String,
+    pub line: u32,
+}
+
+impl fmt::Display for RecordOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeRecord {
+    pub id: String,
+    pub title: String,
+    pub record_type: RecordType,
+    pub purpose: Option<String>,
+    pub impact: Option<String>,
+    pub resources: Option<String>,
+    pub requested_by: String,
+    pub approved_by: Vec<Approval>,
+    pub window: Option<Window>,
+    pub revert_by: Option<Timestamp>,
+    pub scope: Vec<ScopeEntry>,
+    pub evidence: Vec<String>,
+    pub retrospective_for: Vec<String>,
+    pub origin: RecordOrigin,
+}
+
+impl ChangeRecord {
+    /// The latest approval time, if approved at all.
+    pub fn approved_at(&self) -> Option<Timestamp> {
+        self.approved_by.iter().map(|a| a.at).max()
+    }
+}

@@ -1,0 +1,35 @@
+//! Change records: the YAML schema, parsing and validation (pure: text in, records or precise
+//! errors out), and the directory loader that keeps each file's last valid version.
+
+mod dir;
+mod schema;
+mod validate;
+
+pub use dir::{LoadReport, RecordSet};
+pub use validate::{ValidationSettings, parse_file};
+
+use std::fmt;
+
+/// One problem with one record file, naming file, line and field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct RecordError {
+    pub file: String,
+    /// 1-based; 0 when the problem concerns the whole file (unreadable).
+    pub line: u32,
+    /// Dotted field path (`approved_by[0].name`), empty when the YAML itself is malformed.
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if self.line > 0 {
+            write!(f, ":{}", self.line)?;
+        }
+        if !self.field.is_empty() {
+            write!(f, ": {}", self.field)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}

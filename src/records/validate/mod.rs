@@ -1,0 +1,428 @@
+//! Parse one record file and check every rule of the change-record contract, collecting all
+//! errors rather than stopping at the first.
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use jiff::SignedDuration;
+use serde_saphyr::Spanned;
+
+use super::RecordError;
+use super::schema::{RawRecord, RawScope, ScalarValue};
+use crate::model::aws::Direction;
+use crate::model::record::{Approval, AttributeMatch, RecordOrigin, ScopeEntry, Window};
+use crate::model::{ChangeRecord, Kind, Provider, RecordType};
+
+/// Settings of validation (the `[records]` config section).
+#[derive(Clone, Debug)]
+pub struct ValidationSettings {
+    /// Glob patterns of bot accounts that can never approve a change.
+    pub bot_patterns: Vec<String>,
+    bot_set: GlobSet,
+    /// How long after the window's end a `revert_by` may lie.
+    pub max_revert_after_window: SignedDuration,
+}
+
+impl ValidationSettings {
+    pub fn new(
+        bot_patterns: Vec<String>,
+        max_revert_after_window: SignedDuration,
+    ) -> Result<Self, globset::Error> {
+        let mut b = GlobSetBuilder::new();
+        for p in &bot_patterns {
+            b.add(Glob::new(p)?);
+        }
+        Ok(ValidationSettings {
+            bot_set: b.build()?,
+            bot_patterns,
+            max_revert_after_window,
+        })
+    }
+
+    fn bot_pattern(&self, name: &str) -> Option<&str> {
+        self.bot_set
+            .matches(name)
+            .first()
+            .and_then(|i| self.bot_patterns.get(*i))
+            .map(String::as_str)
+    }
+}
+
+impl Default for ValidationSettings {
+    fn default() -> Self {
+        let patterns = default_bot_patterns();
+        // The default patterns are fixed literals that are valid globs (tested below).
+        Self::new(patterns, SignedDuration::from_hours(24 * 30)).unwrap_or(ValidationSettings {
+            bot_patterns: Vec::new(),
+            bot_set: GlobSet::empty(),
+            max_revert_after_window: SignedDuration::from_hours(24 * 30),
+        })
+    }
+}
+
+pub fn default_bot_patterns() -> Vec<String> {
+    [r"*\[bot\]", "*-bot", "*-bot@*", "bot-*", "github-actions*", "dependabot*", "renovate*"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// Parse a file holding one record or a list of records, and validate each.
+/// Returns the records when the whole file is valid, else every error found.
+pub fn parse_file(
+    file: &str,
+    text: &str,
+    settings: &ValidationSettings,
+) -> Result<Vec<ChangeRecord>, Vec<RecordError>> {
+    let syntax = |e: serde_saphyr::Error| {
+        let line = e.location().map(|l| l.line() as u32).unwrap_or(0);
+        vec![RecordError {
+            file: file.to_string(),
+            line,
+            field: String::new(),
+            message: plain_message(&e),
+        }]
+    };
+    // Is the document a list of records or one record?
+    let shape: serde_json::Value = serde_saphyr::from_str(text).map_err(syntax)?;
+    let raws: Vec<RawRecord> = match shape {
+        serde_json::Value::Array(_) => serde_saphyr::from_str(text).map_err(syntax)?,
+        serde_json::Value::Object(_) => vec![serde_saphyr::from_str(text).map_err(syntax)?],
+        serde_json::Value::Null => {
+            return Err(vec![RecordError {
+                file: file.to_string(),
+                line: 1,
+                field: String::new(),
+                message: "file is empty: expected a change record or a list of them".into(),
+            }]);
+        }
+        _ => {
+            return Err(vec![RecordError {
+                file: file.to_string(),
+                line: 1,
+                field: String::new(),
+                message: "expected a change record (a mapping) or a list of them".into(),
+            }]);
+        }
+    };
+    let mut records = Vec::new();
+    let mut errors = Vec::new();
+    let list = raws.len() > 1;
+    for (i, raw) in raws.into_iter().enumerate() {
+        let prefix = if list { format!("[{i}].") } else { String::new() };
+        match validate(file, &prefix, raw, settings) {
+            Ok(r) => records.push(r),
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+    // Duplicate ids inside the file.
+    for (i, r) in records.iter().enumerate() {
+        if let Some(first) = records[..i].iter().find(|o| o.id == r.id) {
+            errors.push(RecordError {
+                file: file.to_string(),
+                line: r.origin.line,
+                field: "id".into(),
+                message: format!("duplicate id {} (first defined at line {})", r.id, first.origin.line),
+            });
+        }
+    }
+    if errors.is_empty() {
+        Ok(records)
+    } else {
+        errors.sort_by_key(|e| e.line);
+        Err(errors)
+    }
+}
+
+/// The error's text without the source snippet or location suffix (we print `file:line:`).
+fn plain_message(e: &serde_saphyr::Error) -> String {
+    let text = e.without_snippet().to_string();
+    let first = text.lines().next().unwrap_or("").trim();
+    match first.rfind(" at line ") {
+        Some(i) => first[..i].to_string(),
+        None => first.to_string(),
+    }
+}
+
+struct Errors<'a> {
+    file: &'a str,
+    prefix: &'a str,
+    list: Vec<RecordError>,
+}
+
+impl Errors<'_> {
+    fn push(&mut self, line: usize, field: &str, message: String) {
+        self.list.push(RecordError {
+            file: self.file.to_string(),
+            line: line as u32,
+            field: format!("{}{field}", self.prefix),
+            message,
+        });
+    }
+}
+
+fn a_record(t: RecordType) -> &'static str {
+    match t {
+        RecordType::Standard => "a standard record",
+        RecordType::Normal => "a normal record",
+        RecordType::Emergency => "an emergency record",
+    }
+}
+
+fn line<T>(s: &Spanned<T>) -> usize {
+    s.referenced.line() as usize
+}
+
+fn validate(
+    file: &str,
+    prefix: &str,
+    raw: RawRecord,
+    settings: &ValidationSettings,
+) -> Result<ChangeRecord, Vec<RecordError>> {
+    let mut errs = Errors {
+        file,
+        prefix,
+        list: Vec::new(),
+    };
+    let rtype = raw.record_type.value;
+    let id_line = line(&raw.id);
+    if raw.id.value.trim().is_empty() {
+        errs.push(id_line, "id", "must not be empty".into());
+    }
+    if raw.title.value.trim().is_empty() {
+        errs.push(line(&raw.title), "title", "must not be empty".into());
+    }
+    // The four pillars: why, impact, resources (normal and emergency), authority.
+    if rtype != RecordType::Standard {
+        for (field, value, pillar) in [
+            ("purpose", &raw.purpose, "pillar 1: why the change is made"),
+            ("impact", &raw.impact, "pillar 2: integrity and blast radius"),
+            ("resources", &raw.resources, "pillar 3: resources needed"),
+        ] {
+            let missing = value.as_ref().is_none_or(|v| v.value.trim().is_empty());
+            if missing {
+                let at = value.as_ref().map(line).unwrap_or(id_line);
+                errs.push(at, field, format!("required for {} ({pillar})", a_record(rtype)));
+            }
+        }
+    }
+    let requester = raw.requested_by.value.trim().to_string();
+    if requester.is_empty() {
+        errs.push(line(&raw.requested_by), "requested_by", "must not be empty".into());
+    }
+    if raw.approved_by.is_empty() && rtype != RecordType::Emergency {
+        errs.push(
+            id_line,
+            "approved_by",
+            format!("{} needs at least one approval (pillar 4: authority)", a_record(rtype)),
+        );
+    }
+    let mut approvals = Vec::new();
+    for (i, a) in raw.approved_by.iter().enumerate() {
+        let name = a.value.name.value.trim();
+        let at = line(&a.value.name);
+        if name.is_empty() {
+            errs.push(at, &format!("approved_by[{i}].name"), "must not be empty".into());
+        } else if name.eq_ignore_ascii_case(&requester) {
+            errs.push(
+                at,
+                &format!("approved_by[{i}].name"),
+                format!("approver {name} is also the requester; a change needs a second person"),
+            );
+        } else if let Some(p) = settings.bot_pattern(name) {
+            errs.push(
+                at,
+                &format!("approved_by[{i}].name"),
+                format!("approver {name} is a bot account (matches `{p}`); a person must approve"),
+            );
+        }
+        approvals.push(Approval {
+            name: name.to_string(),
+            at: a.value.at.value,
+        });
+    }
+    let window = raw.window.as_ref().map(|w| Window {
+        start: w.value.start.value,
+        end: w.value.end.value,
+    });
+    match (&raw.window, rtype) {
+        (None, RecordType::Normal | RecordType::Emergency) => {
+            errs.push(id_line, "window", format!("required for {}", a_record(rtype)));
+        }
+        (Some(w), _) if w.value.end.value <= w.value.start.value => {
+            errs.push(
+                line(&w.value.end),
+                "window.end",
+                format!(
+                    "{} is not after window.start {}",
+                    w.value.end.value, w.value.start.value
+                ),
+            );
+        }
+        _ => {}
+    }
+    if let Some(rb) = &raw.revert_by {
+        let t = rb.value;
+        match window {
+            Some(w) if t < w.start => errs.push(
+                line(rb),
+                "revert_by",
+                format!("{t} is before the window starts ({})", w.start),
+            ),
+            Some(w) if t.duration_since(w.end) > settings.max_revert_after_window => errs.push(
+                line(rb),
+                "revert_by",
+                format!(
+                    "{t} is more than {} h after the window ends ({}); a temporary change must be short",
+                    settings.max_revert_after_window.as_hours(),
+                    w.end
+                ),
+            ),
+            None => errs.push(
+                line(rb),
+                "revert_by",
+                "needs a window: a temporary change is bounded by its window".into(),
+            ),
+            _ => {}
+        }
+    }
+    let scope_line = line(&raw.scope);
+    if raw.scope.value.is_empty() {
+        errs.push(scope_line, "scope", "at least one entry is required".into());
+    }
+    let mut scope = Vec::new();
+    for (i, s) in raw.scope.value.iter().enumerate() {
+        if let Some(entry) = scope_entry(&mut errs, i, line(s), &s.value) {
+            scope.push(entry);
+        }
+    }
+    let mut retro = Vec::new();
+    for (i, d) in raw.retrospective_for.iter().enumerate() {
+        let v = d.value.trim();
+        let ok = v.len() == 10
+            && v.starts_with("d-")
+            && v[2..].chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase());
+        if !ok {
+            errs.push(
+                line(d),
+                &format!("retrospective_for[{i}]"),
+                format!("`{v}` is not a drift id (expected d- and 8 lowercase hex digits, as in alerts)"),
+            );
+        }
+        retro.push(v.to_string());
+    }
+    if !errs.list.is_empty() {
+        return Err(errs.list);
+    }
+    Ok(ChangeRecord {
+        id: raw.id.value.trim().to_string(),
+        title: raw.title.value.trim().to_string(),
+        record_type: rtype,
+        purpose: raw.purpose.map(|s| s.value),
+        impact: raw.impact.map(|s| s.value),
+        resources: raw.resources.map(|s| s.value),
+        requested_by: requester,
+        approved_by: approvals,
+        window,
+        revert_by: raw.revert_by.map(|s| s.value),
+        scope,
+        evidence: raw.evidence,
+        retrospective_for: retro,
+        origin: RecordOrigin {
+            file: file.to_string(),
+            line: id_line as u32,
+        },
+    })
+}
+
+fn scope_entry(errs: &mut Errors<'_>, i: usize, at: usize, s: &RawScope) -> Option<ScopeEntry> {
+    let before = errs.list.len();
+    let field = |f: &str| format!("scope[{i}].{f}");
+    match s.provider {
+        Provider::Aws if s.cluster.is_some() => {
+            errs.push(at, &field("cluster"), "only for provider kubernetes".into())
+        }
+        Provider::Kubernetes if s.account.is_some() || s.region.is_some() => errs.push(
+            at,
+            &field(if s.account.is_some() { "account" } else { "region" }),
+            "only for provider aws".into(),
+        ),
+        _ => {}
+    }
+    let kind = match &s.kind {
+        None => None,
+        Some(k) => match k.value.parse::<Kind>() {
+            Ok(kind) if kind.provider() != s.provider => {
+                errs.push(
+                    line(k),
+                    &field("kind"),
+                    format!("{kind} is not a {} kind", s.provider),
+                );
+                None
+            }
+            Ok(kind) => Some(kind),
+            Err(e) => {
+                errs.push(line(k), &field("kind"), e.to_string());
+                None
+            }
+        },
+    };
+    if let Some(t) = &s.target
+        && let Err(e) = Glob::new(&t.value)
+    {
+        errs.push(line(t), &field("target"), format!("invalid glob: {e}"));
+    }
+    let mut matches = Vec::new();
+    for (key, v) in &s.matches {
+        let mline = line(v);
+        let f = field(&format!("match.{key}"));
+        let text = match &v.value {
+            ScalarValue::Int(n) => n.to_string(),
+            ScalarValue::Text(t) => t.clone(),
+        };
+        match key.as_str() {
+            "port" => match text.parse::<u16>() {
+                Ok(p) => matches.push(AttributeMatch::Port(p)),
+                Err(_) => errs.push(mline, &f, format!("`{text}` is not a port number (0-65535)")),
+            },
+            "protocol" => matches.push(AttributeMatch::Protocol(text.to_ascii_lowercase())),
+            "direction" => match text.as_str() {
+                "ingress" => matches.push(AttributeMatch::Direction(Direction::Ingress)),
+                "egress" => matches.push(AttributeMatch::Direction(Direction::Egress)),
+                _ => errs.push(mline, &f, format!("`{text}` is not ingress or egress")),
+            },
+            "peer" => {
+                let is_net = text.parse::<ipnet::IpNet>().is_ok();
+                let is_ref = text.starts_with("sg-") || text.starts_with("pl-");
+                if is_net || is_ref {
+                    matches.push(AttributeMatch::Peer(text));
+                } else {
+                    errs.push(mline, &f, format!("`{text}` is not a CIDR, sg- or pl- id"));
+                }
+            }
+            _ => errs.push(
+                mline,
+                &f,
+                "unknown match key (supported: port, protocol, direction, peer)".into(),
+            ),
+        }
+    }
+    if !matches.is_empty() && kind.as_ref().is_some_and(|k| *k != Kind::Ec2SecurityGroupRule) {
+        errs.push(
+            at,
+            &field("match"),
+            "match applies only to kind aws.ec2.security_group_rule".into(),
+        );
+    }
+    (errs.list.len() == before).then(|| ScopeEntry {
+        provider: s.provider,
+        account: s.account.clone(),
+        region: s.region.clone(),
+        cluster: s.cluster.clone(),
+        kind,
+        target: s.target.as_ref().map(|t| t.value.clone()),
+        actions: s.actions.clone(),
+        matches,
+    })
+}
+
+#[cfg(test)]
+mod tests;

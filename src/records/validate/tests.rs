@@ -1,0 +1,94 @@
+//! Data-driven: every file in tests/fixtures/records/bad starts with `# expect:` lines giving
+//! the exact errors (file name relative to that folder); every file in good/ must load.
+
+use std::path::PathBuf;
+
+use super::*;
+
+fn fixtures(kind: &str) -> Vec<(String, String)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/records").join(kind);
+    let mut out: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .expect("fixture dir")
+        .map(|e| e.expect("entry").path())
+        .map(|p| {
+            let name = p.file_name().expect("name").to_string_lossy().to_string();
+            (name, std::fs::read_to_string(&p).expect("read fixture"))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn good_fixtures_load() {
+    let settings = ValidationSettings::default();
+    for (name, text) in fixtures("good") {
+        if let Err(errs) = parse_file(&name, &text, &settings) {
+            let msgs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+            panic!("{name} should be valid, got:\n{}", msgs.join("\n"));
+        }
+    }
+}
+
+#[test]
+fn bad_fixtures_fail_with_exact_messages() {
+    let settings = ValidationSettings::default();
+    let mut failures = Vec::new();
+    for (name, text) in fixtures("bad") {
+        let want: Vec<String> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# expect: "))
+            .map(|s| s.trim_end().to_string())
+            .collect();
+        assert!(!want.is_empty(), "{name} has no `# expect:` line");
+        let got: Vec<String> = match parse_file(&name, &text, &settings) {
+            Ok(_) => vec!["<no error>".into()],
+            Err(errs) => errs.iter().map(|e| e.to_string().trim_end().to_string()).collect(),
+        };
+        if got != want {
+            failures.push(format!("{name}\n  want: {want:?}\n  got:  {got:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn good_record_fields() {
+    let text = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/records/good/chg-2041.yaml"),
+    )
+    .expect("fixture");
+    let recs = parse_file("chg-2041.yaml", &text, &ValidationSettings::default()).expect("valid");
+    let r = &recs[0];
+    assert_eq!(r.id, "CHG-2041");
+    assert_eq!(r.origin.line, 1);
+    assert_eq!(r.approved_by[0].name, "bob@example.com");
+    let s = &r.scope[0];
+    assert_eq!(s.kind, Some(Kind::Ec2SecurityGroupRule));
+    assert_eq!(s.target.as_deref(), Some("sg-0abc*"));
+    assert_eq!(
+        s.matches,
+        vec![AttributeMatch::Peer("10.8.0.0/16".into()), AttributeMatch::Port(22)]
+    );
+}
+
+#[test]
+fn unquoted_account_ids_are_accepted() {
+    let text = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/records/good/standard-list.yaml"),
+    )
+    .expect("fixture");
+    let recs = parse_file("x.yaml", &text, &ValidationSettings::default()).expect("valid");
+    assert_eq!(recs[1].scope[0].account.as_deref(), Some("123456789012"));
+}
+
+#[test]
+fn every_error_is_collected() {
+    let text = "id: X\ntitle: t\ntype: normal\nrequested_by: a\nscope: []\n";
+    let errs = parse_file("f.yaml", text, &ValidationSettings::default()).expect_err("invalid");
+    let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        vec!["purpose", "impact", "resources", "approved_by", "window", "scope"]
+    );
+}

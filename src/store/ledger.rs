@@ -1,0 +1,275 @@
+//! The append-only, hash-chained ledger.
+//!
+//! Each entry's `body` is the canonical JSON (keys sorted, no whitespace) of the event with
+//! its `seq` and `at`; `hash = hex(sha256(prev_hash || body))`, where `prev_hash` is the
+//! previous entry's hash as 64 lowercase hex characters (64 zeros for the first entry).
+//! ARCHITECTURE.md gives the construction for auditors who re-verify an export.
+
+use jiff::Timestamp;
+use rusqlite::{Transaction, params};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Db, Result, StoreError, ts};
+use crate::model::{Action, DecisionKind, Severity, ViolationKind, canonical_json, sha256_hex};
+
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// A finding as written to the ledger.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LedgerFinding {
+    pub rule: String,
+    pub severity: Severity,
+    pub message: String,
+}
+
+/// A changed field as written to the ledger.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LedgerField {
+    pub path: String,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChangeEntry {
+    pub drift_id: String,
+    pub scope: String,
+    pub kind: String,
+    pub resource_id: String,
+    pub name: String,
+    pub action: Action,
+    pub observed_at: String,
+    pub fields: Vec<LedgerField>,
+    pub findings: Vec<LedgerFinding>,
+    pub severity: Severity,
+    pub decision: DecisionKind,
+    pub record_id: Option<String>,
+    pub violation: Option<ViolationKind>,
+    pub provisional: bool,
+    pub reason: String,
+    pub actor: Option<String>,
+    pub before_hash: Option<String>,
+    pub after_hash: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExposureEntry {
+    pub kind: String,
+    pub resource_id: String,
+    pub name: String,
+    pub findings: Vec<LedgerFinding>,
+}
+
+/// Every kind of ledger entry (closed set).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LedgerEvent {
+    /// First complete observation of a scope; lists pre-existing exposure.
+    Baseline {
+        scope: String,
+        resources: usize,
+        exposures: Vec<ExposureEntry>,
+    },
+    Change(ChangeEntry),
+    SourceFailed {
+        scope: String,
+        failure: String,
+        message: String,
+        consecutive_failures: u32,
+    },
+    SourceBlind {
+        scope: String,
+        consecutive_failures: u32,
+        since: String,
+    },
+    SourceRecovered {
+        scope: String,
+        blind_since: String,
+    },
+}
+
+impl LedgerEvent {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            LedgerEvent::Baseline { .. } => "baseline",
+            LedgerEvent::Change(_) => "change",
+            LedgerEvent::SourceFailed { .. } => "source_failed",
+            LedgerEvent::SourceBlind { .. } => "source_blind",
+            LedgerEvent::SourceRecovered { .. } => "source_recovered",
+        }
+    }
+}
+
+/// One stored entry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LedgerEntry {
+    pub seq: i64,
+    pub at: String,
+    pub event_type: String,
+    pub body: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl LedgerEntry {
+    pub fn event(&self) -> Result<LedgerEvent> {
+        Ok(serde_json::from_str(&self.body)?)
+    }
+}
+
+/// `hash = hex(sha256(prev_hash || body))`.
+pub fn entry_hash(prev_hash: &str, body: &str) -> String {
+    let mut bytes = Vec::with_capacity(prev_hash.len() + body.len());
+    bytes.extend_from_slice(prev_hash.as_bytes());
+    bytes.extend_from_slice(body.as_bytes());
+    sha256_hex(&bytes)
+}
+
+/// Append events inside the caller's transaction; returns their sequence numbers.
+pub(crate) fn append(tx: &Transaction<'_>, at: Timestamp, events: &[LedgerEvent]) -> Result<Vec<i64>> {
+    let (mut seq, mut prev): (i64, String) = tx
+        .query_row(
+            "SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok((0, GENESIS.to_string())),
+            e => Err(e),
+        })?;
+    let mut seqs = Vec::with_capacity(events.len());
+    let at_s = ts(at);
+    for ev in events {
+        seq += 1;
+        let mut v = serde_json::to_value(ev)?;
+        if let Value::Object(m) = &mut v {
+            m.insert("seq".into(), Value::from(seq));
+            m.insert("at".into(), Value::String(at_s.clone()));
+        }
+        let body = canonical_json(&v);
+        let hash = entry_hash(&prev, &body);
+        tx.execute(
+            "INSERT INTO ledger (seq, at, type, body, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![seq, at_s, ev.type_name(), body, prev, hash],
+        )?;
+        seqs.push(seq);
+        prev = hash;
+    }
+    Ok(seqs)
+}
+
+/// The outcome of `ledger verify`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct VerifyReport {
+    pub entries: u64,
+    pub head_hash: String,
+    pub problems: Vec<String>,
+}
+
+impl VerifyReport {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+impl Db {
+    /// Every entry in sequence order (the rowid order, so a reordering shows up too).
+    pub fn ledger_entries(&self) -> Result<Vec<LedgerEntry>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT seq, at, type, body, prev_hash, hash FROM ledger ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(LedgerEntry {
+                seq: r.get(0)?,
+                at: r.get(1)?,
+                event_type: r.get(2)?,
+                body: r.get(3)?,
+                prev_hash: r.get(4)?,
+                hash: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+    }
+
+    pub fn ledger_head(&self) -> Result<(u64, String)> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
+            )
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok((0, GENESIS.to_string())),
+                e => Err(e),
+            })?)
+    }
+
+    /// Recompute the chain: every edited, removed or reordered entry is reported.
+    pub fn verify_ledger(&self) -> Result<VerifyReport> {
+        Ok(verify_entries(&self.ledger_entries()?))
+    }
+}
+
+/// Check a sequence of entries (from the database or an export).
+pub fn verify_entries(entries: &[LedgerEntry]) -> VerifyReport {
+    let mut problems = Vec::new();
+    let mut prev = GENESIS.to_string();
+    let mut expected_seq = 1i64;
+    for e in entries {
+        if e.seq != expected_seq {
+            problems.push(format!(
+                "entry {}: expected sequence number {expected_seq} (an entry was removed or reordered)",
+                e.seq
+            ));
+        }
+        if e.prev_hash != prev {
+            problems.push(format!(
+                "entry {}: prev_hash does not match the hash of the entry before it",
+                e.seq
+            ));
+        }
+        let computed = entry_hash(&e.prev_hash, &e.body);
+        if computed != e.hash {
+            problems.push(format!(
+                "entry {}: content does not match its hash (stored {}, computed {computed}): the entry was edited",
+                e.seq, e.hash
+            ));
+        }
+        match serde_json::from_str::<Value>(&e.body) {
+            Ok(v) => {
+                let seq_ok = v.get("seq").and_then(Value::as_i64) == Some(e.seq);
+                let at_ok = v.get("at").and_then(Value::as_str) == Some(e.at.as_str());
+                let type_ok = v.get("type").and_then(Value::as_str) == Some(e.event_type.as_str());
+                if !(seq_ok && at_ok && type_ok) {
+                    problems.push(format!(
+                        "entry {}: the seq, at or type columns differ from the hashed body",
+                        e.seq
+                    ));
+                }
+            }
+            Err(err) => problems.push(format!("entry {}: body is not JSON: {err}", e.seq)),
+        }
+        prev = e.hash.clone();
+        expected_seq = e.seq + 1;
+    }
+    VerifyReport {
+        entries: entries.len() as u64,
+        head_hash: prev,
+        problems,
+    }
+}
+
+/// One line of `ledger export`: the hashed body plus the chain fields.
+pub fn export_line(e: &LedgerEntry) -> Result<String> {
+    let body: Value = serde_json::from_str(&e.body)?;
+    let line = serde_json::json!({
+        "seq": e.seq,
+        "prev_hash": e.prev_hash,
+        "hash": e.hash,
+        "body": e.body,
+        "entry": body,
+    });
+    serde_json::to_string(&line).map_err(StoreError::from)
+}

@@ -1,0 +1,146 @@
+//! The persisted alert outbox. Rows are written in the same transaction as the ledger entry
+//! they announce; the dispatcher delivers them at least once and marks them, so a crash or a
+//! sink outage loses nothing and a restart does not resend what was delivered.
+
+use jiff::Timestamp;
+use rusqlite::{Transaction, params};
+
+use super::{Db, Result, parse_ts, ts};
+
+/// An alert to enqueue for one sink.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutboxItem {
+    pub sink: String,
+    /// Stable per alert (drift id and event); the unique key makes re-enqueueing a no-op.
+    pub idempotency_key: String,
+    pub payload: serde_json::Value,
+}
+
+/// A row due for delivery.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub sink: String,
+    pub idempotency_key: String,
+    pub payload: String,
+    pub attempts: u32,
+    pub created_at: Timestamp,
+}
+
+/// Counts for metrics and readiness.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OutboxStats {
+    pub pending: u64,
+    pub delivered: u64,
+    pub abandoned: u64,
+    pub oldest_pending: Option<Timestamp>,
+}
+
+pub(crate) fn enqueue(tx: &Transaction<'_>, at: Timestamp, items: &[OutboxItem]) -> Result<()> {
+    let at = ts(at);
+    for it in items {
+        tx.execute(
+            "INSERT OR IGNORE INTO outbox (sink, idempotency_key, payload, created_at, next_attempt_at)
+             VALUES (?1, ?2, ?3, ?4, ?4)",
+            params![it.sink, it.idempotency_key, it.payload.to_string(), at],
+        )?;
+    }
+    Ok(())
+}
+
+impl Db {
+    /// Rows not yet delivered nor abandoned whose next attempt is due.
+    pub fn outbox_due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, sink, idempotency_key, payload, attempts, created_at FROM outbox
+             WHERE delivered_at IS NULL AND abandoned_at IS NULL AND next_attempt_at <= ?1
+             ORDER BY id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![ts(now), limit as i64], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, u32>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, sink, key, payload, attempts, created) = row?;
+            out.push(OutboxRow {
+                id,
+                sink,
+                idempotency_key: key,
+                payload,
+                attempts,
+                created_at: parse_ts(&created)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The earliest time a pending row becomes due, if any.
+    pub fn outbox_next_due(&self) -> Result<Option<Timestamp>> {
+        let s: Option<String> = self.conn.query_row(
+            "SELECT MIN(next_attempt_at) FROM outbox WHERE delivered_at IS NULL AND abandoned_at IS NULL",
+            [],
+            |r| r.get(0),
+        )?;
+        s.map(|s| parse_ts(&s)).transpose()
+    }
+
+    pub fn outbox_delivered(&mut self, id: i64, at: Timestamp) -> Result<()> {
+        self.conn.execute(
+            "UPDATE outbox SET delivered_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
+            params![id, ts(at)],
+        )?;
+        Ok(())
+    }
+
+    pub fn outbox_retry(&mut self, id: i64, next: Timestamp, error: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
+            params![id, ts(next), error],
+        )?;
+        Ok(())
+    }
+
+    pub fn outbox_abandon(&mut self, id: i64, at: Timestamp, error: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, abandoned_at = ?2, last_error = ?3 WHERE id = ?1",
+            params![id, ts(at), error],
+        )?;
+        Ok(())
+    }
+
+    pub fn outbox_stats(&self) -> Result<OutboxStats> {
+        let (pending, delivered, abandoned, oldest): (i64, i64, i64, Option<String>) =
+            self.conn.query_row(
+                "SELECT
+                   COALESCE(SUM(delivered_at IS NULL AND abandoned_at IS NULL), 0),
+                   COALESCE(SUM(delivered_at IS NOT NULL), 0),
+                   COALESCE(SUM(abandoned_at IS NOT NULL), 0),
+                   MIN(CASE WHEN delivered_at IS NULL AND abandoned_at IS NULL THEN created_at END)
+                 FROM outbox",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )?;
+        Ok(OutboxStats {
+            pending: pending as u64,
+            delivered: delivered as u64,
+            abandoned: abandoned as u64,
+            oldest_pending: oldest.map(|s| parse_ts(&s)).transpose()?,
+        })
+    }
+
+    /// Who was told about a drift: (sink, delivered_at) for delivered rows, for reports.
+    pub fn deliveries(&self) -> Result<Vec<(String, String, Option<String>)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT idempotency_key, sink, delivered_at FROM outbox ORDER BY id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+    }
+}

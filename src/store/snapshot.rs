@@ -1,0 +1,236 @@
+//! Last complete state per scope, scope health, and the atomic write of one poll cycle.
+
+use jiff::Timestamp;
+use rusqlite::{OptionalExtension, params};
+
+use super::ledger::{self, LedgerEvent};
+use super::outbox::{self, OutboxItem};
+use super::{Db, Result, StoreError, parse_ts, ts};
+use crate::model::{Resource, ResourceKey, Scope};
+
+/// Health and baseline status of one scope.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ScopeState {
+    pub baseline_at: Option<Timestamp>,
+    pub consecutive_failures: u32,
+    pub blind_since: Option<Timestamp>,
+    pub last_error: Option<String>,
+}
+
+/// A drift as indexed for lookups (`drifts` listing, reports).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredDrift {
+    pub drift_id: String,
+    pub scope: String,
+    pub kind: String,
+    pub resource_id: String,
+    pub name: String,
+    pub action: String,
+    pub observed_at: String,
+    pub decision: String,
+    pub record_id: Option<String>,
+    pub severity: String,
+    pub ledger_seq: i64,
+}
+
+/// Everything one cycle of one scope writes, committed in one transaction: the state, the
+/// ledger entries and the alerts that announce them (DESIGN invariant 2).
+#[derive(Clone, Debug)]
+pub struct CycleWrite {
+    pub scope: Scope,
+    pub at: Timestamp,
+    /// Resources to insert or replace, and keys to remove, in the scope's stored state.
+    pub upserts: Vec<Resource>,
+    pub deletes: Vec<ResourceKey>,
+    /// The scope's new health; `None` leaves the row untouched (steady state writes nothing).
+    pub scope_state: Option<ScopeState>,
+    pub events: Vec<LedgerEvent>,
+    pub outbox: Vec<OutboxItem>,
+}
+
+impl Db {
+    pub fn scope_state(&self, scope: &Scope) -> Result<Option<ScopeState>> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT baseline_at, consecutive_failures, blind_since, last_error FROM scopes WHERE scope = ?1",
+                params![scope.to_string()],
+                |r| {
+                    Ok((
+                        r.get::<_, Option<String>>(0)?,
+                        r.get::<_, u32>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                    ))
+                },
+            )
+            .optional()?;
+        row.map(|(b, f, s, e)| {
+            Ok(ScopeState {
+                baseline_at: b.as_deref().map(parse_ts).transpose()?,
+                consecutive_failures: f,
+                blind_since: s.as_deref().map(parse_ts).transpose()?,
+                last_error: e,
+            })
+        })
+        .transpose()
+    }
+
+    /// Every scope the store knows, with its state.
+    pub fn scopes(&self) -> Result<Vec<(String, ScopeState)>> {
+        let mut stmt = self.conn.prepare("SELECT scope FROM scopes ORDER BY scope")?;
+        let names: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<std::result::Result<_, _>>()?;
+        let mut out = Vec::new();
+        for n in names {
+            let scope: Scope = n
+                .parse()
+                .map_err(|e: crate::model::key::ParseKeyError| StoreError::Corrupt(e.to_string()))?;
+            if let Some(s) = self.scope_state(&scope)? {
+                out.push((n, s));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The last complete state of a scope.
+    pub fn snapshot(&self, scope: &Scope) -> Result<Vec<Resource>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT kind, id, name, targets, tags, attributes, hash FROM snapshots WHERE scope = ?1",
+        )?;
+        let rows = stmt.query_map(params![scope.to_string()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (kind, id, name, targets, tags, attributes, hash) = row?;
+            let kind = kind
+                .parse()
+                .map_err(|e: crate::model::key::ParseKeyError| StoreError::Corrupt(e.to_string()))?;
+            let r = Resource::new(
+                ResourceKey {
+                    scope: scope.clone(),
+                    kind,
+                    id,
+                },
+                name,
+                serde_json::from_str(&targets)?,
+                serde_json::from_str(&tags)?,
+                serde_json::from_str(&attributes)?,
+            );
+            if r.hash() != hash {
+                return Err(StoreError::Corrupt(format!(
+                    "snapshot row {} does not match its stored hash",
+                    r.key
+                )));
+            }
+            out.push(r);
+        }
+        Ok(out)
+    }
+
+    /// Commit one cycle atomically. Returns the ledger sequence numbers written.
+    pub fn commit_cycle(&mut self, w: &CycleWrite) -> Result<Vec<i64>> {
+        let tx = self.conn.transaction()?;
+        let scope = w.scope.to_string();
+        {
+            let mut up = tx.prepare_cached(
+                "INSERT OR REPLACE INTO snapshots (scope, kind, id, name, targets, tags, attributes, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for r in &w.upserts {
+                up.execute(params![
+                    scope,
+                    r.key.kind.to_string(),
+                    r.key.id,
+                    r.name,
+                    serde_json::to_string(&r.targets)?,
+                    serde_json::to_string(&r.tags)?,
+                    serde_json::to_string(&r.attributes)?,
+                    r.hash(),
+                ])?;
+            }
+            let mut del =
+                tx.prepare_cached("DELETE FROM snapshots WHERE scope = ?1 AND kind = ?2 AND id = ?3")?;
+            for k in &w.deletes {
+                del.execute(params![scope, k.kind.to_string(), k.id])?;
+            }
+        }
+        if let Some(s) = &w.scope_state {
+            tx.execute(
+                "INSERT INTO scopes (scope, baseline_at, consecutive_failures, blind_since, last_error)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (scope) DO UPDATE SET baseline_at = excluded.baseline_at,
+                   consecutive_failures = excluded.consecutive_failures,
+                   blind_since = excluded.blind_since, last_error = excluded.last_error",
+                params![
+                    scope,
+                    s.baseline_at.map(ts),
+                    s.consecutive_failures,
+                    s.blind_since.map(ts),
+                    s.last_error
+                ],
+            )?;
+        }
+        let seqs = ledger::append(&tx, w.at, &w.events)?;
+        for (ev, seq) in w.events.iter().zip(&seqs) {
+            if let LedgerEvent::Change(c) = ev {
+                tx.execute(
+                    "INSERT OR REPLACE INTO drifts (drift_id, scope, kind, resource_id, name, action,
+                       observed_at, decision, record_id, severity, ledger_seq)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    params![
+                        c.drift_id,
+                        c.scope,
+                        c.kind,
+                        c.resource_id,
+                        c.name,
+                        c.action.as_str(),
+                        c.observed_at,
+                        c.decision.as_str(),
+                        c.record_id,
+                        c.severity.as_str(),
+                        seq
+                    ],
+                )?;
+            }
+        }
+        outbox::enqueue(&tx, w.at, &w.outbox)?;
+        tx.commit()?;
+        Ok(seqs)
+    }
+
+    /// Drifts observed in `[since, until)`, oldest first.
+    pub fn drifts_between(&self, since: Timestamp, until: Timestamp) -> Result<Vec<StoredDrift>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT drift_id, scope, kind, resource_id, name, action, observed_at, decision, record_id,
+                    severity, ledger_seq
+             FROM drifts WHERE observed_at >= ?1 AND observed_at < ?2 ORDER BY observed_at, drift_id",
+        )?;
+        let rows = stmt.query_map(params![ts(since), ts(until)], |r| {
+            Ok(StoredDrift {
+                drift_id: r.get(0)?,
+                scope: r.get(1)?,
+                kind: r.get(2)?,
+                resource_id: r.get(3)?,
+                name: r.get(4)?,
+                action: r.get(5)?,
+                observed_at: r.get(6)?,
+                decision: r.get(7)?,
+                record_id: r.get(8)?,
+                severity: r.get(9)?,
+                ledger_seq: r.get(10)?,
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+    }
+}
