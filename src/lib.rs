@@ -4,10 +4,17 @@
 //! The core (`model`, `diff`, `rules`, `matcher`, `engine`, record parsing in `records`) is
 //! pure: no IO, no clock, no async. See ARCHITECTURE.md for the code map.
 
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod daemon;
 pub mod diff;
 pub mod engine;
 pub mod matcher;
 pub mod model;
 pub mod records;
+pub mod report;
 pub mod rules;
+pub mod sinks;
+pub mod sources;
 pub mod store;

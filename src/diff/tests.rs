@@ -20,7 +20,10 @@ fn complete(resources: Vec<Resource>) -> Observation {
 }
 
 fn summary(changes: &[Change]) -> Vec<(Action, String)> {
-    changes.iter().map(|c| (c.action, c.key.id.clone())).collect()
+    changes
+        .iter()
+        .map(|c| (c.action, c.key.id.clone()))
+        .collect()
 }
 
 #[test]
@@ -69,8 +72,11 @@ fn table() {
     ];
     for case in cases {
         let got = diff(&case.before, &complete(case.after));
-        let want: Vec<(Action, String)> =
-            case.expect.iter().map(|(a, k)| (*a, k.to_string())).collect();
+        let want: Vec<(Action, String)> = case
+            .expect
+            .iter()
+            .map(|(a, k)| (*a, k.to_string()))
+            .collect();
         assert_eq!(summary(&got), want, "case: {}", case.name);
     }
 }

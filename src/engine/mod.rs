@@ -46,7 +46,11 @@ pub struct Settings<'a> {
 }
 
 /// Evaluate one observation. `previous` is `None` when the scope has no baseline yet.
-pub fn evaluate(previous: Option<&[Resource]>, observation: &Observation, s: &Settings<'_>) -> Evaluation {
+pub fn evaluate(
+    previous: Option<&[Resource]>,
+    observation: &Observation,
+    s: &Settings<'_>,
+) -> Evaluation {
     let resources = match &observation.outcome {
         Outcome::Failed { .. } => return Evaluation::Failed,
         Outcome::Complete(r) => r,

@@ -9,7 +9,9 @@ use jiff::SignedDuration;
 
 use crate::model::aws::SecurityGroupRule;
 use crate::model::record::{AttributeMatch, ScopeEntry};
-use crate::model::{Change, ChangeRecord, Decision, Kind, Provider, RecordType, Scope, ViolationKind};
+use crate::model::{
+    Change, ChangeRecord, Decision, Kind, Provider, RecordType, Scope, ViolationKind,
+};
 
 /// Matcher settings (from `[records]`).
 #[derive(Clone, Copy, Debug)]
@@ -89,7 +91,10 @@ pub fn decide(change: &Change, index: &RecordIndex, settings: &MatchSettings) ->
     for c in index.candidates(change) {
         let (Some(record), Some(entry)) = (
             index.records.get(c.record),
-            index.records.get(c.record).and_then(|r| r.scope.get(c.entry)),
+            index
+                .records
+                .get(c.record)
+                .and_then(|r| r.scope.get(c.entry)),
         ) else {
             continue;
         };
@@ -166,7 +171,10 @@ fn check_time(
     if record.record_type != RecordType::Emergency {
         match record.approved_at() {
             None => {
-                return Err((ViolationKind::NotApproved, "the record has no approval".into()));
+                return Err((
+                    ViolationKind::NotApproved,
+                    "the record has no approval".into(),
+                ));
             }
             Some(a) if a > t => {
                 return Err((

@@ -71,20 +71,91 @@ fn change(group_name: &str, port: i32, cidr: &str, at: &str) -> Change {
 
 #[test]
 fn table() {
-    let records = parse_file("records.yaml", RECORDS, &ValidationSettings::default()).expect("valid");
+    let records =
+        parse_file("records.yaml", RECORDS, &ValidationSettings::default()).expect("valid");
     let index = RecordIndex::new(records);
     let settings = MatchSettings::default();
     let cases: Vec<(&str, Change, DecisionKind, Option<&str>)> = vec![
-        ("in window, in scope", change("training-cluster", 22, "10.8.0.0/16", "2026-11-21T10:00:00Z"), DecisionKind::Matched, Some("CHG-1")),
-        ("within grace after the window", change("training-cluster", 22, "10.8.0.0/16", "2026-11-21T18:05:00Z"), DecisionKind::Matched, Some("CHG-1")),
-        ("after window plus grace", change("training-cluster", 22, "10.8.0.0/16", "2026-11-21T19:00:00Z"), DecisionKind::Violation, Some("CHG-1")),
-        ("peer outside the match", change("training-cluster", 22, "0.0.0.0/0", "2026-11-21T10:00:00Z"), DecisionKind::Unmatched, None),
-        ("port outside the match", change("training-cluster", 8888, "10.8.0.0/16", "2026-11-21T10:00:00Z"), DecisionKind::Unmatched, None),
-        ("target glob does not match", change("billing", 22, "10.8.0.0/16", "2026-11-21T10:00:00Z"), DecisionKind::Unmatched, None),
-        ("standard record, any time", change("inference-api", 443, "0.0.0.0/0", "2026-06-01T00:00:00Z"), DecisionKind::Matched, Some("STD-1")),
-        ("standard record approved after the change", change("inference-api", 443, "0.0.0.0/0", "2025-12-01T00:00:00Z"), DecisionKind::Violation, Some("STD-1")),
-        ("emergency record matches provisionally", change("jupyter-lab", 8888, "0.0.0.0/0", "2026-11-22T02:00:00Z"), DecisionKind::Matched, Some("EMG-1")),
-        ("approved after the change", change("mlflow-server", 5000, "10.0.0.0/8", "2026-11-24T12:00:00Z"), DecisionKind::Violation, Some("LATE-1")),
+        (
+            "in window, in scope",
+            change(
+                "training-cluster",
+                22,
+                "10.8.0.0/16",
+                "2026-11-21T10:00:00Z",
+            ),
+            DecisionKind::Matched,
+            Some("CHG-1"),
+        ),
+        (
+            "within grace after the window",
+            change(
+                "training-cluster",
+                22,
+                "10.8.0.0/16",
+                "2026-11-21T18:05:00Z",
+            ),
+            DecisionKind::Matched,
+            Some("CHG-1"),
+        ),
+        (
+            "after window plus grace",
+            change(
+                "training-cluster",
+                22,
+                "10.8.0.0/16",
+                "2026-11-21T19:00:00Z",
+            ),
+            DecisionKind::Violation,
+            Some("CHG-1"),
+        ),
+        (
+            "peer outside the match",
+            change("training-cluster", 22, "0.0.0.0/0", "2026-11-21T10:00:00Z"),
+            DecisionKind::Unmatched,
+            None,
+        ),
+        (
+            "port outside the match",
+            change(
+                "training-cluster",
+                8888,
+                "10.8.0.0/16",
+                "2026-11-21T10:00:00Z",
+            ),
+            DecisionKind::Unmatched,
+            None,
+        ),
+        (
+            "target glob does not match",
+            change("billing", 22, "10.8.0.0/16", "2026-11-21T10:00:00Z"),
+            DecisionKind::Unmatched,
+            None,
+        ),
+        (
+            "standard record, any time",
+            change("inference-api", 443, "0.0.0.0/0", "2026-06-01T00:00:00Z"),
+            DecisionKind::Matched,
+            Some("STD-1"),
+        ),
+        (
+            "standard record approved after the change",
+            change("inference-api", 443, "0.0.0.0/0", "2025-12-01T00:00:00Z"),
+            DecisionKind::Violation,
+            Some("STD-1"),
+        ),
+        (
+            "emergency record matches provisionally",
+            change("jupyter-lab", 8888, "0.0.0.0/0", "2026-11-22T02:00:00Z"),
+            DecisionKind::Matched,
+            Some("EMG-1"),
+        ),
+        (
+            "approved after the change",
+            change("mlflow-server", 5000, "10.0.0.0/8", "2026-11-24T12:00:00Z"),
+            DecisionKind::Violation,
+            Some("LATE-1"),
+        ),
     ];
     let mut failures = Vec::new();
     for (name, c, kind, record) in cases {
@@ -98,16 +169,40 @@ fn table() {
 
 #[test]
 fn reasons_say_why() {
-    let index = RecordIndex::new(parse_file("r.yaml", RECORDS, &ValidationSettings::default()).expect("valid"));
+    let index = RecordIndex::new(
+        parse_file("r.yaml", RECORDS, &ValidationSettings::default()).expect("valid"),
+    );
     let s = MatchSettings::default();
-    let d = decide(&change("training-cluster", 22, "10.8.0.0/16", "2026-11-21T10:00:00Z"), &index, &s);
+    let d = decide(
+        &change(
+            "training-cluster",
+            22,
+            "10.8.0.0/16",
+            "2026-11-21T10:00:00Z",
+        ),
+        &index,
+        &s,
+    );
     assert_eq!(
         d.reason(),
         "CHG-1 scope[0] (aws, account 123456789012, aws.ec2.security_group_rule, target training-*, actions create, peer 10.0.0.0/8, port 22) covers create aws.ec2.security_group_rule training-cluster ingress tcp/22 from 10.8.0.0/16; observed 2026-11-21T10:00:00Z inside its window 2026-11-21T09:00:00Z .. 2026-11-21T18:00:00Z"
     );
-    let d = decide(&change("training-cluster", 22, "10.8.0.0/16", "2026-11-21T19:00:00Z"), &index, &s);
+    let d = decide(
+        &change(
+            "training-cluster",
+            22,
+            "10.8.0.0/16",
+            "2026-11-21T19:00:00Z",
+        ),
+        &index,
+        &s,
+    );
     assert!(d.reason().ends_with("but observed at 2026-11-21T19:00:00Z, outside its window 2026-11-21T09:00:00Z .. 2026-11-21T18:00:00Z (grace 10 min)"), "{}", d.reason());
-    let d = decide(&change("billing", 22, "0.0.0.0/0", "2026-11-21T10:00:00Z"), &index, &s);
+    let d = decide(
+        &change("billing", 22, "0.0.0.0/0", "2026-11-21T10:00:00Z"),
+        &index,
+        &s,
+    );
     assert_eq!(
         d.reason(),
         "no active change record covers create aws.ec2.security_group_rule billing ingress tcp/22 from 0.0.0.0/0 in aws:123456789012:eu-west-1 (4 records checked)"
@@ -117,8 +212,21 @@ fn reasons_say_why() {
 
 #[test]
 fn other_account_is_not_covered() {
-    let index = RecordIndex::new(parse_file("r.yaml", RECORDS, &ValidationSettings::default()).expect("valid"));
-    let mut c = change("training-cluster", 22, "10.8.0.0/16", "2026-11-21T10:00:00Z");
-    c.key.scope = crate::model::Scope::Aws { account: "999999999999".into(), region: "eu-west-1".into() };
-    assert_eq!(decide(&c, &index, &MatchSettings::default()).kind(), DecisionKind::Unmatched);
+    let index = RecordIndex::new(
+        parse_file("r.yaml", RECORDS, &ValidationSettings::default()).expect("valid"),
+    );
+    let mut c = change(
+        "training-cluster",
+        22,
+        "10.8.0.0/16",
+        "2026-11-21T10:00:00Z",
+    );
+    c.key.scope = crate::model::Scope::Aws {
+        account: "999999999999".into(),
+        region: "eu-west-1".into(),
+    };
+    assert_eq!(
+        decide(&c, &index, &MatchSettings::default()).kind(),
+        DecisionKind::Unmatched
+    );
 }

@@ -156,7 +156,11 @@ impl SecurityGroupRule {
             self.direction.as_str(),
             self.protocol,
             self.port_text(),
-            if self.direction == Direction::Ingress { "from" } else { "to" },
+            if self.direction == Direction::Ingress {
+                "from"
+            } else {
+                "to"
+            },
             self.peer.value()
         );
         let targets = vec![self.group_id.clone(), self.group_name.clone()];

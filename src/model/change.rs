@@ -106,7 +106,9 @@ impl Change {
 
     /// Display name of the changed resource.
     pub fn name(&self) -> &str {
-        self.resource().map(|r| r.name.as_str()).unwrap_or(&self.key.id)
+        self.resource()
+            .map(|r| r.name.as_str())
+            .unwrap_or(&self.key.id)
     }
 
     /// One line naming the changed fields, for tables and alert titles.

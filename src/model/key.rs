@@ -73,15 +73,19 @@ impl FromStr for Scope {
         };
         let mut parts = s.splitn(3, ':');
         match (parts.next(), parts.next(), parts.next()) {
-            (Some("aws"), Some(account), Some(region)) if !account.is_empty() && !region.is_empty() => {
+            (Some("aws"), Some(account), Some(region))
+                if !account.is_empty() && !region.is_empty() =>
+            {
                 Ok(Scope::Aws {
                     account: account.to_string(),
                     region: region.to_string(),
                 })
             }
-            (Some("kubernetes"), Some(cluster), None) if !cluster.is_empty() => Ok(Scope::Kubernetes {
-                cluster: cluster.to_string(),
-            }),
+            (Some("kubernetes"), Some(cluster), None) if !cluster.is_empty() => {
+                Ok(Scope::Kubernetes {
+                    cluster: cluster.to_string(),
+                })
+            }
             _ => Err(err("expected `aws:ACCOUNT:REGION` or `kubernetes:CLUSTER`")),
         }
     }
@@ -144,7 +148,12 @@ impl Kind {
 
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Kind::Kubernetes { group, version, kind } = self {
+        if let Kind::Kubernetes {
+            group,
+            version,
+            kind,
+        } = self
+        {
             return if group.is_empty() {
                 write!(f, "{version}/{kind}")
             } else {
@@ -184,12 +193,16 @@ impl FromStr for Kind {
                 version: version.to_string(),
                 kind: kind.to_string(),
             }),
-            [group, version, kind] if ok(group) && ok(version) && ok(kind) => Ok(Kind::Kubernetes {
-                group: group.to_string(),
-                version: version.to_string(),
-                kind: kind.to_string(),
-            }),
-            _ => Err(err("expected an aws.* kind or a Kubernetes `group/version/Kind`")),
+            [group, version, kind] if ok(group) && ok(version) && ok(kind) => {
+                Ok(Kind::Kubernetes {
+                    group: group.to_string(),
+                    version: version.to_string(),
+                    kind: kind.to_string(),
+                })
+            }
+            _ => Err(err(
+                "expected an aws.* kind or a Kubernetes `group/version/Kind`",
+            )),
         }
     }
 }
@@ -238,7 +251,10 @@ mod tests {
             assert_eq!(name.parse::<Kind>().as_ref(), Ok(kind));
         }
         for name in ["v1/Service", "rbac.authorization.k8s.io/v1/ClusterRole"] {
-            assert_eq!(name.parse::<Kind>().map(|k| k.to_string()).as_deref(), Ok(name));
+            assert_eq!(
+                name.parse::<Kind>().map(|k| k.to_string()).as_deref(),
+                Ok(name)
+            );
         }
         assert!("aws.ec2.instance".parse::<Kind>().is_err());
         assert!("Service".parse::<Kind>().is_err());
@@ -246,7 +262,11 @@ mod tests {
 
     #[test]
     fn scopes_round_trip() {
-        for s in ["aws:123456789012:eu-west-1", "aws:123456789012:global", "kubernetes:prod"] {
+        for s in [
+            "aws:123456789012:eu-west-1",
+            "aws:123456789012:global",
+            "kubernetes:prod",
+        ] {
             assert_eq!(s.parse::<Scope>().map(|x| x.to_string()).as_deref(), Ok(s));
         }
         assert!("aws:123".parse::<Scope>().is_err());

@@ -135,19 +135,57 @@ mod tests {
     use super::*;
     use crate::model::aws::fixtures::{res, rule};
 
+    type Case = (&'static str, SecurityGroupRule, Option<(RuleId, Severity)>);
+
     #[test]
     fn table() {
         // (case, rule, expected (rule id, severity) or none)
-        let cases: Vec<(&str, SecurityGroupRule, Option<(RuleId, Severity)>)> = vec![
-            ("ssh from world", rule("sg-1", "tcp", 22, 22, "0.0.0.0/0"), Some((RuleId::WorldOpenSensitivePort, Severity::Critical))),
-            ("ssh from world over ipv6", rule("sg-1", "tcp", 22, 22, "::/0"), Some((RuleId::WorldOpenSensitivePort, Severity::Critical))),
-            ("jupyter from world", rule("sg-1", "tcp", 8888, 8888, "0.0.0.0/0"), Some((RuleId::WorldOpenSensitivePort, Severity::Critical))),
-            ("range covering rdp", rule("sg-1", "tcp", 3000, 4000, "0.0.0.0/0"), Some((RuleId::WorldOpenSensitivePort, Severity::Critical))),
-            ("all traffic", rule("sg-1", "all", 0, 0, "0.0.0.0/0"), Some((RuleId::WorldOpenAllTraffic, Severity::Critical))),
-            ("all tcp ports", rule("sg-1", "tcp", 0, 65535, "0.0.0.0/0"), Some((RuleId::WorldOpenAllTraffic, Severity::Critical))),
-            ("https from world", rule("sg-1", "tcp", 443, 443, "0.0.0.0/0"), Some((RuleId::WorldOpenPort, Severity::High))),
-            ("ssh from vpn", rule("sg-1", "tcp", 22, 22, "10.8.0.0/16"), None),
-            ("icmp from world", rule("sg-1", "icmp", 8, 0, "0.0.0.0/0"), None),
+        let cases: Vec<Case> = vec![
+            (
+                "ssh from world",
+                rule("sg-1", "tcp", 22, 22, "0.0.0.0/0"),
+                Some((RuleId::WorldOpenSensitivePort, Severity::Critical)),
+            ),
+            (
+                "ssh from world over ipv6",
+                rule("sg-1", "tcp", 22, 22, "::/0"),
+                Some((RuleId::WorldOpenSensitivePort, Severity::Critical)),
+            ),
+            (
+                "jupyter from world",
+                rule("sg-1", "tcp", 8888, 8888, "0.0.0.0/0"),
+                Some((RuleId::WorldOpenSensitivePort, Severity::Critical)),
+            ),
+            (
+                "range covering rdp",
+                rule("sg-1", "tcp", 3000, 4000, "0.0.0.0/0"),
+                Some((RuleId::WorldOpenSensitivePort, Severity::Critical)),
+            ),
+            (
+                "all traffic",
+                rule("sg-1", "all", 0, 0, "0.0.0.0/0"),
+                Some((RuleId::WorldOpenAllTraffic, Severity::Critical)),
+            ),
+            (
+                "all tcp ports",
+                rule("sg-1", "tcp", 0, 65535, "0.0.0.0/0"),
+                Some((RuleId::WorldOpenAllTraffic, Severity::Critical)),
+            ),
+            (
+                "https from world",
+                rule("sg-1", "tcp", 443, 443, "0.0.0.0/0"),
+                Some((RuleId::WorldOpenPort, Severity::High)),
+            ),
+            (
+                "ssh from vpn",
+                rule("sg-1", "tcp", 22, 22, "10.8.0.0/16"),
+                None,
+            ),
+            (
+                "icmp from world",
+                rule("sg-1", "icmp", 8, 0, "0.0.0.0/0"),
+                None,
+            ),
         ];
         let settings = RuleSettings::default();
         for (name, r, want) in cases {
@@ -168,7 +206,10 @@ mod tests {
 
     #[test]
     fn message_names_group_port_and_label() {
-        let f = assess_resource(&res(rule("sg-9", "tcp", 22, 22, "0.0.0.0/0")), &RuleSettings::default());
+        let f = assess_resource(
+            &res(rule("sg-9", "tcp", 22, 22, "0.0.0.0/0")),
+            &RuleSettings::default(),
+        );
         assert_eq!(
             f[0].message,
             "sg-9-name (sg-9) opens tcp 22 to 0.0.0.0/0: sensitive port 22 (SSH)"

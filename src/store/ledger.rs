@@ -71,7 +71,7 @@ pub enum LedgerEvent {
         resources: usize,
         exposures: Vec<ExposureEntry>,
     },
-    Change(ChangeEntry),
+    Change(Box<ChangeEntry>),
     SourceFailed {
         scope: String,
         failure: String,
@@ -127,7 +127,11 @@ pub fn entry_hash(prev_hash: &str, body: &str) -> String {
 }
 
 /// Append events inside the caller's transaction; returns their sequence numbers.
-pub(crate) fn append(tx: &Transaction<'_>, at: Timestamp, events: &[LedgerEvent]) -> Result<Vec<i64>> {
+pub(crate) fn append(
+    tx: &Transaction<'_>,
+    at: Timestamp,
+    events: &[LedgerEvent],
+) -> Result<Vec<i64>> {
     let (mut seq, mut prev): (i64, String) = tx
         .query_row(
             "SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1",
@@ -176,9 +180,9 @@ impl VerifyReport {
 impl Db {
     /// Every entry in sequence order (the rowid order, so a reordering shows up too).
     pub fn ledger_entries(&self) -> Result<Vec<LedgerEntry>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT seq, at, type, body, prev_hash, hash FROM ledger ORDER BY seq",
-        )?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, at, type, body, prev_hash, hash FROM ledger ORDER BY seq")?;
         let rows = stmt.query_map([], |r| {
             Ok(LedgerEntry {
                 seq: r.get(0)?,

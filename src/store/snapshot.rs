@@ -78,15 +78,17 @@ impl Db {
 
     /// Every scope the store knows, with its state.
     pub fn scopes(&self) -> Result<Vec<(String, ScopeState)>> {
-        let mut stmt = self.conn.prepare("SELECT scope FROM scopes ORDER BY scope")?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT scope FROM scopes ORDER BY scope")?;
         let names: Vec<String> = stmt
             .query_map([], |r| r.get(0))?
             .collect::<std::result::Result<_, _>>()?;
         let mut out = Vec::new();
         for n in names {
-            let scope: Scope = n
-                .parse()
-                .map_err(|e: crate::model::key::ParseKeyError| StoreError::Corrupt(e.to_string()))?;
+            let scope: Scope = n.parse().map_err(|e: crate::model::key::ParseKeyError| {
+                StoreError::Corrupt(e.to_string())
+            })?;
             if let Some(s) = self.scope_state(&scope)? {
                 out.push((n, s));
             }
@@ -115,7 +117,9 @@ impl Db {
             let (kind, id, name, targets, tags, attributes, hash) = row?;
             let kind = kind
                 .parse()
-                .map_err(|e: crate::model::key::ParseKeyError| StoreError::Corrupt(e.to_string()))?;
+                .map_err(|e: crate::model::key::ParseKeyError| {
+                    StoreError::Corrupt(e.to_string())
+                })?;
             let r = Resource::new(
                 ResourceKey {
                     scope: scope.clone(),
@@ -159,8 +163,9 @@ impl Db {
                     r.hash(),
                 ])?;
             }
-            let mut del =
-                tx.prepare_cached("DELETE FROM snapshots WHERE scope = ?1 AND kind = ?2 AND id = ?3")?;
+            let mut del = tx.prepare_cached(
+                "DELETE FROM snapshots WHERE scope = ?1 AND kind = ?2 AND id = ?3",
+            )?;
             for k in &w.deletes {
                 del.execute(params![scope, k.kind.to_string(), k.id])?;
             }

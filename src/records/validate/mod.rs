@@ -59,10 +59,18 @@ impl Default for ValidationSettings {
 }
 
 pub fn default_bot_patterns() -> Vec<String> {
-    [r"*\[bot\]", "*-bot", "*-bot@*", "bot-*", "github-actions*", "dependabot*", "renovate*"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    [
+        r"*\[bot\]",
+        "*-bot",
+        "*-bot@*",
+        "bot-*",
+        "github-actions*",
+        "dependabot*",
+        "renovate*",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
 
 /// Parse a file holding one record or a list of records, and validate each.
@@ -107,7 +115,11 @@ pub fn parse_file(
     let mut errors = Vec::new();
     let list = raws.len() > 1;
     for (i, raw) in raws.into_iter().enumerate() {
-        let prefix = if list { format!("[{i}].") } else { String::new() };
+        let prefix = if list {
+            format!("[{i}].")
+        } else {
+            String::new()
+        };
         match validate(file, &prefix, raw, settings) {
             Ok(r) => records.push(r),
             Err(mut e) => errors.append(&mut e),
@@ -120,7 +132,10 @@ pub fn parse_file(
                 file: file.to_string(),
                 line: r.origin.line,
                 field: "id".into(),
-                message: format!("duplicate id {} (first defined at line {})", r.id, first.origin.line),
+                message: format!(
+                    "duplicate id {} (first defined at line {})",
+                    r.id, first.origin.line
+                ),
             });
         }
     }
@@ -194,25 +209,40 @@ fn validate(
     if rtype != RecordType::Standard {
         for (field, value, pillar) in [
             ("purpose", &raw.purpose, "pillar 1: why the change is made"),
-            ("impact", &raw.impact, "pillar 2: integrity and blast radius"),
+            (
+                "impact",
+                &raw.impact,
+                "pillar 2: integrity and blast radius",
+            ),
             ("resources", &raw.resources, "pillar 3: resources needed"),
         ] {
             let missing = value.as_ref().is_none_or(|v| v.value.trim().is_empty());
             if missing {
                 let at = value.as_ref().map(line).unwrap_or(id_line);
-                errs.push(at, field, format!("required for {} ({pillar})", a_record(rtype)));
+                errs.push(
+                    at,
+                    field,
+                    format!("required for {} ({pillar})", a_record(rtype)),
+                );
             }
         }
     }
     let requester = raw.requested_by.value.trim().to_string();
     if requester.is_empty() {
-        errs.push(line(&raw.requested_by), "requested_by", "must not be empty".into());
+        errs.push(
+            line(&raw.requested_by),
+            "requested_by",
+            "must not be empty".into(),
+        );
     }
     if raw.approved_by.is_empty() && rtype != RecordType::Emergency {
         errs.push(
             id_line,
             "approved_by",
-            format!("{} needs at least one approval (pillar 4: authority)", a_record(rtype)),
+            format!(
+                "{} needs at least one approval (pillar 4: authority)",
+                a_record(rtype)
+            ),
         );
     }
     let mut approvals = Vec::new();
@@ -220,7 +250,11 @@ fn validate(
         let name = a.value.name.value.trim();
         let at = line(&a.value.name);
         if name.is_empty() {
-            errs.push(at, &format!("approved_by[{i}].name"), "must not be empty".into());
+            errs.push(
+                at,
+                &format!("approved_by[{i}].name"),
+                "must not be empty".into(),
+            );
         } else if name.eq_ignore_ascii_case(&requester) {
             errs.push(
                 at,
@@ -245,7 +279,11 @@ fn validate(
     });
     match (&raw.window, rtype) {
         (None, RecordType::Normal | RecordType::Emergency) => {
-            errs.push(id_line, "window", format!("required for {}", a_record(rtype)));
+            errs.push(
+                id_line,
+                "window",
+                format!("required for {}", a_record(rtype)),
+            );
         }
         (Some(w), _) if w.value.end.value <= w.value.start.value => {
             errs.push(
@@ -299,12 +337,16 @@ fn validate(
         let v = d.value.trim();
         let ok = v.len() == 10
             && v.starts_with("d-")
-            && v[2..].chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase());
+            && v[2..]
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase());
         if !ok {
             errs.push(
                 line(d),
                 &format!("retrospective_for[{i}]"),
-                format!("`{v}` is not a drift id (expected d- and 8 lowercase hex digits, as in alerts)"),
+                format!(
+                    "`{v}` is not a drift id (expected d- and 8 lowercase hex digits, as in alerts)"
+                ),
             );
         }
         retro.push(v.to_string());
@@ -342,7 +384,11 @@ fn scope_entry(errs: &mut Errors<'_>, i: usize, at: usize, s: &RawScope) -> Opti
         }
         Provider::Kubernetes if s.account.is_some() || s.region.is_some() => errs.push(
             at,
-            &field(if s.account.is_some() { "account" } else { "region" }),
+            &field(if s.account.is_some() {
+                "account"
+            } else {
+                "region"
+            }),
             "only for provider aws".into(),
         ),
         _ => {}
@@ -381,7 +427,11 @@ fn scope_entry(errs: &mut Errors<'_>, i: usize, at: usize, s: &RawScope) -> Opti
         match key.as_str() {
             "port" => match text.parse::<u16>() {
                 Ok(p) => matches.push(AttributeMatch::Port(p)),
-                Err(_) => errs.push(mline, &f, format!("`{text}` is not a port number (0-65535)")),
+                Err(_) => errs.push(
+                    mline,
+                    &f,
+                    format!("`{text}` is not a port number (0-65535)"),
+                ),
             },
             "protocol" => matches.push(AttributeMatch::Protocol(text.to_ascii_lowercase())),
             "direction" => match text.as_str() {
@@ -405,7 +455,11 @@ fn scope_entry(errs: &mut Errors<'_>, i: usize, at: usize, s: &RawScope) -> Opti
             ),
         }
     }
-    if !matches.is_empty() && kind.as_ref().is_some_and(|k| *k != Kind::Ec2SecurityGroupRule) {
+    if !matches.is_empty()
+        && kind
+            .as_ref()
+            .is_some_and(|k| *k != Kind::Ec2SecurityGroupRule)
+    {
         errs.push(
             at,
             &field("match"),

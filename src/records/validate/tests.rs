@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use super::*;
 
 fn fixtures(kind: &str) -> Vec<(String, String)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/records").join(kind);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/records")
+        .join(kind);
     let mut out: Vec<(String, String)> = std::fs::read_dir(&dir)
         .expect("fixture dir")
         .map(|e| e.expect("entry").path())
@@ -43,7 +45,10 @@ fn bad_fixtures_fail_with_exact_messages() {
         assert!(!want.is_empty(), "{name} has no `# expect:` line");
         let got: Vec<String> = match parse_file(&name, &text, &settings) {
             Ok(_) => vec!["<no error>".into()],
-            Err(errs) => errs.iter().map(|e| e.to_string().trim_end().to_string()).collect(),
+            Err(errs) => errs
+                .iter()
+                .map(|e| e.to_string().trim_end().to_string())
+                .collect(),
         };
         if got != want {
             failures.push(format!("{name}\n  want: {want:?}\n  got:  {got:?}"));
@@ -68,14 +73,18 @@ fn good_record_fields() {
     assert_eq!(s.target.as_deref(), Some("sg-0abc*"));
     assert_eq!(
         s.matches,
-        vec![AttributeMatch::Peer("10.8.0.0/16".into()), AttributeMatch::Port(22)]
+        vec![
+            AttributeMatch::Peer("10.8.0.0/16".into()),
+            AttributeMatch::Port(22)
+        ]
     );
 }
 
 #[test]
 fn unquoted_account_ids_are_accepted() {
     let text = std::fs::read_to_string(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/records/good/standard-list.yaml"),
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/records/good/standard-list.yaml"),
     )
     .expect("fixture");
     let recs = parse_file("x.yaml", &text, &ValidationSettings::default()).expect("valid");
@@ -89,6 +98,13 @@ fn every_error_is_collected() {
     let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
     assert_eq!(
         fields,
-        vec!["purpose", "impact", "resources", "approved_by", "window", "scope"]
+        vec![
+            "purpose",
+            "impact",
+            "resources",
+            "approved_by",
+            "window",
+            "scope"
+        ]
     );
 }

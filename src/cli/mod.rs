@@ -1,0 +1,203 @@
+//! Command-line interface: clap definitions and one module per subcommand. Each subcommand
+//! returns an [`Exit`] code; `main` maps errors to exit code 2.
+
+mod config_cmd;
+mod ledger_cmd;
+mod records_cmd;
+mod report_cmd;
+mod run_cmd;
+mod scan_cmd;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Process exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Success; for `scan`, nothing unplanned.
+    Ok = 0,
+    /// `scan` found unmatched or violating changes; `records check`, `config check` or
+    /// `ledger verify` found problems.
+    Findings = 1,
+    /// An error stopped the command (bad config, unreachable store, failed source in `scan`).
+    Error = 2,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "driftwatch",
+    version,
+    about = "Watch cloud security configuration, match every change to an approved change record, alert on what nobody planned.",
+    after_help = "Exit codes: 0 ok, 1 unmatched drift (scan) or problems found (checks), 2 error.\n\nExamples:\n  driftwatch --config /etc/driftwatch/driftwatch.toml run\n  driftwatch -c config/driftwatch.example.toml scan\n  driftwatch records check config/changes\n  driftwatch report --since 30d --format markdown -o report.md"
+)]
+pub struct Cli {
+    /// Config file (TOML).
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "DRIFTWATCH_CONFIG",
+        default_value = "/etc/driftwatch/driftwatch.toml"
+    )]
+    pub config: PathBuf,
+    /// Log format on stderr.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "DRIFTWATCH_LOG_FORMAT",
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: poll every `interval_secs`, alert, until SIGTERM or SIGINT.
+    #[command(
+        after_help = "The first cycle of a new scope records its baseline and alerts on nothing; pre-existing exposure is listed.\nSIGTERM or SIGINT finishes the cycle in flight, drains the outbox and exits 0.\n\nExamples:\n  driftwatch --config /etc/driftwatch/driftwatch.toml run\n  DRIFTWATCH_LOG_FORMAT=json driftwatch run"
+    )]
+    Run,
+    /// One poll cycle; print a summary table. Exit 0 nothing unplanned, 1 unplanned changes, 2 error.
+    #[command(
+        after_help = "Examples:\n  driftwatch -c config/driftwatch.example.toml scan\n  driftwatch scan --format json | jq .scopes"
+    )]
+    Scan {
+        #[arg(long, value_enum, default_value = "table")]
+        format: ScanFormat,
+    },
+    /// Change records.
+    #[command(subcommand)]
+    Records(RecordsCommand),
+    /// Write the period report (matched versus unmatched changes, coverage, ledger integrity).
+    #[command(
+        after_help = "Times are RFC 3339 (2026-06-01T00:00:00Z), a date (2026-06-01, UTC midnight) or an age (180d, 12h).\n\nExamples:\n  driftwatch report --since 2026-06-01 --until 2026-11-30 --format markdown -o report.md\n  driftwatch report --since 180d --format json"
+    )]
+    Report {
+        #[arg(long)]
+        since: String,
+        /// Default: now.
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long, value_enum, default_value = "markdown")]
+        format: ReportFormat,
+        /// Output file; default stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// The hash-chained ledger.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+    /// Configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ScanFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReportFormat {
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecordsCommand {
+    /// Validate every record file in a directory; one `file:line: field: message` per problem.
+    #[command(
+        after_help = "Exit 0 when every file is valid, 1 when any is not, 2 when the directory cannot be read.\nBot-account patterns come from the config when --config names a readable file.\n\nExamples:\n  driftwatch records check config/changes\n  driftwatch records check --format json changes/ | jq '.errors[]'"
+    )]
+    Check {
+        dir: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: CheckFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CheckFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Recompute the hash chain; report every edited, removed or reordered entry.
+    #[command(
+        after_help = "Exit 0 when the chain is intact, 1 when it is not.\n\nExample:\n  driftwatch -c /etc/driftwatch/driftwatch.toml ledger verify"
+    )]
+    Verify,
+    /// Write the ledger as JSON lines (entry, body, prev_hash, hash) for independent checking.
+    #[command(
+        after_help = "Example:\n  driftwatch ledger export -o ledger.jsonl   # then re-verify with the script in ARCHITECTURE.md"
+    )]
+    Export {
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Parse and validate the config; print every problem with its field path.
+    #[command(
+        after_help = "Secrets are shown as <redacted>.\n\nExample:\n  driftwatch -c config/driftwatch.example.toml config check"
+    )]
+    Check,
+}
+
+/// Run the parsed command.
+pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
+    match cli.command {
+        Command::Run => run_cmd::run(&cli.config).await,
+        Command::Scan { format } => scan_cmd::run(&cli.config, format).await,
+        Command::Records(RecordsCommand::Check { dir, format }) => {
+            records_cmd::check(&cli.config, &dir, format)
+        }
+        Command::Report {
+            since,
+            until,
+            format,
+            output,
+        } => report_cmd::run(
+            &cli.config,
+            &since,
+            until.as_deref(),
+            format,
+            output.as_deref(),
+        ),
+        Command::Ledger(LedgerCommand::Verify) => ledger_cmd::verify(&cli.config),
+        Command::Ledger(LedgerCommand::Export { output }) => {
+            ledger_cmd::export(&cli.config, output.as_deref())
+        }
+        Command::Config(ConfigCommand::Check) => config_cmd::check(&cli.config),
+    }
+}
+
+/// Write to a file or stdout.
+fn write_output(path: Option<&std::path::Path>, text: &str) -> anyhow::Result<()> {
+    use anyhow::Context;
+    match path {
+        Some(p) => std::fs::write(p, text).with_context(|| format!("cannot write {}", p.display())),
+        None => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())?;
+            out.flush()?;
+            Ok(())
+        }
+    }
+}

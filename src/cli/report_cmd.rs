@@ -1,0 +1,105 @@
+//! `driftwatch report`: the period report from the store and the records directory.
+
+use std::path::Path;
+
+use anyhow::Context;
+use jiff::{SignedDuration, Timestamp};
+
+use super::{Exit, ReportFormat, write_output};
+use crate::config::Config;
+use crate::daemon::validation_settings;
+use crate::records::RecordSet;
+use crate::report;
+use crate::store::Db;
+
+/// RFC 3339, a date (UTC midnight), or an age like `180d` / `12h` before `now`.
+pub fn parse_time(s: &str, now: Timestamp) -> anyhow::Result<Timestamp> {
+    if let Ok(t) = s.parse::<Timestamp>() {
+        return Ok(t);
+    }
+    if let Ok(d) = s.parse::<jiff::civil::Date>() {
+        return Ok(d.to_zoned(jiff::tz::TimeZone::UTC)?.timestamp());
+    }
+    let (num, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = num.parse().with_context(|| {
+        format!("`{s}` is not a time: use 2026-06-01T00:00:00Z, 2026-06-01, 180d or 12h")
+    })?;
+    let secs = match unit {
+        "d" => n * 86_400,
+        "h" => n * 3_600,
+        "m" => n * 60,
+        _ => {
+            anyhow::bail!("`{s}` is not a time: use 2026-06-01T00:00:00Z, 2026-06-01, 180d or 12h")
+        }
+    };
+    Ok(now.checked_sub(SignedDuration::from_secs(secs))?)
+}
+
+pub fn run(
+    config: &Path,
+    since: &str,
+    until: Option<&str>,
+    format: ReportFormat,
+    output: Option<&Path>,
+) -> anyhow::Result<Exit> {
+    let cfg = Config::load(config)?;
+    let now = crate::clock::now();
+    let since = parse_time(since, now).context("--since")?;
+    let until = match until {
+        Some(u) => parse_time(u, now).context("--until")?,
+        None => now,
+    };
+    let db = Db::open_existing(&cfg.database_path())?;
+    let mut records = RecordSet::new();
+    let load = records.reload(&cfg.records.dir, &validation_settings(&cfg));
+    for e in &load.errors {
+        eprintln!("warning: record not in the register: {e}");
+    }
+    let r = report::build(&db, records.active(), since, until, now)?;
+    let text = match format {
+        ReportFormat::Json => report::render_json(&r),
+        ReportFormat::Markdown => report::render_markdown(&r),
+    };
+    write_output(output, &text)?;
+    if let Some(p) = output {
+        eprintln!(
+            "report written to {} ({} changes: {} matched, {} unmatched, {} violations; ledger {})",
+            p.display(),
+            r.totals.changes,
+            r.totals.matched,
+            r.totals.unmatched,
+            r.totals.violations,
+            if r.ledger.verified {
+                "verified"
+            } else {
+                "FAILED verification"
+            }
+        );
+    }
+    Ok(Exit::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_forms() {
+        let now: Timestamp = "2026-11-29T12:00:00Z".parse().expect("ts");
+        assert_eq!(
+            parse_time("2026-06-01", now).expect("date").to_string(),
+            "2026-06-01T00:00:00Z"
+        );
+        assert_eq!(
+            parse_time("2026-06-01T05:00:00Z", now)
+                .expect("ts")
+                .to_string(),
+            "2026-06-01T05:00:00Z"
+        );
+        assert_eq!(
+            parse_time("2d", now).expect("age").to_string(),
+            "2026-11-27T12:00:00Z"
+        );
+        assert!(parse_time("yesterday", now).is_err());
+    }
+}

@@ -1,0 +1,519 @@
+//! The TOML configuration: typed sections with `deny_unknown_fields`, unit-suffixed names,
+//! and validation that collects every error with its field path. Relative paths are resolved
+//! against the directory of the config file.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::model::Severity;
+use crate::sinks::EventKind;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config {path} is invalid:\n{}", .errors.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        path: PathBuf,
+        errors: Vec<FieldError>,
+    },
+}
+
+/// One invalid setting, named by its path (`aws.accounts[0].id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+/// A secret value (webhook URL, token). Never printed: `Debug` and `Display` redact it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: String) -> Self {
+        Secret(s)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the SQLite store lives.
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+    /// Seconds between poll cycles in `run`.
+    #[serde(default = "default_interval")]
+    pub interval_secs: u64,
+    #[serde(default)]
+    pub records: RecordsConfig,
+    #[serde(default)]
+    pub sources: SourcesConfig,
+    #[serde(default)]
+    pub aws: Option<AwsConfig>,
+    #[serde(default)]
+    pub rules: RulesConfig,
+    #[serde(default)]
+    pub sinks: Vec<SinkConfig>,
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("/var/lib/driftwatch")
+}
+fn default_interval() -> u64 {
+    300
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordsConfig {
+    /// Directory of change-record YAML files.
+    #[serde(default = "default_records_dir")]
+    pub dir: PathBuf,
+    /// Allowance for poll delay after a window closes.
+    #[serde(default = "default_grace")]
+    pub grace_secs: u64,
+    /// Accounts that can never approve (globs). Defaults to common bot names.
+    #[serde(default)]
+    pub bot_patterns: Option<Vec<String>>,
+    /// How far after a window's end a `revert_by` may lie.
+    #[serde(default = "default_revert_hours")]
+    pub max_revert_after_window_hours: u64,
+}
+
+fn default_records_dir() -> PathBuf {
+    PathBuf::from("changes")
+}
+fn default_grace() -> u64 {
+    600
+}
+fn default_revert_hours() -> u64 {
+    720
+}
+
+impl Default for RecordsConfig {
+    fn default() -> Self {
+        RecordsConfig {
+            dir: default_records_dir(),
+            grace_secs: default_grace(),
+            bot_patterns: None,
+            max_revert_after_window_hours: default_revert_hours(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourcesConfig {
+    /// Consecutive failed polls after which a scope is reported blind.
+    #[serde(default = "default_blind_after")]
+    pub blind_after_failures: u32,
+}
+
+fn default_blind_after() -> u32 {
+    3
+}
+
+impl Default for SourcesConfig {
+    fn default() -> Self {
+        SourcesConfig {
+            blind_after_failures: default_blind_after(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsConfig {
+    /// Override the AWS endpoint (an emulator such as moto's server). Default: the standard
+    /// endpoints, or `AWS_ENDPOINT_URL` when set.
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+    /// Regions polled for every account that does not list its own.
+    #[serde(default)]
+    pub regions: Vec<String>,
+    #[serde(default)]
+    pub accounts: Vec<AwsAccount>,
+    /// Per-operation timeout (all retries included).
+    #[serde(default = "default_aws_timeout")]
+    pub timeout_secs: u64,
+    /// SDK attempts per call (retries with backoff on throttling).
+    #[serde(default = "default_aws_attempts")]
+    pub max_attempts: u32,
+    /// Page size for listing calls (AWS maximum 1000).
+    #[serde(default = "default_page_size")]
+    pub page_size: i32,
+}
+
+fn default_aws_timeout() -> u64 {
+    30
+}
+fn default_aws_attempts() -> u32 {
+    3
+}
+fn default_page_size() -> i32 {
+    1000
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsAccount {
+    /// The 12-digit account id the credentials reach.
+    pub id: String,
+    /// A friendly name for messages.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub regions: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesConfig {
+    /// Replace the default sensitive port list.
+    #[serde(default)]
+    pub sensitive_ports: Option<Vec<u16>>,
+    /// Add to the sensitive port list.
+    #[serde(default)]
+    pub extra_sensitive_ports: Vec<u16>,
+    #[serde(default)]
+    pub world_open_severity: Option<Severity>,
+    #[serde(default)]
+    pub sensitive_severity: Option<Severity>,
+}
+
+/// One alert destination. `events` and `min_severity` choose what it receives.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SinkConfig {
+    /// Structured log lines (stdout, or the journal under systemd).
+    Log {
+        #[serde(default = "default_log_name")]
+        name: String,
+        #[serde(default = "all_events")]
+        events: Vec<EventKind>,
+        #[serde(default = "default_min_severity")]
+        min_severity: Severity,
+    },
+    /// JSON POST to a URL (schema in docs/webhook.md).
+    Webhook {
+        name: String,
+        /// The URL inline (avoid: it is often a secret), or from an env var or a file.
+        #[serde(default)]
+        url: Option<String>,
+        #[serde(default)]
+        url_env: Option<String>,
+        #[serde(default)]
+        url_file: Option<PathBuf>,
+        #[serde(default = "alert_events")]
+        events: Vec<EventKind>,
+        #[serde(default = "default_min_severity")]
+        min_severity: Severity,
+        #[serde(default = "default_sink_timeout")]
+        timeout_secs: u64,
+        #[serde(default = "default_sink_attempts")]
+        max_attempts: u32,
+    },
+}
+
+fn default_log_name() -> String {
+    "log".into()
+}
+fn all_events() -> Vec<EventKind> {
+    EventKind::ALL.to_vec()
+}
+fn alert_events() -> Vec<EventKind> {
+    vec![
+        EventKind::Unmatched,
+        EventKind::Violation,
+        EventKind::SourceBlind,
+        EventKind::SourceRecovered,
+    ]
+}
+fn default_min_severity() -> Severity {
+    Severity::Info
+}
+fn default_sink_timeout() -> u64 {
+    10
+}
+fn default_sink_attempts() -> u32 {
+    12
+}
+
+impl SinkConfig {
+    pub fn name(&self) -> &str {
+        match self {
+            SinkConfig::Log { name, .. } | SinkConfig::Webhook { name, .. } => name,
+        }
+    }
+}
+
+impl Config {
+    /// Read, parse and validate a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        cfg.resolve_paths(base);
+        let errors = cfg.validate();
+        if errors.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                errors,
+            })
+        }
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.state_dir);
+        fix(&mut self.records.dir);
+        for s in &mut self.sinks {
+            if let SinkConfig::Webhook {
+                url_file: Some(f), ..
+            } = s
+            {
+                fix(f);
+            }
+        }
+    }
+
+    /// Every problem, each with its field path.
+    pub fn validate(&self) -> Vec<FieldError> {
+        let mut errs = Vec::new();
+        let mut err = |field: String, message: String| errs.push(FieldError { field, message });
+        if self.interval_secs == 0 {
+            err("interval_secs".into(), "must be at least 1".into());
+        }
+        if self.sources.blind_after_failures == 0 {
+            err(
+                "sources.blind_after_failures".into(),
+                "must be at least 1".into(),
+            );
+        }
+        if let Some(p) = &self.records.bot_patterns {
+            for (i, g) in p.iter().enumerate() {
+                if let Err(e) = globset::Glob::new(g) {
+                    err(
+                        format!("records.bot_patterns[{i}]"),
+                        format!("invalid glob: {e}"),
+                    );
+                }
+            }
+        }
+        match &self.aws {
+            None => err(
+                "aws".into(),
+                "no source configured: add an [aws] section with regions and [[aws.accounts]]"
+                    .into(),
+            ),
+            Some(aws) => {
+                if let Some(u) = &aws.endpoint_url
+                    && reqwest::Url::parse(u).is_err()
+                {
+                    err("aws.endpoint_url".into(), format!("`{u}` is not a URL"));
+                }
+                if aws.accounts.is_empty() {
+                    err(
+                        "aws.accounts".into(),
+                        "at least one [[aws.accounts]] entry is required".into(),
+                    );
+                }
+                if !(1..=1000).contains(&aws.page_size) {
+                    err("aws.page_size".into(), "must be between 1 and 1000".into());
+                }
+                if aws.timeout_secs == 0 {
+                    err("aws.timeout_secs".into(), "must be at least 1".into());
+                }
+                if aws.max_attempts == 0 {
+                    err("aws.max_attempts".into(), "must be at least 1".into());
+                }
+                for (i, r) in aws.regions.iter().enumerate() {
+                    if !valid_region(r) {
+                        err(
+                            format!("aws.regions[{i}]"),
+                            format!("`{r}` is not a region name"),
+                        );
+                    }
+                }
+                let mut seen = Vec::new();
+                for (i, a) in aws.accounts.iter().enumerate() {
+                    if a.id.len() != 12 || !a.id.chars().all(|c| c.is_ascii_digit()) {
+                        err(
+                            format!("aws.accounts[{i}].id"),
+                            format!("`{}` is not a 12-digit account id (quote it in TOML)", a.id),
+                        );
+                    }
+                    if seen.contains(&&a.id) {
+                        err(
+                            format!("aws.accounts[{i}].id"),
+                            format!("account {} is listed twice", a.id),
+                        );
+                    }
+                    seen.push(&a.id);
+                    let regions = a.regions.as_ref().unwrap_or(&aws.regions);
+                    if regions.is_empty() {
+                        err(
+                            format!("aws.accounts[{i}].regions"),
+                            "no regions: set aws.regions or this account's regions".into(),
+                        );
+                    }
+                    for (j, r) in a.regions.iter().flatten().enumerate() {
+                        if !valid_region(r) {
+                            err(
+                                format!("aws.accounts[{i}].regions[{j}]"),
+                                format!("`{r}` is not a region name"),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        let mut names: Vec<&str> = Vec::new();
+        for (i, s) in self.sinks.iter().enumerate() {
+            if names.contains(&s.name()) {
+                err(
+                    format!("sinks[{i}].name"),
+                    format!("sink name `{}` is used twice", s.name()),
+                );
+            }
+            names.push(s.name());
+            if let SinkConfig::Webhook {
+                url,
+                url_env,
+                url_file,
+                max_attempts,
+                timeout_secs,
+                ..
+            } = s
+            {
+                let given = [url.is_some(), url_env.is_some(), url_file.is_some()];
+                if given.iter().filter(|g| **g).count() != 1 {
+                    err(
+                        format!("sinks[{i}]"),
+                        "set exactly one of url, url_env, url_file".into(),
+                    );
+                } else if let Err(e) = s.resolve_url() {
+                    err(format!("sinks[{i}]"), e);
+                }
+                if *max_attempts == 0 {
+                    err(
+                        format!("sinks[{i}].max_attempts"),
+                        "must be at least 1".into(),
+                    );
+                }
+                if *timeout_secs == 0 {
+                    err(
+                        format!("sinks[{i}].timeout_secs"),
+                        "must be at least 1".into(),
+                    );
+                }
+            }
+        }
+        errs
+    }
+
+    /// (account, region) pairs to poll.
+    pub fn aws_scopes(&self) -> Vec<(String, String)> {
+        let Some(aws) = &self.aws else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for a in &aws.accounts {
+            for r in a.regions.as_ref().unwrap_or(&aws.regions) {
+                out.push((a.id.clone(), r.clone()));
+            }
+        }
+        out
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.state_dir.join("driftwatch.db")
+    }
+}
+
+impl SinkConfig {
+    /// The webhook URL from wherever the config says it is. The error never contains the URL.
+    pub fn resolve_url(&self) -> Result<Secret, String> {
+        let SinkConfig::Webhook {
+            url,
+            url_env,
+            url_file,
+            ..
+        } = self
+        else {
+            return Err("not a webhook sink".into());
+        };
+        let raw = if let Some(u) = url {
+            u.clone()
+        } else if let Some(var) = url_env {
+            std::env::var(var)
+                .map_err(|_| format!("environment variable {var} (url_env) is not set"))?
+        } else if let Some(f) = url_file {
+            std::fs::read_to_string(f)
+                .map_err(|e| format!("cannot read url_file {}: {e}", f.display()))?
+                .trim()
+                .to_string()
+        } else {
+            return Err("no url".into());
+        };
+        match reqwest::Url::parse(&raw) {
+            Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Ok(Secret::new(raw)),
+            _ => Err("the webhook URL is not an http(s) URL".into()),
+        }
+    }
+}
+
+fn valid_region(r: &str) -> bool {
+    !r.is_empty()
+        && r.split('-').count() >= 3
+        && r.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,296 @@
+//! One observation through the pipeline: load the scope's state, evaluate (pure), and commit
+//! state, ledger entries and outbox rows in one transaction.
+
+use crate::engine::{self, Evaluated, Evaluation, Exposure};
+use crate::matcher::{MatchSettings, RecordIndex};
+use crate::model::{Action, Decision, FailureKind, Finding, Observation, Outcome, Scope, Severity};
+use crate::rules::RuleSettings;
+use crate::sinks::{EventKind, Sinks, alert_for_change, alert_for_source};
+use crate::store::ledger::{ChangeEntry, ExposureEntry, LedgerField, LedgerFinding};
+use crate::store::{CycleWrite, LedgerEvent, OutboxItem, ScopeState, StoreError, StoreHandle};
+
+pub struct Pipeline {
+    pub store: StoreHandle,
+    pub sinks: Sinks,
+    pub rules: RuleSettings,
+    pub matching: MatchSettings,
+    pub blind_after_failures: u32,
+}
+
+/// What happened to one scope in one cycle (for the console summary and `scan`'s exit code).
+#[derive(Debug, Clone)]
+pub struct ScopeReport {
+    pub scope: Scope,
+    pub status: ScopeStatus,
+    pub resources: usize,
+    pub exposures: Vec<Exposure>,
+    pub changes: Vec<Evaluated>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScopeStatus {
+    Baseline,
+    Compared,
+    Recovered,
+    Failed {
+        kind: FailureKind,
+        message: String,
+        consecutive: u32,
+        blind: bool,
+    },
+}
+
+impl Pipeline {
+    pub async fn process(
+        &self,
+        obs: Observation,
+        index: &RecordIndex,
+    ) -> Result<ScopeReport, StoreError> {
+        let scope = obs.scope.clone();
+        let s2 = scope.clone();
+        let (state, previous) = self
+            .store
+            .call(move |db| {
+                let state = db.scope_state(&s2)?.unwrap_or_default();
+                let prev = if state.baseline_at.is_some() {
+                    Some(db.snapshot(&s2)?)
+                } else {
+                    None
+                };
+                Ok((state, prev))
+            })
+            .await?;
+        let settings = engine::Settings {
+            rules: &self.rules,
+            matching: &self.matching,
+            records: index,
+        };
+        let evaluation = engine::evaluate(previous.as_deref(), &obs, &settings);
+        let at = obs.observed_at;
+        let at_s = at.to_string();
+        let scope_s = scope.to_string();
+        let mut write = CycleWrite {
+            scope: scope.clone(),
+            at,
+            upserts: Vec::new(),
+            deletes: Vec::new(),
+            scope_state: None,
+            events: Vec::new(),
+            outbox: Vec::new(),
+        };
+        let report = match evaluation {
+            Evaluation::Failed => {
+                let Outcome::Failed { kind, message } = &obs.outcome else {
+                    // `evaluate` returns Failed only for failed outcomes.
+                    return Err(StoreError::Corrupt(
+                        "failed evaluation of a complete observation".into(),
+                    ));
+                };
+                let consecutive = state.consecutive_failures.saturating_add(1);
+                let becomes_blind =
+                    state.blind_since.is_none() && consecutive >= self.blind_after_failures;
+                write.events.push(LedgerEvent::SourceFailed {
+                    scope: scope_s.clone(),
+                    failure: kind.as_str().to_string(),
+                    message: message.clone(),
+                    consecutive_failures: consecutive,
+                });
+                let mut blind_since = state.blind_since;
+                if becomes_blind {
+                    blind_since = Some(at);
+                    write.events.push(LedgerEvent::SourceBlind {
+                        scope: scope_s.clone(),
+                        consecutive_failures: consecutive,
+                        since: at_s.clone(),
+                    });
+                    let reason = format!(
+                        "{consecutive} polls in a row failed; last error ({}): {message}",
+                        kind.as_str()
+                    );
+                    self.enqueue(&mut write, EventKind::SourceBlind, Severity::High, || {
+                        alert_for_source(&scope_s, EventKind::SourceBlind, reason.clone(), &at_s)
+                    });
+                }
+                write.scope_state = Some(ScopeState {
+                    consecutive_failures: consecutive,
+                    blind_since,
+                    last_error: Some(message.clone()),
+                    ..state.clone()
+                });
+                ScopeReport {
+                    scope: scope.clone(),
+                    status: ScopeStatus::Failed {
+                        kind: *kind,
+                        message: message.clone(),
+                        consecutive,
+                        blind: blind_since.is_some(),
+                    },
+                    resources: 0,
+                    exposures: Vec::new(),
+                    changes: Vec::new(),
+                }
+            }
+            Evaluation::Baseline {
+                resources,
+                exposures,
+            } => {
+                write.events.push(LedgerEvent::Baseline {
+                    scope: scope_s.clone(),
+                    resources: resources.len(),
+                    exposures: exposures
+                        .iter()
+                        .map(|e| ExposureEntry {
+                            kind: e.resource.key.kind.to_string(),
+                            resource_id: e.resource.key.id.clone(),
+                            name: e.resource.name.clone(),
+                            findings: ledger_findings(&e.findings),
+                        })
+                        .collect(),
+                });
+                write.scope_state = Some(ScopeState {
+                    baseline_at: Some(at),
+                    consecutive_failures: 0,
+                    blind_since: None,
+                    last_error: None,
+                });
+                let n = resources.len();
+                write.upserts = resources;
+                ScopeReport {
+                    scope: scope.clone(),
+                    status: ScopeStatus::Baseline,
+                    resources: n,
+                    exposures,
+                    changes: Vec::new(),
+                }
+            }
+            Evaluation::Compared { resources, changes } => {
+                let mut status = ScopeStatus::Compared;
+                if state.consecutive_failures > 0 || state.blind_since.is_some() {
+                    if let Some(since) = state.blind_since {
+                        status = ScopeStatus::Recovered;
+                        write.events.push(LedgerEvent::SourceRecovered {
+                            scope: scope_s.clone(),
+                            blind_since: since.to_string(),
+                        });
+                        let reason = format!("blind since {since}; polls complete again");
+                        self.enqueue(
+                            &mut write,
+                            EventKind::SourceRecovered,
+                            Severity::Info,
+                            || {
+                                alert_for_source(
+                                    &scope_s,
+                                    EventKind::SourceRecovered,
+                                    reason.clone(),
+                                    &at_s,
+                                )
+                            },
+                        );
+                    }
+                    write.scope_state = Some(ScopeState {
+                        consecutive_failures: 0,
+                        blind_since: None,
+                        last_error: None,
+                        ..state.clone()
+                    });
+                }
+                for ev in &changes {
+                    let c = &ev.change;
+                    match (&c.after, c.action) {
+                        (Some(after), Action::Create | Action::Modify) => {
+                            write.upserts.push(after.clone())
+                        }
+                        _ => write.deletes.push(c.key.clone()),
+                    }
+                    let entry = change_entry(ev);
+                    let event = match ev.decision {
+                        Decision::Matched { .. } => EventKind::Matched,
+                        Decision::Violation { .. } => EventKind::Violation,
+                        Decision::Unmatched { .. } => EventKind::Unmatched,
+                    };
+                    self.enqueue(&mut write, event, ev.severity, || {
+                        alert_for_change(&entry, event)
+                    });
+                    write.events.push(LedgerEvent::Change(Box::new(entry)));
+                }
+                ScopeReport {
+                    scope: scope.clone(),
+                    status,
+                    resources: resources.len(),
+                    exposures: Vec::new(),
+                    changes,
+                }
+            }
+        };
+        self.store.call(move |db| db.commit_cycle(&write)).await?;
+        Ok(report)
+    }
+
+    fn enqueue(
+        &self,
+        write: &mut CycleWrite,
+        event: EventKind,
+        severity: Severity,
+        alert: impl Fn() -> crate::sinks::Alert,
+    ) {
+        for sink in self.sinks.subscribers(event, severity) {
+            let a = alert();
+            match serde_json::to_value(&a) {
+                Ok(payload) => write.outbox.push(OutboxItem {
+                    sink,
+                    idempotency_key: a.idempotency_key.clone(),
+                    payload,
+                }),
+                // Serializing a struct of strings and enums cannot fail; log if it ever does.
+                Err(e) => tracing::error!(error = %e, "cannot serialize alert"),
+            }
+        }
+    }
+}
+
+fn ledger_findings(f: &[Finding]) -> Vec<LedgerFinding> {
+    f.iter()
+        .map(|f| LedgerFinding {
+            rule: f.rule.as_str().to_string(),
+            severity: f.severity,
+            message: f.message.clone(),
+        })
+        .collect()
+}
+
+fn change_entry(ev: &Evaluated) -> ChangeEntry {
+    let c = &ev.change;
+    let (violation, provisional) = match &ev.decision {
+        Decision::Violation { violation, .. } => (Some(*violation), false),
+        Decision::Matched { provisional, .. } => (None, *provisional),
+        Decision::Unmatched { .. } => (None, false),
+    };
+    ChangeEntry {
+        drift_id: c.drift_id().0,
+        scope: c.key.scope.to_string(),
+        kind: c.key.kind.to_string(),
+        resource_id: c.key.id.clone(),
+        name: c.name().to_string(),
+        action: c.action,
+        observed_at: c.observed_at.to_string(),
+        fields: c
+            .fields
+            .iter()
+            .map(|f| LedgerField {
+                path: f.path.clone(),
+                before: f.before.clone(),
+                after: f.after.clone(),
+            })
+            .collect(),
+        findings: ledger_findings(&ev.findings),
+        severity: ev.severity,
+        decision: ev.decision.kind(),
+        record_id: ev.decision.record_id().map(str::to_string),
+        violation,
+        provisional,
+        reason: ev.decision.reason().to_string(),
+        actor: c.actor.clone(),
+        before_hash: c.before.as_ref().map(|r| r.hash().to_string()),
+        after_hash: c.after.as_ref().map(|r| r.hash().to_string()),
+    }
+}

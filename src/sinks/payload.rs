@@ -1,0 +1,91 @@
+//! The alert payload every sink receives: a versioned JSON document (docs/webhook.md). Built
+//! from ledger entries, never from core types directly, so the wire format is stable.
+
+use serde::{Deserialize, Serialize};
+
+use super::EventKind;
+use crate::model::{Action, Severity};
+use crate::store::ledger::{ChangeEntry, LedgerField, LedgerFinding};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// Payload schema version.
+    pub version: u32,
+    pub event: EventKind,
+    /// Stable per alert: the same alert is never delivered under two keys.
+    pub idempotency_key: String,
+    pub severity: Severity,
+    /// One line a person reads first.
+    pub title: String,
+    pub scope: String,
+    pub drift_id: Option<String>,
+    pub kind: Option<String>,
+    pub resource_id: Option<String>,
+    pub resource_name: Option<String>,
+    pub action: Option<Action>,
+    pub fields: Vec<LedgerField>,
+    pub findings: Vec<LedgerFinding>,
+    pub record_id: Option<String>,
+    pub reason: String,
+    pub actor: Option<String>,
+    pub observed_at: String,
+}
+
+pub fn alert_for_change(c: &ChangeEntry, event: EventKind) -> Alert {
+    let verdict = match event {
+        EventKind::Unmatched => "Unplanned change",
+        EventKind::Violation => "Change violates its record",
+        _ => "Planned change",
+    };
+    Alert {
+        version: 1,
+        event,
+        idempotency_key: format!("{}:{}", c.drift_id, event.as_str()),
+        severity: c.severity,
+        title: format!(
+            "{verdict} [{}]: {} {} {} in {}",
+            c.severity, c.action, c.kind, c.name, c.scope
+        ),
+        scope: c.scope.clone(),
+        drift_id: Some(c.drift_id.clone()),
+        kind: Some(c.kind.clone()),
+        resource_id: Some(c.resource_id.clone()),
+        resource_name: Some(c.name.clone()),
+        action: Some(c.action),
+        fields: c.fields.clone(),
+        findings: c.findings.clone(),
+        record_id: c.record_id.clone(),
+        reason: c.reason.clone(),
+        actor: c.actor.clone(),
+        observed_at: c.observed_at.clone(),
+    }
+}
+
+pub fn alert_for_source(scope: &str, event: EventKind, reason: String, at: &str) -> Alert {
+    let (severity, title) = match event {
+        EventKind::SourceBlind => (
+            Severity::High,
+            format!("driftwatch is blind on {scope}: changes there are not being seen"),
+        ),
+        _ => (Severity::Info, format!("driftwatch sees {scope} again")),
+    };
+    Alert {
+        version: 1,
+        event,
+        idempotency_key: format!("{scope}:{}:{at}", event.as_str()),
+        severity,
+        title,
+        scope: scope.to_string(),
+        drift_id: None,
+        kind: None,
+        resource_id: None,
+        resource_name: None,
+        action: None,
+        fields: Vec::new(),
+        findings: Vec::new(),
+        record_id: None,
+        reason,
+        actor: None,
+        observed_at: at.to_string(),
+    }
+}
