@@ -5,8 +5,8 @@ use std::path::Path;
 use super::Exit;
 use crate::config::{Config, ConfigError, SinkConfig};
 
-pub fn check(config: &Path) -> anyhow::Result<Exit> {
-    match Config::load(config) {
+pub fn check(config: &Path, loaded: Result<Config, ConfigError>) -> anyhow::Result<Exit> {
+    match loaded {
         Ok(cfg) => {
             println!("config {} is valid", config.display());
             println!("  state_dir: {}", cfg.state_dir.display());

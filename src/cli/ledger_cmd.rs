@@ -7,8 +7,7 @@ use crate::config::Config;
 use crate::store::Db;
 use crate::store::ledger::export_line;
 
-pub fn verify(config: &Path) -> anyhow::Result<Exit> {
-    let cfg = Config::load(config)?;
+pub fn verify(cfg: Config) -> anyhow::Result<Exit> {
     let db = Db::open_existing(&cfg.database_path())?;
     let r = db.verify_ledger()?;
     if r.ok() {
@@ -30,8 +29,7 @@ pub fn verify(config: &Path) -> anyhow::Result<Exit> {
     }
 }
 
-pub fn export(config: &Path, output: Option<&Path>) -> anyhow::Result<Exit> {
-    let cfg = Config::load(config)?;
+pub fn export(cfg: Config, output: Option<&Path>) -> anyhow::Result<Exit> {
     let db = Db::open_existing(&cfg.database_path())?;
     let mut text = String::new();
     for e in db.ledger_entries()? {

@@ -41,6 +41,9 @@ pub struct Cli {
         default_value = "/etc/driftwatch/driftwatch.toml"
     )]
     pub config: PathBuf,
+    /// Override the config's state_dir (where the database lives).
+    #[arg(long, global = true, env = "DRIFTWATCH_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
     /// Log format on stderr.
     #[arg(
         long,
@@ -159,13 +162,22 @@ pub enum ConfigCommand {
     Check,
 }
 
+/// Load the config named on the command line, with command-line overrides applied.
+fn load_config(cli: &Cli) -> Result<crate::config::Config, crate::config::ConfigError> {
+    let mut cfg = crate::config::Config::load(&cli.config)?;
+    if let Some(d) = &cli.state_dir {
+        cfg.state_dir = d.clone();
+    }
+    Ok(cfg)
+}
+
 /// Run the parsed command.
 pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
-    match cli.command {
-        Command::Run => run_cmd::run(&cli.config).await,
-        Command::Scan { format } => scan_cmd::run(&cli.config, format).await,
+    match &cli.command {
+        Command::Run => run_cmd::run(load_config(&cli)?).await,
+        Command::Scan { format } => scan_cmd::run(load_config(&cli)?, *format).await,
         Command::Records(RecordsCommand::Check { dir, format }) => {
-            records_cmd::check(&cli.config, &dir, format)
+            records_cmd::check(load_config(&cli).ok(), dir, *format)
         }
         Command::Report {
             since,
@@ -173,17 +185,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
             format,
             output,
         } => report_cmd::run(
-            &cli.config,
-            &since,
+            load_config(&cli)?,
+            since,
             until.as_deref(),
-            format,
+            *format,
             output.as_deref(),
         ),
-        Command::Ledger(LedgerCommand::Verify) => ledger_cmd::verify(&cli.config),
+        Command::Ledger(LedgerCommand::Verify) => ledger_cmd::verify(load_config(&cli)?),
         Command::Ledger(LedgerCommand::Export { output }) => {
-            ledger_cmd::export(&cli.config, output.as_deref())
+            ledger_cmd::export(load_config(&cli)?, output.as_deref())
         }
-        Command::Config(ConfigCommand::Check) => config_cmd::check(&cli.config),
+        Command::Config(ConfigCommand::Check) => config_cmd::check(&cli.config, load_config(&cli)),
     }
 }
 

@@ -7,11 +7,11 @@ use crate::config::Config;
 use crate::daemon::validation_settings;
 use crate::records::{RecordSet, ValidationSettings};
 
-pub fn check(config: &Path, dir: &Path, format: CheckFormat) -> anyhow::Result<Exit> {
+pub fn check(config: Option<Config>, dir: &Path, format: CheckFormat) -> anyhow::Result<Exit> {
     // The config is optional here: a records repository's CI has no daemon config.
-    let settings = match Config::load(config) {
-        Ok(cfg) => validation_settings(&cfg),
-        Err(_) => ValidationSettings::default(),
+    let settings = match config {
+        Some(cfg) => validation_settings(&cfg),
+        None => ValidationSettings::default(),
     };
     if !dir.is_dir() {
         anyhow::bail!("{} is not a directory", dir.display());

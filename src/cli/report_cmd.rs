@@ -36,13 +36,12 @@ pub fn parse_time(s: &str, now: Timestamp) -> anyhow::Result<Timestamp> {
 }
 
 pub fn run(
-    config: &Path,
+    cfg: Config,
     since: &str,
     until: Option<&str>,
     format: ReportFormat,
     output: Option<&Path>,
 ) -> anyhow::Result<Exit> {
-    let cfg = Config::load(config)?;
     let now = crate::clock::now();
     let since = parse_time(since, now).context("--since")?;
     let until = match until {

@@ -1,7 +1,5 @@
 //! `driftwatch run`: the daemon with signal-driven shutdown.
 
-use std::path::Path;
-
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
@@ -9,8 +7,7 @@ use super::Exit;
 use crate::config::Config;
 use crate::daemon::Daemon;
 
-pub async fn run(config: &Path) -> anyhow::Result<Exit> {
-    let cfg = Config::load(config)?;
+pub async fn run(cfg: Config) -> anyhow::Result<Exit> {
     let daemon = Daemon::build(cfg).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut term = signal(SignalKind::terminate())?;

@@ -1,15 +1,12 @@
 //! `driftwatch scan`: one cycle, a summary table, an exit code for CI and cron.
 
-use std::path::Path;
-
 use serde_json::json;
 
 use super::{Exit, ScanFormat};
 use crate::config::Config;
 use crate::daemon::{CycleReport, Daemon, ScopeStatus};
 
-pub async fn run(config: &Path, format: ScanFormat) -> anyhow::Result<Exit> {
-    let cfg = Config::load(config)?;
+pub async fn run(cfg: Config, format: ScanFormat) -> anyhow::Result<Exit> {
     let mut daemon = Daemon::build(cfg).await?;
     let report = daemon.cycle().await;
     let dispatch = daemon.dispatcher().run_once().await;

@@ -52,6 +52,12 @@ impl Secret {
     }
 }
 
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(<redacted>)")
@@ -228,7 +234,7 @@ pub enum SinkConfig {
         name: String,
         /// The URL inline (avoid: it is often a secret), or from an env var or a file.
         #[serde(default)]
-        url: Option<String>,
+        url: Option<Secret>,
         #[serde(default)]
         url_env: Option<String>,
         #[serde(default)]
@@ -489,7 +495,7 @@ impl SinkConfig {
             return Err("not a webhook sink".into());
         };
         let raw = if let Some(u) = url {
-            u.clone()
+            u.expose().to_string()
         } else if let Some(var) = url_env {
             std::env::var(var)
                 .map_err(|_| format!("environment variable {var} (url_env) is not set"))?

@@ -1,1 +1,105 @@
+use std::path::Path;
 
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(Path::new("/etc/driftwatch/driftwatch.toml"), text)
+}
+
+const MINIMAL: &str = r#"
+[aws]
+regions = ["us-east-1"]
+[[aws.accounts]]
+id = "123456789012"
+"#;
+
+#[test]
+fn example_config_is_valid() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("config/driftwatch.example.toml"),
+    )
+    .expect("example config")
+    .replace("DRIFTWATCH_WEBHOOK_URL", "PATH");
+    // PATH is set but is not a URL: the only error must be that one.
+    let err = parse(&text).expect_err("PATH is not a URL");
+    let ConfigError::Invalid { errors, .. } = err else {
+        panic!("expected Invalid, got {err}")
+    };
+    assert_eq!(
+        errors,
+        vec![FieldError {
+            field: "sinks[1]".into(),
+            message: "the webhook URL is not an http(s) URL".into()
+        }]
+    );
+}
+
+#[test]
+fn defaults_and_relative_paths() {
+    let cfg = parse(MINIMAL).expect("valid");
+    assert_eq!(cfg.interval_secs, 300);
+    assert_eq!(cfg.records.dir, Path::new("/etc/driftwatch/changes"));
+    assert_eq!(
+        cfg.aws_scopes(),
+        vec![("123456789012".to_string(), "us-east-1".to_string())]
+    );
+}
+
+#[test]
+fn every_error_is_collected_with_its_path() {
+    let text = r#"
+interval_secs = 0
+[aws]
+regions = ["useast1"]
+page_size = 5000
+[[aws.accounts]]
+id = "1234"
+[[aws.accounts]]
+id = "1234"
+[[sinks]]
+type = "webhook"
+name = "hook"
+url = "http://a"
+url_env = "X"
+"#;
+    let Err(ConfigError::Invalid { errors, .. }) = parse(text) else {
+        panic!("expected Invalid")
+    };
+    let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        vec![
+            "interval_secs",
+            "aws.page_size",
+            "aws.regions[0]",
+            "aws.accounts[0].id",
+            "aws.accounts[1].id",
+            "aws.accounts[1].id",
+            "sinks[0]"
+        ]
+    );
+}
+
+#[test]
+fn unknown_field_names_line_and_key() {
+    let err = parse("intervall_secs = 5\n").expect_err("unknown field");
+    let text = err.to_string();
+    assert!(text.contains("line 1"), "{text}");
+    assert!(text.contains("unknown field `intervall_secs`"), "{text}");
+}
+
+#[test]
+fn secrets_never_print() {
+    let s = Secret::new("https://hooks.example.com/T000/B000/XXXX".into());
+    assert_eq!(format!("{s:?} {s}"), "Secret(<redacted>) <redacted>");
+    let text = format!(
+        "{MINIMAL}\n[[sinks]]\ntype = \"webhook\"\nname = \"h\"\nurl = \"https://hooks.example.com/T000/B000/XXXX\"\n"
+    );
+    let cfg = parse(&text).expect("valid");
+    let url = cfg.sinks[0].resolve_url().expect("url");
+    assert!(!format!("{url:?}").contains("XXXX"));
+    assert!(
+        !format!("{cfg:?}").contains("XXXX"),
+        "config Debug leaks the URL"
+    );
+}
