@@ -88,7 +88,7 @@ pub enum Command {
     Report {
         #[arg(long)]
         since: String,
-        /// Default: now.
+        /// Exclusive end. Default: now (inclusive).
         #[arg(long)]
         until: Option<String>,
         #[arg(long, value_enum, default_value = "markdown")]

@@ -46,7 +46,8 @@ pub fn run(
     let since = parse_time(since, now).context("--since")?;
     let until = match until {
         Some(u) => parse_time(u, now).context("--until")?,
-        None => now,
+        // Up to and including the current second.
+        None => now.checked_add(SignedDuration::from_secs(1))?,
     };
     let db = Db::open_existing(&cfg.database_path())?;
     let mut records = RecordSet::new();
