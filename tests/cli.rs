@@ -1,0 +1,139 @@
+//! The command line without peers: help, records check on fixtures, config check.
+
+mod common;
+
+use std::path::Path;
+
+use common::{Env, Settings};
+
+fn fixtures(kind: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/records")
+        .join(kind)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn help_lists_every_subcommand_with_examples() {
+    let env = Env::new(&Settings::default());
+    let out = env.run(&["--help"]);
+    assert_eq!(out.code, 0);
+    for cmd in ["run", "scan", "records", "report", "ledger", "config"] {
+        assert!(
+            out.stdout.contains(&format!("  {cmd} ")),
+            "missing {cmd}: {}",
+            out.stdout
+        );
+    }
+    for sub in [
+        &["scan", "--help"][..],
+        &["run", "--help"],
+        &["records", "check", "--help"],
+        &["report", "--help"],
+        &["ledger", "verify", "--help"],
+        &["config", "check", "--help"],
+    ] {
+        let out = env.run(sub);
+        assert_eq!(out.code, 0, "{sub:?}");
+        assert!(
+            out.stdout.contains("Example"),
+            "{sub:?} has no example: {}",
+            out.stdout
+        );
+    }
+}
+
+#[test]
+fn records_check_good_and_bad_fixtures() {
+    let env = Env::new(&Settings::default());
+    let out = env.run(&["records", "check", &fixtures("good")]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stdout
+            .contains("2 file(s), 3 valid record(s), 0 error(s)"),
+        "{out}"
+    );
+
+    let out = env.run(&["records", "check", &fixtures("bad")]);
+    assert_eq!(out.code, 1, "{out}");
+    let dir = fixtures("bad");
+    let mut expected = 0;
+    for entry in std::fs::read_dir(&dir).expect("dir") {
+        let path = entry.expect("entry").path();
+        let text = std::fs::read_to_string(&path).expect("read");
+        for want in text.lines().filter_map(|l| l.strip_prefix("# expect: ")) {
+            expected += 1;
+            let line = format!("{dir}/{want}");
+            assert!(
+                out.stdout.lines().any(|l| l == line),
+                "missing `{line}` in:\n{}",
+                out.stdout
+            );
+        }
+    }
+    assert!(
+        out.stdout
+            .contains(&format!("0 valid record(s), {expected} error(s)")),
+        "{out}"
+    );
+
+    let out = env.run(&["records", "check", "/nonexistent/dir"]);
+    assert_eq!(out.code, 2, "{out}");
+}
+
+#[test]
+fn duplicate_ids_across_files_name_both_places() {
+    let env = Env::new(&Settings::default());
+    let rec = "id: STD-1\ntitle: t\ntype: standard\nrequested_by: a@x\napproved_by: [{ name: b@x, at: 2026-01-01T00:00:00Z }]\nscope: [{ provider: aws }]\n";
+    env.record("a.yaml", rec);
+    env.record("b.yaml", rec);
+    let dir = env.dir.path().join("changes");
+    let out = env.run(&["records", "check", dir.to_str().expect("utf-8")]);
+    assert_eq!(out.code, 1, "{out}");
+    let a = dir.join("a.yaml");
+    let b = dir.join("b.yaml");
+    let want = format!(
+        "{}:1: id: duplicate id STD-1 (already defined at {}:1)",
+        b.display(),
+        a.display()
+    );
+    assert!(out.stdout.contains(&want), "want `{want}` in {out}");
+}
+
+#[test]
+fn config_check_reports_every_error_and_redacts_secrets() {
+    let env = Env::new(&Settings::default());
+    let out = env.run(&["config", "check"]);
+    assert_eq!(out.code, 0, "{out}");
+    std::fs::write(
+        &env.config,
+        "interval_secs = 0\n[aws]\nregions = []\n[[aws.accounts]]\nid = \"12\"\n[[sinks]]\ntype = \"webhook\"\nname = \"h\"\nurl = \"https://hooks.example.com/SECRET\"\n",
+    )
+    .expect("write");
+    let out = env.run(&["config", "check"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stdout.contains("interval_secs: must be at least 1"),
+        "{out}"
+    );
+    assert!(
+        out.stdout
+            .contains("aws.accounts[0].id: `12` is not a 12-digit account id"),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains("aws.accounts[0].regions: no regions"),
+        "{out}"
+    );
+    assert!(
+        !out.stdout.contains("SECRET") && !out.stderr.contains("SECRET"),
+        "{out}"
+    );
+
+    std::fs::write(&env.config, "[aws]\nregion = \"us-east-1\"\n").expect("write");
+    let out = env.run(&["config", "check"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stdout.contains("unknown field `region`"), "{out}");
+    assert!(out.stdout.contains("line 2"), "{out}");
+}

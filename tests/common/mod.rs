@@ -1,0 +1,440 @@
+//! Real local peers for integration tests: moto's server (one per test, from the venv the
+//! test script installs), the EC2 paging proxy, and an HTTP receiver on 127.0.0.1:0.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_ec2::types::{IpPermission, IpRange};
+
+pub const ACCOUNT: &str = "123456789012";
+pub const REGION: &str = "us-east-1";
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn moto_server_bin() -> PathBuf {
+    match std::env::var("DRIFTWATCH_MOTO_SERVER") {
+        Ok(p) => PathBuf::from(p),
+        Err(_) => panic!(
+            "DRIFTWATCH_MOTO_SERVER is not set: run the suite with scripts/test.sh, which installs moto's server"
+        ),
+    }
+}
+
+pub fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        if start.elapsed() > limit {
+            panic!("timed out after {limit:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn http_ok(port: u16, path: &str) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let req = format!("GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).is_err() {
+        return false;
+    }
+    let mut buf = String::new();
+    let _ = s.read_to_string(&mut buf);
+    buf.starts_with("HTTP/1.1 200") || buf.starts_with("HTTP/1.0 200")
+}
+
+/// moto's server on its own port; killed on drop.
+pub struct Moto {
+    child: Child,
+    pub port: u16,
+    pub url: String,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let port = free_port();
+        let child = Command::new(moto_server_bin())
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        let m = Moto {
+            child,
+            port,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        wait_until("moto's server", Duration::from_secs(30), || {
+            http_ok(port, "/moto-api/")
+        });
+        m
+    }
+
+    /// Freeze the process (SIGSTOP): connections are accepted by the kernel but never answered.
+    pub fn pause(&self) {
+        signal(self.child.id(), "STOP");
+    }
+
+    pub fn resume(&self) {
+        signal(self.child.id(), "CONT");
+    }
+
+    pub async fn ec2(&self) -> aws_sdk_ec2::Client {
+        ec2_client(&self.url)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        signal(self.child.id(), "CONT");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([format!("-{sig}"), pid.to_string()])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "kill -{sig} {pid} failed");
+}
+
+pub fn ec2_client(url: &str) -> aws_sdk_ec2::Client {
+    let conf = aws_sdk_ec2::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(url)
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .build();
+    aws_sdk_ec2::Client::from_conf(conf)
+}
+
+pub async fn create_group(ec2: &aws_sdk_ec2::Client, name: &str) -> String {
+    ec2.create_security_group()
+        .group_name(name)
+        .description(format!("{name} group"))
+        .send()
+        .await
+        .expect("create group")
+        .group_id()
+        .expect("group id")
+        .to_string()
+}
+
+pub fn tcp(port: i32, cidr: &str) -> IpPermission {
+    IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(port)
+        .to_port(port)
+        .ip_ranges(IpRange::builder().cidr_ip(cidr).build())
+        .build()
+}
+
+pub async fn authorize(ec2: &aws_sdk_ec2::Client, group: &str, port: i32, cidr: &str) {
+    ec2.authorize_security_group_ingress()
+        .group_id(group)
+        .ip_permissions(tcp(port, cidr))
+        .send()
+        .await
+        .expect("authorize ingress");
+}
+
+/// The EC2 paging proxy (scripts/ec2_paging_proxy.py) in front of an upstream.
+pub struct PagingProxy {
+    child: Child,
+    pub port: u16,
+    pub url: String,
+}
+
+impl PagingProxy {
+    pub fn start(upstream: &str, page_size: u32, fail_page: u32) -> PagingProxy {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port_file = dir.path().join("port");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/ec2_paging_proxy.py");
+        let child = Command::new("python3")
+            .arg(script)
+            .args([
+                "--upstream",
+                upstream,
+                "--page-size",
+                &page_size.to_string(),
+            ])
+            .args(["--fail-page", &fail_page.to_string()])
+            .arg("--port-file")
+            .arg(&port_file)
+            .spawn()
+            .expect("start paging proxy");
+        let mut port = 0u16;
+        wait_until("paging proxy port file", Duration::from_secs(20), || {
+            port = std::fs::read_to_string(&port_file)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(0);
+            port != 0
+        });
+        PagingProxy {
+            child,
+            port,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    pub fn stats(&self) -> serde_json::Value {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect proxy");
+        s.write_all(b"GET /proxy/stats HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .expect("write");
+        let mut buf = String::new();
+        let _ = s.read_to_string(&mut buf);
+        let body = buf.split("\r\n\r\n").nth(1).unwrap_or("{}");
+        serde_json::from_str(body).expect("stats json")
+    }
+}
+
+impl Drop for PagingProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub headers: HashMap<String, String>,
+    pub body: String,
+}
+
+impl Received {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).expect("JSON body")
+    }
+}
+
+/// An HTTP receiver on 127.0.0.1:0 that records every request and answers `status`.
+pub struct Receiver {
+    pub url: String,
+    requests: Arc<Mutex<Vec<Received>>>,
+    status: Arc<AtomicU16>,
+}
+
+impl Receiver {
+    pub fn start() -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind receiver");
+        let port = listener.local_addr().expect("addr").port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let status = Arc::new(AtomicU16::new(200));
+        let (r, st) = (requests.clone(), status.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                let (r, st) = (r.clone(), st.clone());
+                std::thread::spawn(move || serve(conn, &r, &st));
+            }
+        });
+        Receiver {
+            url: format!("http://127.0.0.1:{port}/hook"),
+            requests,
+            status,
+        }
+    }
+
+    pub fn set_status(&self, s: u16) {
+        self.status.store(s, Ordering::SeqCst);
+    }
+
+    pub fn requests(&self) -> Vec<Received> {
+        self.requests.lock().expect("lock").clone()
+    }
+}
+
+fn serve(conn: TcpStream, requests: &Mutex<Vec<Received>>, status: &AtomicU16) {
+    let mut reader = BufReader::new(conn);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+        let mut headers = HashMap::new();
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+            }
+        }
+        let len: usize = headers
+            .get("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0u8; len];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        requests.lock().expect("lock").push(Received {
+            path,
+            headers,
+            body: String::from_utf8_lossy(&body).to_string(),
+        });
+        let code = status.load(Ordering::SeqCst);
+        let resp = format!("HTTP/1.1 {code} X\r\ncontent-length: 0\r\n\r\n");
+        if reader.get_mut().write_all(resp.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+/// A driftwatch configuration in a temporary directory.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+pub struct Settings<'a> {
+    pub endpoint: &'a str,
+    pub webhook: Option<&'a str>,
+    pub timeout_secs: u64,
+    pub blind_after_failures: u32,
+    pub page_size: u32,
+}
+
+impl Default for Settings<'_> {
+    fn default() -> Self {
+        Settings {
+            endpoint: "http://127.0.0.1:1",
+            webhook: None,
+            timeout_secs: 3,
+            blind_after_failures: 2,
+            page_size: 1000,
+        }
+    }
+}
+
+impl Env {
+    pub fn new(s: &Settings<'_>) -> Env {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("changes")).expect("changes dir");
+        let config = dir.path().join("driftwatch.toml");
+        let env = Env { dir, config };
+        env.write_config(s);
+        env
+    }
+
+    pub fn write_config(&self, s: &Settings<'_>) {
+        let mut text = format!(
+            r#"state_dir = "state"
+interval_secs = 1
+[records]
+dir = "changes"
+[sources]
+blind_after_failures = {}
+[aws]
+endpoint_url = "{}"
+regions = ["{REGION}"]
+timeout_secs = {}
+max_attempts = 1
+page_size = {}
+[[aws.accounts]]
+id = "{ACCOUNT}"
+[[sinks]]
+type = "log"
+"#,
+            s.blind_after_failures, s.endpoint, s.timeout_secs, s.page_size
+        );
+        if let Some(url) = s.webhook {
+            text.push_str(&format!(
+                "[[sinks]]\ntype = \"webhook\"\nname = \"hook\"\nurl = \"{url}\"\ntimeout_secs = 2\nmax_attempts = 5\n"
+            ));
+        }
+        std::fs::write(&self.config, text).expect("write config");
+    }
+
+    pub fn record(&self, name: &str, yaml: &str) {
+        std::fs::write(self.dir.path().join("changes").join(name), yaml).expect("write record");
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("state/driftwatch.db")
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_driftwatch"));
+        c.arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("AWS_PROFILE")
+            .env_remove("DRIFTWATCH_CONFIG")
+            .env_remove("DRIFTWATCH_STATE_DIR")
+            .env("DRIFTWATCH_LOG", "info");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Out {
+        let out = self.command(args).output().expect("run driftwatch");
+        Out::from(out)
+    }
+
+    /// Ledger entries as exported (parsed `entry` objects).
+    pub fn ledger(&self) -> Vec<serde_json::Value> {
+        let out = self.run(&["ledger", "export"]);
+        assert_eq!(out.code, 0, "ledger export: {}", out.stderr);
+        out.stdout
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).expect("export line")["entry"].clone()
+            })
+            .collect()
+    }
+}
+
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Out {
+    fn from(o: Output) -> Out {
+        Out {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).to_string(),
+            stderr: String::from_utf8_lossy(&o.stderr).to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for Out {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
