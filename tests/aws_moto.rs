@@ -277,7 +277,7 @@ async fn sigterm_finishes_the_cycle_in_flight() {
     });
     create_group(&moto.ec2().await, "inference-api").await;
     moto.pause();
-    let mut child = env
+    let child = env
         .command(&["run"])
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -513,4 +513,51 @@ async fn report_lists_changes_decisions_and_exposure() {
         out.stdout
     );
     assert!(!out.stdout.contains("<script>"));
+}
+
+#[tokio::test]
+async fn bad_record_file_is_alerted_once_and_the_others_still_match() {
+    let moto = Moto::start();
+    let hook = Receiver::start();
+    let env = Env::new(&Settings {
+        endpoint: &moto.url,
+        webhook: Some(&hook.url),
+        ..Default::default()
+    });
+    env.record("std-1.yaml", STANDARD_8443);
+    env.record("broken.yaml", "id: CHG-X\ntitle: self approved\ntype: standard\nrequested_by: a@example.com\napproved_by: [{ name: a@example.com, at: 2026-01-01T00:00:00Z }]\nscope: [{ provider: aws }]\n");
+    let ec2 = moto.ec2().await;
+    let api = create_group(&ec2, "inference-api").await;
+    let out = env.run(&["scan"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("record rejected: "), "{out}");
+    assert!(
+        out.stdout.contains(
+            "broken.yaml:5: approved_by[0].name: approver a@example.com is also the requester"
+        ),
+        "{out}"
+    );
+    assert!(out.stdout.contains("1 change records active"), "{out}");
+    let reqs = hook.requests();
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    let a = reqs[0].json();
+    assert_eq!(a["event"], "record_rejected");
+    assert!(
+        a["title"]
+            .as_str()
+            .expect("title")
+            .contains("broken.yaml:5: approved_by[0].name"),
+        "{a}"
+    );
+
+    authorize(&ec2, &api, 8443, "10.1.0.0/16").await;
+    let out = env.run(&["scan"]);
+    assert_eq!(out.code, 0, "the valid record still matches: {out}");
+    assert_eq!(hook.requests().len(), 1, "the same problem is alerted once");
+    let rejected = env
+        .ledger()
+        .into_iter()
+        .filter(|e| e["type"] == "record_rejected")
+        .count();
+    assert_eq!(rejected, 1);
 }

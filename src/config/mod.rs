@@ -262,6 +262,7 @@ fn alert_events() -> Vec<EventKind> {
         EventKind::Violation,
         EventKind::SourceBlind,
         EventKind::SourceRecovered,
+        EventKind::RecordRejected,
     ]
 }
 fn default_min_severity() -> Severity {

@@ -15,9 +15,9 @@ use crate::config::{Config, ConfigError};
 use crate::matcher::{MatchSettings, RecordIndex};
 use crate::records::{RecordError, RecordSet, ValidationSettings};
 use crate::rules::{RuleSettings, default_sensitive_ports, port_label};
-use crate::sinks::{Dispatcher, Sinks};
+use crate::sinks::{Dispatcher, EventKind, Sinks, alert_for_record};
 use crate::sources::Source;
-use crate::store::{Db, StoreError, StoreHandle};
+use crate::store::{Db, LedgerEvent, OutboxItem, StoreError, StoreHandle};
 pub use pipeline::{ScopeReport, ScopeStatus};
 
 #[derive(Debug, thiserror::Error)]
@@ -159,8 +159,9 @@ impl Daemon {
         for f in &load.kept_previous {
             tracing::warn!(file = %f, "keeping the last valid version of this record file");
         }
-        let index = RecordIndex::new(self.records.active().to_vec());
         let at = crate::clock::now();
+        self.report_rejections(&load.errors, at).await;
+        let index = RecordIndex::new(self.records.active().to_vec());
         let mut polls = JoinSet::new();
         for s in &self.sources {
             let s = s.clone();
@@ -194,6 +195,51 @@ impl Daemon {
         }
         report.scopes.sort_by(|a, b| a.scope.cmp(&b.scope));
         report
+    }
+
+    /// Ledger and alert each distinct record-file error once.
+    async fn report_rejections(&self, errors: &[RecordError], at: jiff::Timestamp) {
+        if errors.is_empty() {
+            return;
+        }
+        let at_s = at.to_string();
+        let items: Vec<_> = errors
+            .iter()
+            .map(|e| {
+                let alert = alert_for_record(e, &at_s);
+                let outbox = self
+                    .sinks
+                    .subscribers(EventKind::RecordRejected, alert.severity)
+                    .into_iter()
+                    .filter_map(|sink| {
+                        Some(OutboxItem {
+                            sink,
+                            idempotency_key: alert.idempotency_key.clone(),
+                            payload: serde_json::to_value(&alert).ok()?,
+                        })
+                    })
+                    .collect();
+                let event = LedgerEvent::RecordRejected {
+                    file: e.file.clone(),
+                    line: e.line,
+                    field: e.field.clone(),
+                    message: e.message.clone(),
+                };
+                (alert.idempotency_key.clone(), event, outbox)
+            })
+            .collect();
+        match self
+            .store
+            .call(move |db| db.record_rejections(at, &items))
+            .await
+        {
+            Ok(n) if n > 0 => tracing::warn!(
+                new_rejections = n,
+                "change-record problems written to the ledger and alerted"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "cannot record change-record rejections"),
+        }
     }
 
     /// Poll on the interval until `stop` turns true. A stop request never interrupts a cycle:

@@ -119,3 +119,57 @@ fn list_yaml(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     out.sort();
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "id: STD-1\ntitle: t\ntype: standard\nrequested_by: a@x\napproved_by: [{ name: b@x, at: 2026-01-01T00:00:00Z }]\nscope: [{ provider: aws }]\n";
+
+    #[test]
+    fn a_broken_file_keeps_its_last_valid_version_and_others_load() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = dir.path().join("a.yaml");
+        std::fs::write(&a, GOOD).expect("write");
+        std::fs::write(dir.path().join("b.yaml"), GOOD.replace("STD-1", "STD-2")).expect("write");
+        std::fs::write(dir.path().join("notes.txt"), "not a record").expect("write");
+        let settings = ValidationSettings::default();
+        let mut set = RecordSet::new();
+        let r = set.reload(dir.path(), &settings);
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        assert_eq!(r.files_read, 2);
+        assert_eq!(set.active().len(), 2);
+
+        std::fs::write(&a, GOOD.replace("name: b@x", "name: a@x")).expect("break a.yaml");
+        let r = set.reload(dir.path(), &settings);
+        assert_eq!(r.errors.len(), 1);
+        assert_eq!(r.kept_previous, vec![a.display().to_string()]);
+        let ids: Vec<&str> = set.active().iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            vec!["STD-1", "STD-2"],
+            "the last valid a.yaml stays active"
+        );
+
+        std::fs::remove_file(&a).expect("remove");
+        set.reload(dir.path(), &settings);
+        let ids: Vec<&str> = set.active().iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, vec!["STD-2"], "a removed file unloads");
+    }
+
+    #[test]
+    fn unreadable_directory_keeps_everything() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("a.yaml"), GOOD).expect("write");
+        let mut set = RecordSet::new();
+        set.reload(dir.path(), &ValidationSettings::default());
+        let r = set.reload(&dir.path().join("missing"), &ValidationSettings::default());
+        assert_eq!(r.errors.len(), 1);
+        assert!(
+            r.errors[0]
+                .message
+                .starts_with("cannot read records directory")
+        );
+        assert_eq!(set.active().len(), 1);
+    }
+}

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 pub use dispatcher::{DispatchStats, Dispatcher};
 pub use log::LogSink;
-pub use payload::{Alert, alert_for_change, alert_for_source};
+pub use payload::{Alert, alert_for_change, alert_for_record, alert_for_source};
 pub use webhook::WebhookSink;
 
 use crate::config::{ConfigError, SinkConfig};
@@ -31,15 +31,17 @@ pub enum EventKind {
     Matched,
     SourceBlind,
     SourceRecovered,
+    RecordRejected,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 5] = [
+    pub const ALL: [EventKind; 6] = [
         EventKind::Unmatched,
         EventKind::Violation,
         EventKind::Matched,
         EventKind::SourceBlind,
         EventKind::SourceRecovered,
+        EventKind::RecordRejected,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +51,7 @@ impl EventKind {
             EventKind::Matched => "matched",
             EventKind::SourceBlind => "source_blind",
             EventKind::SourceRecovered => "source_recovered",
+            EventKind::RecordRejected => "record_rejected",
         }
     }
 }

@@ -61,6 +61,33 @@ pub fn alert_for_change(c: &ChangeEntry, event: EventKind) -> Alert {
     }
 }
 
+/// A change-record file was rejected. The key is derived from the error itself, so the same
+/// problem alerts once, however many cycles (or restarts) see it.
+pub fn alert_for_record(e: &crate::records::RecordError, at: &str) -> Alert {
+    let key = crate::model::sha256_hex(e.to_string().as_bytes());
+    Alert {
+        version: 1,
+        event: EventKind::RecordRejected,
+        idempotency_key: format!("record:{}", key.get(..16).unwrap_or(&key)),
+        severity: Severity::Medium,
+        title: format!("Change record rejected: {e}"),
+        scope: String::new(),
+        drift_id: None,
+        kind: None,
+        resource_id: None,
+        resource_name: None,
+        action: None,
+        fields: Vec::new(),
+        findings: Vec::new(),
+        record_id: None,
+        reason:
+            "the file's last valid version (if any) stays active; fix the file to load the new one"
+                .into(),
+        actor: None,
+        observed_at: at.to_string(),
+    }
+}
+
 pub fn alert_for_source(scope: &str, event: EventKind, reason: String, at: &str) -> Alert {
     let (severity, title) = match event {
         EventKind::SourceBlind => (

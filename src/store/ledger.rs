@@ -87,6 +87,13 @@ pub enum LedgerEvent {
         scope: String,
         blind_since: String,
     },
+    /// A change-record file failed validation (written once per distinct error).
+    RecordRejected {
+        file: String,
+        line: u32,
+        field: String,
+        message: String,
+    },
 }
 
 impl LedgerEvent {
@@ -97,6 +104,7 @@ impl LedgerEvent {
             LedgerEvent::SourceFailed { .. } => "source_failed",
             LedgerEvent::SourceBlind { .. } => "source_blind",
             LedgerEvent::SourceRecovered { .. } => "source_recovered",
+            LedgerEvent::RecordRejected { .. } => "record_rejected",
         }
     }
 }

@@ -113,6 +113,13 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX outbox_due ON outbox (delivered_at, abandoned_at, next_attempt_at);
     "#,
+    // 2: distinct record-file rejections already written to the ledger and alerted.
+    r#"
+    CREATE TABLE record_rejections (
+        key TEXT PRIMARY KEY,
+        first_seen TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// The open database. One writer: the daemon owns one `Db` on the store thread.

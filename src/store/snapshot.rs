@@ -214,6 +214,30 @@ impl Db {
         Ok(seqs)
     }
 
+    /// Write each rejection not seen before: a ledger entry and its alerts, once per distinct
+    /// error (`key`). Returns how many were new.
+    pub fn record_rejections(
+        &mut self,
+        at: Timestamp,
+        items: &[(String, LedgerEvent, Vec<OutboxItem>)],
+    ) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        let mut new = 0;
+        for (key, event, alerts) in items {
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO record_rejections (key, first_seen) VALUES (?1, ?2)",
+                params![key, ts(at)],
+            )?;
+            if inserted == 1 {
+                ledger::append(&tx, at, std::slice::from_ref(event))?;
+                outbox::enqueue(&tx, at, alerts)?;
+                new += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(new)
+    }
+
     /// Drifts observed in `[since, until)`, oldest first.
     pub fn drifts_between(&self, since: Timestamp, until: Timestamp) -> Result<Vec<StoredDrift>> {
         let mut stmt = self.conn.prepare(
