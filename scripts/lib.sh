@@ -27,6 +27,7 @@ setup_moto() {
     venv="$ROOT/.venv-moto"
   fi
   if [ ! -x "$venv/bin/moto_server" ]; then
+    python3 -c 'import ensurepip, venv' 2>/dev/null || need_tools python3-venv
     echo "==> installing moto[server]==$MOTO_VERSION into $venv (PyPI, ~20 s)"
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"

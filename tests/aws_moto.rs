@@ -441,6 +441,22 @@ async fn ledger_verify_passes_then_fails_after_an_edit_with_sqlite3() {
     assert_eq!(out.code, 0, "{out}");
     assert!(out.stdout.starts_with("ledger OK: 2 entries"), "{out}");
 
+    // An auditor re-verifies an export with the 20-line script from ARCHITECTURE.md.
+    let export = env.dir.path().join("ledger.jsonl");
+    let out = env.run(&["ledger", "export", "-o", export.to_str().expect("utf-8")]);
+    assert_eq!(out.code, 0, "{out}");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/verify_ledger.py");
+    let py = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(&export)
+        .output()
+        .expect("python3");
+    let text = String::from_utf8_lossy(&py.stdout).to_string();
+    assert!(
+        py.status.success() && text.starts_with("OK: 2 entries"),
+        "{text}"
+    );
+
     // Downgrade the finding in place, as someone covering their tracks would.
     let db = env.db();
     let status = std::process::Command::new("sqlite3")
@@ -455,6 +471,18 @@ async fn ledger_verify_passes_then_fails_after_an_edit_with_sqlite3() {
         out.stdout
             .contains("entry 2: content does not match its hash"),
         "{out}"
+    );
+    let out = env.run(&["ledger", "export", "-o", export.to_str().expect("utf-8")]);
+    assert_eq!(out.code, 0, "{out}");
+    let py = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(&export)
+        .output()
+        .expect("python3");
+    let text = String::from_utf8_lossy(&py.stdout).to_string();
+    assert!(
+        !py.status.success() && text.contains("line 2 (seq 2): hash mismatch"),
+        "{text}"
     );
 
     // Removing an entry is found too.
