@@ -4,6 +4,11 @@
 //! The core (`model`, `diff`, `rules`, `matcher`, `engine`, record parsing in `records`) is
 //! pure: no IO, no clock, no async. See ARCHITECTURE.md for the code map.
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod cli;
 pub mod clock;
 pub mod config;
