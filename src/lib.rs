@@ -16,6 +16,7 @@ pub mod daemon;
 pub mod diff;
 pub mod engine;
 pub mod matcher;
+pub mod metrics;
 pub mod model;
 pub mod records;
 pub mod report;

@@ -162,22 +162,29 @@ pub enum ConfigCommand {
     Check,
 }
 
-/// Load the config named on the command line, with command-line overrides applied.
-fn load_config(cli: &Cli) -> Result<crate::config::Config, crate::config::ConfigError> {
-    let mut cfg = crate::config::Config::load(&cli.config)?;
-    if let Some(d) = &cli.state_dir {
-        cfg.state_dir = d.clone();
+/// Load a config file with the command-line overrides applied.
+fn load_config(
+    path: &std::path::Path,
+    state_dir: Option<&std::path::Path>,
+) -> Result<crate::config::Config, crate::config::ConfigError> {
+    let mut cfg = crate::config::Config::load(path)?;
+    if let Some(d) = state_dir {
+        cfg.state_dir = d.to_path_buf();
     }
     Ok(cfg)
+}
+
+fn load(cli: &Cli) -> Result<crate::config::Config, crate::config::ConfigError> {
+    load_config(&cli.config, cli.state_dir.as_deref())
 }
 
 /// Run the parsed command.
 pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
     match &cli.command {
-        Command::Run => run_cmd::run(load_config(&cli)?).await,
-        Command::Scan { format } => scan_cmd::run(load_config(&cli)?, *format).await,
+        Command::Run => run_cmd::run(&cli, load(&cli)?).await,
+        Command::Scan { format } => scan_cmd::run(load(&cli)?, *format).await,
         Command::Records(RecordsCommand::Check { dir, format }) => {
-            records_cmd::check(load_config(&cli).ok(), dir, *format)
+            records_cmd::check(load(&cli).ok(), dir, *format)
         }
         Command::Report {
             since,
@@ -185,17 +192,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
             format,
             output,
         } => report_cmd::run(
-            load_config(&cli)?,
+            load(&cli)?,
             since,
             until.as_deref(),
             *format,
             output.as_deref(),
         ),
-        Command::Ledger(LedgerCommand::Verify) => ledger_cmd::verify(load_config(&cli)?),
+        Command::Ledger(LedgerCommand::Verify) => ledger_cmd::verify(load(&cli)?),
         Command::Ledger(LedgerCommand::Export { output }) => {
-            ledger_cmd::export(load_config(&cli)?, output.as_deref())
+            ledger_cmd::export(load(&cli)?, output.as_deref())
         }
-        Command::Config(ConfigCommand::Check) => config_cmd::check(&cli.config, load_config(&cli)),
+        Command::Config(ConfigCommand::Check) => config_cmd::check(&cli.config, load(&cli)),
     }
 }
 

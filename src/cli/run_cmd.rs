@@ -1,28 +1,48 @@
-//! `driftwatch run`: the daemon with signal-driven shutdown.
+//! `driftwatch run`: the daemon with signal-driven shutdown (SIGTERM, SIGINT) and config
+//! reload (SIGHUP).
 
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
-use super::Exit;
+use super::{Cli, Exit, load_config};
 use crate::config::Config;
-use crate::daemon::Daemon;
+use crate::daemon::{Control, Daemon};
 
-pub async fn run(cfg: Config) -> anyhow::Result<Exit> {
+pub async fn run(cli: &Cli, cfg: Config) -> anyhow::Result<Exit> {
     let daemon = Daemon::build(cfg).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
+    let (reload_tx, reload_rx) = mpsc::channel(4);
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let config = cli.config.clone();
+    let state_dir = cli.state_dir.clone();
     tokio::spawn(async move {
-        let which = tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-        };
-        tracing::info!(
-            signal = which,
-            "stop requested: finishing the cycle in flight"
-        );
-        let _ = stop_tx.send(true);
+        loop {
+            tokio::select! {
+                _ = term.recv() => {
+                    tracing::info!(signal = "SIGTERM", "stop requested: finishing the cycle in flight");
+                    let _ = stop_tx.send(true);
+                }
+                _ = int.recv() => {
+                    tracing::info!(signal = "SIGINT", "stop requested: finishing the cycle in flight");
+                    let _ = stop_tx.send(true);
+                }
+                _ = hup.recv() => {
+                    tracing::info!(signal = "SIGHUP", config = %config.display(), "reloading config");
+                    let loaded = load_config(&config, state_dir.as_deref());
+                    if reload_tx.send(loaded).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
     });
-    daemon.run(stop_rx).await?;
+    daemon
+        .run(Control {
+            stop: stop_rx,
+            reload: reload_rx,
+        })
+        .await?;
     Ok(Exit::Ok)
 }

@@ -89,6 +89,45 @@ pub struct Config {
     pub rules: RulesConfig,
     #[serde(default)]
     pub sinks: Vec<SinkConfig>,
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// On SIGTERM, how long to keep delivering queued alerts after the cycle in flight.
+    #[serde(default = "default_drain")]
+    pub shutdown_drain_secs: u64,
+    /// Log filter (`info`, `driftwatch=debug`); the DRIFTWATCH_LOG variable wins when set.
+    #[serde(default)]
+    pub log_level: Option<String>,
+}
+
+fn default_drain() -> u64 {
+    15
+}
+
+/// The HTTP listener for `/metrics`, `/healthz` and `/readyz` (`run` only).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Address and port; loopback by default.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_listen() -> String {
+    "127.0.0.1:9187".into()
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            enabled: true,
+            listen: default_listen(),
+        }
+    }
 }
 
 fn default_state_dir() -> PathBuf {
@@ -335,6 +374,23 @@ impl Config {
         let mut err = |field: String, message: String| errs.push(FieldError { field, message });
         if self.interval_secs == 0 {
             err("interval_secs".into(), "must be at least 1".into());
+        }
+        if self.http.enabled && self.http.listen.parse::<std::net::SocketAddr>().is_err() {
+            err(
+                "http.listen".into(),
+                format!(
+                    "`{}` is not an address:port (e.g. 127.0.0.1:9187)",
+                    self.http.listen
+                ),
+            );
+        }
+        if let Some(l) = &self.log_level
+            && tracing_subscriber::EnvFilter::try_new(l).is_err()
+        {
+            err(
+                "log_level".into(),
+                format!("`{l}` is not a log filter (e.g. info, driftwatch=debug)"),
+            );
         }
         if self.sources.blind_after_failures == 0 {
             err(

@@ -1,23 +1,31 @@
 //! The daemon: builds sources, store, records and sinks from the config, runs poll cycles on
-//! an interval, and shuts down on request after finishing the cycle in flight and draining
-//! the outbox.
+//! an interval, serves `/metrics`, `/healthz` and `/readyz`, tells systemd when it is ready and
+//! alive, reloads its config on request and its records on file change, and shuts down on
+//! request after finishing the cycle in flight and draining the outbox within a bound.
 
+pub mod health;
+pub mod http;
 pub mod pipeline;
+mod watch_records;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
 
 use jiff::SignedDuration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::config::{Config, ConfigError};
 use crate::matcher::{MatchSettings, RecordIndex};
-use crate::records::{RecordError, RecordSet, ValidationSettings};
+use crate::metrics::{ChangeLabels, ErrorLabels, FailureLabels, Metrics, PollLabels, ScopeLabels};
+use crate::model::Outcome;
+use crate::records::{LoadReport, RecordError, RecordSet, ValidationSettings};
 use crate::rules::{RuleSettings, default_sensitive_ports, port_label};
 use crate::sinks::{Dispatcher, EventKind, Sinks, alert_for_record};
 use crate::sources::Source;
 use crate::store::{Db, LedgerEvent, OutboxItem, StoreError, StoreHandle};
+pub use health::{Health, ScopeHealth};
 pub use pipeline::{ScopeReport, ScopeStatus};
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +41,11 @@ pub enum DaemonError {
     },
     #[error("cannot start the store thread: {0}")]
     Thread(std::io::Error),
+    #[error("cannot listen on {addr} (http.listen): {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
 }
 
 /// The result of one cycle over every source.
@@ -96,6 +109,26 @@ pub fn validation_settings(cfg: &Config) -> ValidationSettings {
     }
 }
 
+fn pipeline_for(cfg: &Config, store: StoreHandle, sinks: Sinks) -> pipeline::Pipeline {
+    pipeline::Pipeline {
+        store,
+        sinks,
+        rules: rule_settings(cfg),
+        matching: MatchSettings {
+            grace: SignedDuration::from_secs(cfg.records.grace_secs as i64),
+        },
+        blind_after_failures: cfg.sources.blind_after_failures,
+    }
+}
+
+/// What the daemon listens to while it runs.
+pub struct Control {
+    /// Turns true on SIGTERM/SIGINT.
+    pub stop: watch::Receiver<bool>,
+    /// A freshly loaded config on SIGHUP (or the reason it could not be loaded).
+    pub reload: mpsc::Receiver<Result<Config, ConfigError>>,
+}
+
 pub struct Daemon {
     cfg: Config,
     store: StoreHandle,
@@ -104,7 +137,11 @@ pub struct Daemon {
     records: RecordSet,
     validation: ValidationSettings,
     pipeline: pipeline::Pipeline,
-    sinks: Sinks,
+    sinks: watch::Sender<Sinks>,
+    metrics: Metrics,
+    health: Arc<Health>,
+    /// Seconds since the epoch of the main loop's last sign of life (systemd watchdog).
+    heartbeat: Arc<AtomicI64>,
 }
 
 impl Daemon {
@@ -116,29 +153,27 @@ impl Daemon {
         let db = Db::open(&cfg.database_path())?;
         let (store, thread) = StoreHandle::spawn(db).map_err(DaemonError::Thread)?;
         let sinks = Sinks::from_config(&cfg.sinks)?;
-        let sources = crate::sources::aws::build_sources(&cfg)
+        let sources: Vec<Arc<dyn Source>> = crate::sources::aws::build_sources(&cfg)
             .await
             .into_iter()
             .map(Arc::from)
             .collect();
-        let pipeline = pipeline::Pipeline {
-            store: store.clone(),
-            sinks: sinks.clone(),
-            rules: rule_settings(&cfg),
-            matching: MatchSettings {
-                grace: SignedDuration::from_secs(cfg.records.grace_secs as i64),
-            },
-            blind_after_failures: cfg.sources.blind_after_failures,
-        };
+        let health = Arc::new(Health::default());
+        health.set_store_open(true);
+        health.set_scopes(sources.iter().map(|s| s.scope().to_string()));
+        let (sinks_tx, _) = watch::channel(sinks.clone());
         Ok(Daemon {
             validation: validation_settings(&cfg),
+            pipeline: pipeline_for(&cfg, store.clone(), sinks),
             cfg,
             store,
             store_thread: Some(thread),
             sources,
             records: RecordSet::new(),
-            pipeline,
-            sinks,
+            sinks: sinks_tx,
+            metrics: Metrics::new(),
+            health,
+            heartbeat: Arc::new(AtomicI64::new(jiff::Timestamp::now().as_second())),
         })
     }
 
@@ -146,12 +181,25 @@ impl Daemon {
         &self.store
     }
 
-    pub fn dispatcher(&self) -> Dispatcher {
-        Dispatcher::new(self.store.clone(), self.sinks.clone())
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
-    /// One poll of every source, each result committed as it arrives.
-    pub async fn cycle(&mut self) -> CycleReport {
+    pub fn dispatcher(&self) -> Dispatcher {
+        Dispatcher::new(
+            self.store.clone(),
+            self.sinks.subscribe(),
+            self.metrics.clone(),
+        )
+    }
+
+    fn beat(&self) {
+        self.heartbeat
+            .store(jiff::Timestamp::now().as_second(), Ordering::SeqCst);
+    }
+
+    /// Re-read the records directory, log what was rejected, and ledger/alert new problems.
+    async fn reload_records(&mut self) -> LoadReport {
         let load = self.records.reload(&self.cfg.records.dir, &self.validation);
         for e in &load.errors {
             tracing::error!(file = %e.file, line = e.line, field = %e.field, error = %e.message, "change record rejected");
@@ -159,13 +207,29 @@ impl Daemon {
         for f in &load.kept_previous {
             tracing::warn!(file = %f, "keeping the last valid version of this record file");
         }
-        let at = crate::clock::now();
-        self.report_rejections(&load.errors, at).await;
+        self.metrics.record_reloads.inc();
+        self.metrics.records_active.set(load.records_active as i64);
+        self.metrics.record_errors.set(load.errors.len() as i64);
+        self.health.set_records_loaded();
+        self.report_rejections(&load.errors, crate::clock::now())
+            .await;
+        load
+    }
+
+    /// One poll of every source, each result committed as it arrives.
+    pub async fn cycle(&mut self) -> CycleReport {
+        let started = Instant::now();
+        let load = self.reload_records().await;
         let index = RecordIndex::new(self.records.active().to_vec());
+        let at = crate::clock::now();
         let mut polls = JoinSet::new();
         for s in &self.sources {
             let s = s.clone();
-            polls.spawn(async move { s.poll(at).await });
+            polls.spawn(async move {
+                let t = Instant::now();
+                let obs = s.poll(at).await;
+                (obs, s.service(), t.elapsed())
+            });
         }
         let mut report = CycleReport {
             record_errors: load.errors,
@@ -173,7 +237,8 @@ impl Daemon {
             ..Default::default()
         };
         while let Some(joined) = polls.join_next().await {
-            let obs = match joined {
+            self.beat();
+            let (obs, service, took) = match joined {
                 Ok(o) => o,
                 Err(e) => {
                     tracing::error!(error = %e, "a source task ended abnormally");
@@ -182,19 +247,104 @@ impl Daemon {
                 }
             };
             let scope = obs.scope.to_string();
+            self.record_poll(&obs.outcome, &scope, service, took);
             match self.pipeline.process(obs, &index).await {
                 Ok(r) => {
+                    self.record_scope(&r, service);
                     log_scope(&r);
                     report.scopes.push(r);
                 }
                 Err(e) => {
+                    self.metrics
+                        .store_errors
+                        .get_or_create(&ErrorLabels {
+                            kind: e.label().into(),
+                        })
+                        .inc();
                     tracing::error!(scope = %scope, error = %e, "cannot store the cycle's result");
                     report.store_errors.push(format!("{scope}: {e}"));
                 }
             }
         }
         report.scopes.sort_by(|a, b| a.scope.cmp(&b.scope));
+        self.metrics.cycles.inc();
+        self.metrics
+            .cycle_duration
+            .observe(started.elapsed().as_secs_f64());
+        if let Ok((n, _)) = self.store.call(|db| db.ledger_head()).await {
+            self.metrics.ledger_entries.set(n as i64);
+        }
         report
+    }
+
+    fn record_poll(&self, outcome: &Outcome, scope: &str, service: &str, took: Duration) {
+        let (result, failure) = match outcome {
+            Outcome::Complete(_) => ("complete", None),
+            Outcome::Failed { kind, .. } => ("failed", Some(kind.as_str())),
+        };
+        self.metrics
+            .polls
+            .get_or_create(&PollLabels {
+                scope: scope.into(),
+                service: service.into(),
+                outcome: result.into(),
+            })
+            .inc();
+        if let Some(kind) = failure {
+            self.metrics
+                .poll_failures
+                .get_or_create(&FailureLabels {
+                    scope: scope.into(),
+                    service: service.into(),
+                    kind: kind.into(),
+                })
+                .inc();
+        }
+        let sl = ScopeLabels {
+            scope: scope.into(),
+            service: service.into(),
+        };
+        self.metrics
+            .poll_duration
+            .get_or_create(&sl)
+            .observe(took.as_secs_f64());
+    }
+
+    fn record_scope(&self, r: &ScopeReport, service: &str) {
+        let scope = r.scope.to_string();
+        let sl = ScopeLabels {
+            scope: scope.clone(),
+            service: service.into(),
+        };
+        match &r.status {
+            ScopeStatus::Failed { blind, .. } => {
+                self.metrics
+                    .scope_blind
+                    .get_or_create(&sl)
+                    .set(i64::from(*blind));
+                if *blind {
+                    self.health.set_scope(&scope, ScopeHealth::Blind);
+                }
+            }
+            _ => {
+                self.metrics.scope_blind.get_or_create(&sl).set(0);
+                self.metrics
+                    .resources
+                    .get_or_create(&sl)
+                    .set(r.resources as i64);
+                self.health.set_scope(&scope, ScopeHealth::Polled);
+            }
+        }
+        for c in &r.changes {
+            self.metrics
+                .changes
+                .get_or_create(&ChangeLabels {
+                    scope: scope.clone(),
+                    decision: c.decision.kind().as_str().into(),
+                    severity: c.severity.as_str().into(),
+                })
+                .inc();
+        }
     }
 
     /// Ledger and alert each distinct record-file error once.
@@ -203,12 +353,12 @@ impl Daemon {
             return;
         }
         let at_s = at.to_string();
+        let sinks = self.sinks.borrow().clone();
         let items: Vec<_> = errors
             .iter()
             .map(|e| {
                 let alert = alert_for_record(e, &at_s);
-                let outbox = self
-                    .sinks
+                let outbox = sinks
                     .subscribers(EventKind::RecordRejected, alert.severity)
                     .into_iter()
                     .filter_map(|sink| {
@@ -242,23 +392,99 @@ impl Daemon {
         }
     }
 
+    /// Apply a config loaded on SIGHUP. What cannot change while running (state_dir,
+    /// http.listen) is kept and named in the log; everything else is rebuilt.
+    async fn apply_config(&mut self, new: Config) {
+        if new.state_dir != self.cfg.state_dir {
+            tracing::warn!(running = %self.cfg.state_dir.display(), requested = %new.state_dir.display(), "state_dir changes need a restart; keeping the running one");
+        }
+        if new.http.listen != self.cfg.http.listen || new.http.enabled != self.cfg.http.enabled {
+            tracing::warn!(running = %self.cfg.http.listen, "http changes need a restart; keeping the running listener");
+        }
+        let sinks = match Sinks::from_config(&new.sinks) {
+            Ok(s) => s,
+            Err(e) => {
+                self.metrics
+                    .config_reloads
+                    .get_or_create(&ErrorLabels {
+                        kind: "failed".into(),
+                    })
+                    .inc();
+                tracing::error!(error = %e, "config reload failed; keeping the running config");
+                return;
+            }
+        };
+        let sources: Vec<Arc<dyn Source>> = crate::sources::aws::build_sources(&new)
+            .await
+            .into_iter()
+            .map(Arc::from)
+            .collect();
+        let mut cfg = new;
+        cfg.state_dir = self.cfg.state_dir.clone();
+        cfg.http = self.cfg.http.clone();
+        self.health
+            .set_scopes(sources.iter().map(|s| s.scope().to_string()));
+        self.sources = sources;
+        self.validation = validation_settings(&cfg);
+        self.pipeline = pipeline_for(&cfg, self.store.clone(), sinks.clone());
+        self.sinks.send_replace(sinks);
+        self.cfg = cfg;
+        self.metrics
+            .config_reloads
+            .get_or_create(&ErrorLabels { kind: "ok".into() })
+            .inc();
+        tracing::info!(
+            sources = self.sources.len(),
+            sinks = ?self.sinks.borrow().names(),
+            interval_secs = self.cfg.interval_secs,
+            "config reloaded"
+        );
+    }
+
     /// Poll on the interval until `stop` turns true. A stop request never interrupts a cycle:
-    /// the one in flight is finished and committed, then the outbox is drained.
-    pub async fn run(mut self, mut stop: watch::Receiver<bool>) -> Result<(), DaemonError> {
+    /// the one in flight is finished and committed, then the outbox is drained within
+    /// `shutdown_drain_secs`.
+    pub async fn run(mut self, mut control: Control) -> Result<(), DaemonError> {
+        let (bg_stop_tx, bg_stop_rx) = watch::channel(false);
+        let mut background = JoinSet::new();
+        if self.cfg.http.enabled {
+            let addr = self.cfg.http.listen.clone();
+            let listener = tokio::net::TcpListener::bind(&addr)
+                .await
+                .map_err(|source| DaemonError::Listen {
+                    addr: addr.clone(),
+                    source,
+                })?;
+            tracing::info!(listen = %addr, "serving /metrics, /healthz, /readyz");
+            background.spawn(http::serve(
+                listener,
+                self.metrics.clone(),
+                self.health.clone(),
+                bg_stop_rx.clone(),
+            ));
+        }
+        if let Some(every) = sd_notify::watchdog_enabled() {
+            let heartbeat = self.heartbeat.clone();
+            let stall = Duration::from_secs(self.cfg.interval_secs.saturating_mul(3).max(600));
+            background.spawn(watchdog(every, heartbeat, stall, bg_stop_rx.clone()));
+        }
         let dispatcher = self.dispatcher();
         let wake = dispatcher.waker();
         let (dispatch_stop_tx, dispatch_stop_rx) = watch::channel(false);
         let dispatch = tokio::spawn(dispatcher.run(dispatch_stop_rx));
-        let interval = Duration::from_secs(self.cfg.interval_secs);
+        let (records_tx, mut records_rx) = mpsc::channel::<()>(16);
+        let mut watcher = watch_records::watch(&self.cfg.records.dir, records_tx.clone());
         tracing::info!(
             sources = self.sources.len(),
             interval_secs = self.cfg.interval_secs,
-            sinks = ?self.sinks.names(),
+            sinks = ?self.sinks.borrow().names(),
             records_dir = %self.cfg.records.dir.display(),
             database = %self.cfg.database_path().display(),
             "driftwatch started"
         );
-        loop {
+        let mut first = true;
+        'run: loop {
+            self.beat();
             let report = self.cycle().await;
             wake.notify_one();
             tracing::info!(
@@ -268,25 +494,87 @@ impl Daemon {
                 records = report.records_active,
                 "cycle complete"
             );
-            if *stop.borrow() {
+            let status = format!(
+                "watching {} scopes; last cycle {} failed, {} unplanned",
+                report.scopes.len(),
+                report.failed(),
+                report.unplanned()
+            );
+            if first {
+                notify_systemd(&[
+                    sd_notify::NotifyState::Ready,
+                    sd_notify::NotifyState::Status(&status),
+                ]);
+                first = false;
+            } else {
+                notify_systemd(&[sd_notify::NotifyState::Status(&status)]);
+            }
+            if *control.stop.borrow() {
                 break;
             }
-            tokio::select! {
-                _ = tokio::time::sleep(interval) => {}
-                _ = stop.changed() => {}
-            }
-            if *stop.borrow() {
-                break;
+            let next = tokio::time::Instant::now() + Duration::from_secs(self.cfg.interval_secs);
+            loop {
+                self.beat();
+                tokio::select! {
+                    _ = tokio::time::sleep_until(next) => break,
+                    _ = control.stop.changed() => {
+                        if *control.stop.borrow() {
+                            break 'run;
+                        }
+                    }
+                    Some(loaded) = control.reload.recv() => {
+                        notify_systemd(&[sd_notify::NotifyState::Reloading]);
+                        match loaded {
+                            Ok(cfg) => {
+                                let dir_changed = cfg.records.dir != self.cfg.records.dir;
+                                self.apply_config(cfg).await;
+                                if dir_changed {
+                                    watcher = watch_records::watch(&self.cfg.records.dir, records_tx.clone());
+                                }
+                            }
+                            Err(e) => {
+                                self.metrics.config_reloads.get_or_create(&ErrorLabels { kind: "failed".into() }).inc();
+                                tracing::error!(error = %e, "config reload failed; keeping the running config");
+                            }
+                        }
+                        notify_systemd(&[sd_notify::NotifyState::Ready]);
+                    }
+                    Some(()) = records_rx.recv() => {
+                        // Debounce: editors write a file in several steps.
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        while records_rx.try_recv().is_ok() {}
+                        let load = self.reload_records().await;
+                        tracing::info!(records = load.records_active, errors = load.errors.len(), "change records reloaded after a file change");
+                    }
+                }
             }
         }
+        drop(watcher);
+        notify_systemd(&[sd_notify::NotifyState::Stopping]);
         tracing::info!("shutting down: cycle finished, draining the outbox");
         let _ = dispatch_stop_tx.send(true);
-        match tokio::time::timeout(Duration::from_secs(15), dispatch).await {
-            Ok(_) => {}
+        let bound = Duration::from_secs(self.cfg.shutdown_drain_secs);
+        let drained = tokio::time::timeout(bound, async {
+            match dispatch.await {
+                Ok(d) => d.drain_all().await.map(|s| s.delivered).unwrap_or(0),
+                Err(_) => 0,
+            }
+        })
+        .await;
+        match drained {
+            Ok(n) => tracing::info!(delivered = n, "outbox drained"),
             Err(_) => tracing::warn!(
-                "outbox drain timed out; undelivered alerts stay queued for the next start"
+                bound_secs = bound.as_secs(),
+                "outbox drain hit its bound; undelivered alerts stay queued for the next start"
             ),
         }
+        let _ = bg_stop_tx.send(true);
+        while tokio::time::timeout(Duration::from_secs(2), background.join_next())
+            .await
+            .ok()
+            .flatten()
+            .is_some()
+        {}
         self.close();
         tracing::info!("driftwatch stopped");
         Ok(())
@@ -299,6 +587,38 @@ impl Daemon {
         if let Some(t) = thread {
             // The thread only runs queued closures; a panic there has already been reported.
             let _ = t.join();
+        }
+    }
+}
+
+fn notify_systemd(state: &[sd_notify::NotifyState<'_>]) {
+    // Without NOTIFY_SOCKET (not under systemd) this does nothing.
+    if let Err(e) = sd_notify::notify(state) {
+        tracing::debug!(error = %e, "sd_notify failed");
+    }
+}
+
+/// Send WATCHDOG=1 at half the watchdog interval while the main loop shows signs of life.
+async fn watchdog(
+    every: Duration,
+    heartbeat: Arc<AtomicI64>,
+    stall: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let half = every / 2;
+    loop {
+        let age = jiff::Timestamp::now().as_second() - heartbeat.load(Ordering::SeqCst);
+        if age >= 0 && (age as u64) < stall.as_secs() {
+            notify_systemd(&[sd_notify::NotifyState::Watchdog]);
+        } else {
+            tracing::error!(
+                stalled_secs = age,
+                "main loop stalled; withholding the watchdog keep-alive"
+            );
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(half) => {}
+            _ = stop.changed() => if *stop.borrow() { return },
         }
     }
 }

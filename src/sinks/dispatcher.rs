@@ -9,6 +9,7 @@ use jiff::{SignedDuration, Timestamp};
 use tokio::sync::{Notify, watch};
 
 use super::Sinks;
+use crate::metrics::{ErrorLabels, Metrics, SinkLabels};
 use crate::store::{OutboxRow, StoreError, StoreHandle};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -20,8 +21,9 @@ pub struct DispatchStats {
 
 pub struct Dispatcher {
     store: StoreHandle,
-    sinks: Sinks,
+    sinks: watch::Receiver<Sinks>,
     wake: Arc<Notify>,
+    metrics: Metrics,
 }
 
 fn now() -> Timestamp {
@@ -29,11 +31,13 @@ fn now() -> Timestamp {
 }
 
 impl Dispatcher {
-    pub fn new(store: StoreHandle, sinks: Sinks) -> Self {
+    /// `sinks` may be swapped while running (config reload).
+    pub fn new(store: StoreHandle, sinks: watch::Receiver<Sinks>, metrics: Metrics) -> Self {
         Dispatcher {
             store,
             sinks,
             wake: Arc::new(Notify::new()),
+            metrics,
         }
     }
 
@@ -49,20 +53,61 @@ impl Dispatcher {
             let t = now();
             let rows = self.store.call(move |db| db.outbox_due(t, 100)).await?;
             if rows.is_empty() {
-                return Ok(stats);
+                break;
             }
             for row in rows {
                 self.deliver(row, &mut stats).await?;
             }
         }
+        self.update_gauges().await;
+        Ok(stats)
+    }
+
+    /// One attempt for every pending row, due or not (shutdown drain).
+    pub async fn drain_all(&self) -> Result<DispatchStats, StoreError> {
+        let mut stats = DispatchStats::default();
+        let mut after = 0i64;
+        loop {
+            let rows = self
+                .store
+                .call(move |db| db.outbox_pending(after, 100))
+                .await?;
+            let Some(last) = rows.last() else { break };
+            after = last.id;
+            for row in rows {
+                self.deliver(row, &mut stats).await?;
+            }
+        }
+        self.update_gauges().await;
+        Ok(stats)
+    }
+
+    async fn update_gauges(&self) {
+        let Ok(by_sink) = self.store.call(|db| db.outbox_pending_by_sink()).await else {
+            return;
+        };
+        let t = now();
+        self.metrics.outbox_pending.clear();
+        self.metrics.outbox_oldest_age.clear();
+        for (sink, n, oldest) in by_sink {
+            let l = SinkLabels { sink };
+            self.metrics.outbox_pending.get_or_create(&l).set(n as i64);
+            let age = oldest.map(|o| t.duration_since(o).as_secs()).unwrap_or(0);
+            self.metrics.outbox_oldest_age.get_or_create(&l).set(age);
+        }
     }
 
     async fn deliver(&self, row: OutboxRow, stats: &mut DispatchStats) -> Result<(), StoreError> {
         let id = row.id;
-        let Some(sink) = self.sinks.get(&row.sink) else {
+        let labels = SinkLabels {
+            sink: row.sink.clone(),
+        };
+        let sink = self.sinks.borrow().get(&row.sink);
+        let Some(sink) = sink else {
             let msg = format!("sink `{}` is no longer configured", row.sink);
             tracing::error!(outbox_id = id, sink = %row.sink, "{msg}");
             stats.abandoned += 1;
+            self.metrics.alerts_abandoned.get_or_create(&labels).inc();
             let t = now();
             return self
                 .store
@@ -75,11 +120,14 @@ impl Dispatcher {
             Ok(()) => {
                 tracing::info!(outbox_id = id, sink = %row.sink, key = %row.idempotency_key, attempts = row.attempts + 1, "alert delivered");
                 stats.delivered += 1;
+                self.metrics.alerts_delivered.get_or_create(&labels).inc();
                 self.store.call(move |db| db.outbox_delivered(id, t)).await
             }
             Err(e) if !e.retryable || row.attempts + 1 >= sink.max_attempts() => {
                 tracing::error!(outbox_id = id, sink = %row.sink, key = %row.idempotency_key, attempts = row.attempts + 1, error = %e, "alert delivery abandoned");
                 stats.abandoned += 1;
+                self.metrics.alerts_failed.get_or_create(&labels).inc();
+                self.metrics.alerts_abandoned.get_or_create(&labels).inc();
                 let msg = e.message;
                 self.store
                     .call(move |db| db.outbox_abandon(id, t, &msg))
@@ -94,6 +142,7 @@ impl Dispatcher {
                     .unwrap_or(t);
                 tracing::warn!(outbox_id = id, sink = %row.sink, attempts = row.attempts + 1, retry_in_secs = wait.as_secs(), error = %e, "alert delivery failed; will retry");
                 stats.retried += 1;
+                self.metrics.alerts_failed.get_or_create(&labels).inc();
                 let msg = e.message;
                 self.store
                     .call(move |db| db.outbox_retry(id, next, &msg))
@@ -102,10 +151,16 @@ impl Dispatcher {
         }
     }
 
-    /// Deliver until `stop` turns true, then make one last pass over due rows and return.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+    /// Deliver until `stop` turns true, then return (the daemon drains with a bound).
+    pub async fn run(self, mut stop: watch::Receiver<bool>) -> Self {
         loop {
             if let Err(e) = self.run_once().await {
+                self.metrics
+                    .store_errors
+                    .get_or_create(&ErrorLabels {
+                        kind: e.label().into(),
+                    })
+                    .inc();
                 tracing::error!(error = %e, "outbox dispatch failed");
             }
             if *stop.borrow() {
@@ -126,9 +181,7 @@ impl Dispatcher {
                 _ = stop.changed() => {}
             }
         }
-        if let Err(e) = self.run_once().await {
-            tracing::error!(error = %e, "final outbox dispatch failed");
-        }
+        self
     }
 }
 

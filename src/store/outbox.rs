@@ -81,6 +81,59 @@ impl Db {
         Ok(out)
     }
 
+    /// Pending rows regardless of their next attempt time (the final drain at shutdown).
+    pub fn outbox_pending(&self, after_id: i64, limit: usize) -> Result<Vec<OutboxRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, sink, idempotency_key, payload, attempts, created_at FROM outbox
+             WHERE delivered_at IS NULL AND abandoned_at IS NULL AND id > ?1
+             ORDER BY id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![after_id, limit as i64], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, u32>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, sink, key, payload, attempts, created) = row?;
+            out.push(OutboxRow {
+                id,
+                sink,
+                idempotency_key: key,
+                payload,
+                attempts,
+                created_at: parse_ts(&created)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Pending count and oldest pending creation time per sink (for metrics).
+    pub fn outbox_pending_by_sink(&self) -> Result<Vec<(String, u64, Option<Timestamp>)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT sink, COUNT(*), MIN(created_at) FROM outbox
+             WHERE delivered_at IS NULL AND abandoned_at IS NULL GROUP BY sink",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (sink, n, oldest) = row?;
+            out.push((sink, n as u64, oldest.map(|s| parse_ts(&s)).transpose()?));
+        }
+        Ok(out)
+    }
+
     /// The earliest time a pending row becomes due, if any.
     pub fn outbox_next_due(&self) -> Result<Option<Timestamp>> {
         let s: Option<String> = self.conn.query_row(

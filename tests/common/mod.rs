@@ -318,6 +318,9 @@ pub struct Settings<'a> {
     pub timeout_secs: u64,
     pub blind_after_failures: u32,
     pub page_size: u32,
+    /// Serve /metrics etc. on this port (`run` only); `None` disables the listener.
+    pub http_port: Option<u16>,
+    pub interval_secs: u64,
 }
 
 impl Default for Settings<'_> {
@@ -328,6 +331,8 @@ impl Default for Settings<'_> {
             timeout_secs: 3,
             blind_after_failures: 2,
             page_size: 1000,
+            http_port: None,
+            interval_secs: 1,
         }
     }
 }
@@ -345,7 +350,8 @@ impl Env {
     pub fn write_config(&self, s: &Settings<'_>) {
         let mut text = format!(
             r#"state_dir = "state"
-interval_secs = 1
+interval_secs = {}
+shutdown_drain_secs = 10
 [records]
 dir = "changes"
 [sources]
@@ -361,8 +367,12 @@ id = "{ACCOUNT}"
 [[sinks]]
 type = "log"
 "#,
-            s.blind_after_failures, s.endpoint, s.timeout_secs, s.page_size
+            s.interval_secs, s.blind_after_failures, s.endpoint, s.timeout_secs, s.page_size
         );
+        match s.http_port {
+            Some(p) => text.push_str(&format!("[http]\nlisten = \"127.0.0.1:{p}\"\n")),
+            None => text.push_str("[http]\nenabled = false\n"),
+        }
         if let Some(url) = s.webhook {
             text.push_str(&format!(
                 "[[sinks]]\ntype = \"webhook\"\nname = \"hook\"\nurl = \"{url}\"\ntimeout_secs = 2\nmax_attempts = 5\n"

@@ -1,0 +1,97 @@
+//! Readiness: the store is open, the records directory was read, and every scope has
+//! completed a poll or is reported blind. Updated by the daemon loop, read by `/readyz`.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScopeHealth {
+    /// Not polled to completion yet.
+    Pending,
+    Polled,
+    Blind,
+}
+
+#[derive(Debug, Default)]
+pub struct Health {
+    store_open: AtomicBool,
+    records_loaded: AtomicBool,
+    scopes: Mutex<BTreeMap<String, ScopeHealth>>,
+}
+
+impl Health {
+    pub fn set_store_open(&self, v: bool) {
+        self.store_open.store(v, Ordering::SeqCst);
+    }
+
+    pub fn set_records_loaded(&self) {
+        self.records_loaded.store(true, Ordering::SeqCst);
+    }
+
+    /// Replace the set of scopes (start-up and config reload); known states are kept.
+    pub fn set_scopes(&self, names: impl IntoIterator<Item = String>) {
+        if let Ok(mut s) = self.scopes.lock() {
+            let old = std::mem::take(&mut *s);
+            for n in names {
+                let h = old.get(&n).copied().unwrap_or(ScopeHealth::Pending);
+                s.insert(n, h);
+            }
+        }
+    }
+
+    pub fn set_scope(&self, name: &str, h: ScopeHealth) {
+        if let Ok(mut s) = self.scopes.lock() {
+            s.insert(name.to_string(), h);
+        }
+    }
+
+    /// `Ok` when ready, else every reason it is not.
+    pub fn ready(&self) -> Result<(), Vec<String>> {
+        let mut why = Vec::new();
+        if !self.store_open.load(Ordering::SeqCst) {
+            why.push("store not open".to_string());
+        }
+        if !self.records_loaded.load(Ordering::SeqCst) {
+            why.push("change records not loaded yet".to_string());
+        }
+        match self.scopes.lock() {
+            Ok(s) => {
+                for (name, h) in s.iter() {
+                    if *h == ScopeHealth::Pending {
+                        why.push(format!("scope {name} has not completed a poll"));
+                    }
+                }
+            }
+            Err(_) => why.push("health state unavailable".to_string()),
+        }
+        if why.is_empty() { Ok(()) } else { Err(why) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_when_store_records_and_every_scope_done() {
+        let h = Health::default();
+        h.set_scopes(["aws:1:a".to_string(), "aws:1:b".to_string()]);
+        assert_eq!(h.ready().map_err(|e| e.len()), Err(4));
+        h.set_store_open(true);
+        h.set_records_loaded();
+        h.set_scope("aws:1:a", ScopeHealth::Polled);
+        assert_eq!(
+            h.ready(),
+            Err(vec!["scope aws:1:b has not completed a poll".to_string()])
+        );
+        h.set_scope("aws:1:b", ScopeHealth::Blind);
+        assert_eq!(
+            h.ready(),
+            Ok(()),
+            "a blind scope is reported, not waited for"
+        );
+        h.set_scopes(["aws:1:a".to_string(), "aws:2:a".to_string()]);
+        assert!(h.ready().is_err(), "a new scope after reload is pending");
+    }
+}

@@ -1,0 +1,72 @@
+//! The HTTP listener: `/metrics` (OpenMetrics text), `/healthz` (the process answers) and
+//! `/readyz` (store open, records loaded, every scope polled or reported blind).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::health::Health;
+use crate::metrics::Metrics;
+
+#[derive(Clone)]
+struct AppState {
+    metrics: Metrics,
+    health: Arc<Health>,
+}
+
+pub fn router(metrics: Metrics, health: Arc<Health>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_handler))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready_handler))
+        .with_state(AppState { metrics, health })
+}
+
+async fn metrics_handler(State(s): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        s.metrics.encode(),
+    )
+}
+
+async fn ready_handler(State(s): State<AppState>) -> impl IntoResponse {
+    match s.health.ready() {
+        Ok(()) => (StatusCode::OK, "ready\n".to_string()),
+        Err(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready:\n{}\n", why.join("\n")),
+        ),
+    }
+}
+
+/// Serve until `stop` turns true.
+pub async fn serve(
+    listener: TcpListener,
+    metrics: Metrics,
+    health: Arc<Health>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let app = router(metrics, health);
+    let shutdown = async move {
+        while !*stop.borrow() {
+            if stop.changed().await.is_err() {
+                break;
+            }
+        }
+    };
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        tracing::error!(error = %e, "HTTP listener stopped");
+    }
+}

@@ -1,0 +1,262 @@
+//! Prometheus metrics for every loop, source, sink and the store. One `Metrics` value is
+//! shared (cheaply cloned) by the daemon, the dispatcher and the HTTP listener, which encodes
+//! it in the OpenMetrics text format on `/metrics`.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ScopeLabels {
+    pub scope: String,
+    pub service: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PollLabels {
+    pub scope: String,
+    pub service: String,
+    /// `complete` or `failed`.
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FailureLabels {
+    pub scope: String,
+    pub service: String,
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChangeLabels {
+    pub scope: String,
+    pub decision: String,
+    pub severity: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SinkLabels {
+    pub sink: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    pub version: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn duration_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.01, 2.0, 14))
+}
+
+/// Every metric driftwatch exports.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    pub polls: Family<PollLabels, Counter>,
+    pub poll_failures: Family<FailureLabels, Counter>,
+    pub poll_duration: HistogramFamily<ScopeLabels>,
+    pub scope_blind: Family<ScopeLabels, Gauge>,
+    pub resources: Family<ScopeLabels, Gauge>,
+    pub changes: Family<ChangeLabels, Counter>,
+    pub cycles: Counter,
+    pub cycle_duration: Histogram,
+    pub records_active: Gauge,
+    pub record_errors: Gauge,
+    pub record_reloads: Counter,
+    pub alerts_delivered: Family<SinkLabels, Counter>,
+    pub alerts_failed: Family<SinkLabels, Counter>,
+    pub alerts_abandoned: Family<SinkLabels, Counter>,
+    pub outbox_pending: Family<SinkLabels, Gauge>,
+    pub outbox_oldest_age: Family<SinkLabels, Gauge>,
+    pub ledger_entries: Gauge,
+    pub store_errors: Family<ErrorLabels, Counter>,
+    pub config_reloads: Family<ErrorLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut r = Registry::default();
+        let build: Family<BuildLabels, Gauge> = Family::default();
+        build
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            })
+            .set(1);
+        r.register(
+            "driftwatch_build_info",
+            "Build information (always 1)",
+            build,
+        );
+        let m = Metrics {
+            registry: Arc::new(Registry::default()),
+            polls: Family::default(),
+            poll_failures: Family::default(),
+            poll_duration: Family::new_with_constructor(duration_histogram),
+            scope_blind: Family::default(),
+            resources: Family::default(),
+            changes: Family::default(),
+            cycles: Counter::default(),
+            cycle_duration: duration_histogram(),
+            records_active: Gauge::default(),
+            record_errors: Gauge::default(),
+            record_reloads: Counter::default(),
+            alerts_delivered: Family::default(),
+            alerts_failed: Family::default(),
+            alerts_abandoned: Family::default(),
+            outbox_pending: Family::default(),
+            outbox_oldest_age: Family::default(),
+            ledger_entries: Gauge::default(),
+            store_errors: Family::default(),
+            config_reloads: Family::default(),
+        };
+        r.register(
+            "driftwatch_polls",
+            "Polls of a scope by outcome (complete or failed)",
+            m.polls.clone(),
+        );
+        r.register(
+            "driftwatch_poll_failures",
+            "Failed polls by failure kind",
+            m.poll_failures.clone(),
+        );
+        r.register(
+            "driftwatch_poll_duration_seconds",
+            "Time to list one scope",
+            m.poll_duration.clone(),
+        );
+        r.register(
+            "driftwatch_scope_blind",
+            "1 while a scope is blind (its polls keep failing)",
+            m.scope_blind.clone(),
+        );
+        r.register(
+            "driftwatch_resources",
+            "Resources in the last complete observation of a scope",
+            m.resources.clone(),
+        );
+        r.register(
+            "driftwatch_changes",
+            "Changes seen, by decision and severity",
+            m.changes.clone(),
+        );
+        r.register("driftwatch_cycles", "Poll cycles run", m.cycles.clone());
+        r.register(
+            "driftwatch_cycle_duration_seconds",
+            "Time for one poll cycle over every source",
+            m.cycle_duration.clone(),
+        );
+        r.register(
+            "driftwatch_records_active",
+            "Change records in force",
+            m.records_active.clone(),
+        );
+        r.register(
+            "driftwatch_record_errors",
+            "Problems found in change-record files at the last load",
+            m.record_errors.clone(),
+        );
+        r.register(
+            "driftwatch_record_reloads",
+            "Reloads of the records directory",
+            m.record_reloads.clone(),
+        );
+        r.register(
+            "driftwatch_alerts_delivered",
+            "Alerts delivered, by sink",
+            m.alerts_delivered.clone(),
+        );
+        r.register(
+            "driftwatch_alerts_failed",
+            "Failed delivery attempts (retried later), by sink",
+            m.alerts_failed.clone(),
+        );
+        r.register(
+            "driftwatch_alerts_abandoned",
+            "Alerts given up after the sink's attempt limit or a permanent error",
+            m.alerts_abandoned.clone(),
+        );
+        r.register(
+            "driftwatch_outbox_pending",
+            "Alerts waiting in the outbox, by sink",
+            m.outbox_pending.clone(),
+        );
+        r.register(
+            "driftwatch_outbox_oldest_pending_age_seconds",
+            "Age of the oldest undelivered alert, by sink",
+            m.outbox_oldest_age.clone(),
+        );
+        r.register(
+            "driftwatch_ledger_entries",
+            "Entries in the hash-chained ledger",
+            m.ledger_entries.clone(),
+        );
+        r.register(
+            "driftwatch_store_errors",
+            "Store operations that failed, by kind",
+            m.store_errors.clone(),
+        );
+        r.register(
+            "driftwatch_config_reloads",
+            "Config reloads (SIGHUP), by result",
+            m.config_reloads.clone(),
+        );
+        Metrics {
+            registry: Arc::new(r),
+            ..m
+        }
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Encoding into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_metric_has_help_and_encodes() {
+        let m = Metrics::new();
+        m.polls
+            .get_or_create(&PollLabels {
+                scope: "aws:1:r".into(),
+                service: "aws.ec2".into(),
+                outcome: "complete".into(),
+            })
+            .inc();
+        let text = m.encode();
+        assert!(text.contains("driftwatch_build_info{version=\""), "{text}");
+        assert!(text.contains("driftwatch_polls_total{scope=\"aws:1:r\",service=\"aws.ec2\",outcome=\"complete\"} 1"), "{text}");
+        for line in text.lines().filter(|l| l.starts_with("# TYPE")) {
+            let name = line.split_whitespace().nth(2).unwrap_or("");
+            assert!(
+                text.contains(&format!("# HELP {name} ")),
+                "no help for {name}"
+            );
+        }
+        assert!(text.ends_with("# EOF\n"));
+    }
+}
