@@ -1,21 +1,43 @@
 //! Thin entry point: parse the command line, set up logging, run, map the result to an exit
 //! code (0 ok, 1 findings, 2 error).
 
+use std::sync::Arc;
+
 use clap::Parser;
-use driftwatch::cli::{Cli, Exit, LogFormat};
-use tracing_subscriber::EnvFilter;
+use driftwatch::cli::{Cli, Exit, LogFormat, SetLogLevel};
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::{EnvFilter, fmt, reload};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let filter =
-        EnvFilter::try_from_env("DRIFTWATCH_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    // DRIFTWATCH_LOG wins; otherwise the config's log_level is applied once it is loaded.
+    let from_env = std::env::var("DRIFTWATCH_LOG").ok();
+    let initial = match from_env.as_deref().map(EnvFilter::try_new) {
+        Some(Ok(f)) => f,
+        Some(Err(e)) => {
+            eprintln!("warning: DRIFTWATCH_LOG is not a log filter ({e}); using info");
+            EnvFilter::new("info")
+        }
+        None => EnvFilter::new("info"),
+    };
+    let (filter, handle) = reload::Layer::new(initial);
+    let registry = tracing_subscriber::registry().with(filter);
     match cli.log_format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
+        LogFormat::Json => registry
+            .with(fmt::layer().json().with_writer(std::io::stderr))
+            .init(),
+        LogFormat::Text => registry
+            .with(fmt::layer().with_writer(std::io::stderr))
+            .init(),
     }
+    let set_level: Option<SetLogLevel> = if from_env.is_some() {
+        None
+    } else {
+        Some(Arc::new(move |level: &str| {
+            let f = EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+            handle.reload(f).map_err(|e| e.to_string())
+        }))
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -23,7 +45,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(Exit::Error as u8);
         }
     };
-    let code = match runtime.block_on(driftwatch::cli::run(cli)) {
+    let code = match runtime.block_on(driftwatch::cli::run(cli, set_level)) {
         Ok(exit) => exit,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -103,6 +103,17 @@ pub enum Command {
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  driftwatch completions bash > /etc/bash_completion.d/driftwatch\n  driftwatch completions zsh > \"${fpath[1]}/_driftwatch\""
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    #[command(after_help = "Example:\n  driftwatch man > /usr/local/share/man/man1/driftwatch.1")]
+    Man,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -162,29 +173,44 @@ pub enum ConfigCommand {
     Check,
 }
 
-/// Load a config file with the command-line overrides applied.
-fn load_config(
-    path: &std::path::Path,
-    state_dir: Option<&std::path::Path>,
-) -> Result<crate::config::Config, crate::config::ConfigError> {
-    let mut cfg = crate::config::Config::load(path)?;
-    if let Some(d) = state_dir {
-        cfg.state_dir = d.to_path_buf();
-    }
-    Ok(cfg)
+/// Sets the log filter from the config's `log_level` (absent when DRIFTWATCH_LOG is set).
+pub type SetLogLevel = std::sync::Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
+/// How a config is loaded: its path and the command-line overrides.
+#[derive(Clone)]
+pub struct Loader {
+    pub path: PathBuf,
+    pub state_dir: Option<PathBuf>,
+    pub set_level: Option<SetLogLevel>,
 }
 
-fn load(cli: &Cli) -> Result<crate::config::Config, crate::config::ConfigError> {
-    load_config(&cli.config, cli.state_dir.as_deref())
+impl Loader {
+    pub fn load(&self) -> Result<crate::config::Config, crate::config::ConfigError> {
+        let mut cfg = crate::config::Config::load(&self.path)?;
+        if let Some(d) = &self.state_dir {
+            cfg.state_dir = d.clone();
+        }
+        if let (Some(set), Some(level)) = (&self.set_level, &cfg.log_level)
+            && let Err(e) = set(level)
+        {
+            tracing::warn!(log_level = %level, error = %e, "cannot apply log_level");
+        }
+        Ok(cfg)
+    }
 }
 
 /// Run the parsed command.
-pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
+pub async fn run(cli: Cli, set_level: Option<SetLogLevel>) -> anyhow::Result<Exit> {
+    let loader = Loader {
+        path: cli.config.clone(),
+        state_dir: cli.state_dir.clone(),
+        set_level,
+    };
     match &cli.command {
-        Command::Run => run_cmd::run(&cli, load(&cli)?).await,
-        Command::Scan { format } => scan_cmd::run(load(&cli)?, *format).await,
+        Command::Run => run_cmd::run(loader.clone(), loader.load()?).await,
+        Command::Scan { format } => scan_cmd::run(loader.load()?, *format).await,
         Command::Records(RecordsCommand::Check { dir, format }) => {
-            records_cmd::check(load(&cli).ok(), dir, *format)
+            records_cmd::check(loader.load().ok(), dir, *format)
         }
         Command::Report {
             since,
@@ -192,17 +218,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
             format,
             output,
         } => report_cmd::run(
-            load(&cli)?,
+            loader.load()?,
             since,
             until.as_deref(),
             *format,
             output.as_deref(),
         ),
-        Command::Ledger(LedgerCommand::Verify) => ledger_cmd::verify(load(&cli)?),
+        Command::Ledger(LedgerCommand::Verify) => ledger_cmd::verify(loader.load()?),
         Command::Ledger(LedgerCommand::Export { output }) => {
-            ledger_cmd::export(load(&cli)?, output.as_deref())
+            ledger_cmd::export(loader.load()?, output.as_deref())
         }
-        Command::Config(ConfigCommand::Check) => config_cmd::check(&cli.config, load(&cli)),
+        Command::Config(ConfigCommand::Check) => config_cmd::check(&cli.config, loader.load()),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "driftwatch", &mut out);
+            write_output(None, &String::from_utf8_lossy(&out))?;
+            Ok(Exit::Ok)
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_mangen::Man::new(cmd).render(&mut out)?;
+            write_output(None, &String::from_utf8_lossy(&out))?;
+            Ok(Exit::Ok)
+        }
     }
 }
 

@@ -4,19 +4,17 @@
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 
-use super::{Cli, Exit, load_config};
+use super::{Exit, Loader};
 use crate::config::Config;
 use crate::daemon::{Control, Daemon};
 
-pub async fn run(cli: &Cli, cfg: Config) -> anyhow::Result<Exit> {
+pub async fn run(loader: Loader, cfg: Config) -> anyhow::Result<Exit> {
     let daemon = Daemon::build(cfg).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let (reload_tx, reload_rx) = mpsc::channel(4);
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
-    let config = cli.config.clone();
-    let state_dir = cli.state_dir.clone();
     tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -29,8 +27,8 @@ pub async fn run(cli: &Cli, cfg: Config) -> anyhow::Result<Exit> {
                     let _ = stop_tx.send(true);
                 }
                 _ = hup.recv() => {
-                    tracing::info!(signal = "SIGHUP", config = %config.display(), "reloading config");
-                    let loaded = load_config(&config, state_dir.as_deref());
+                    tracing::info!(signal = "SIGHUP", config = %loader.path.display(), "reloading config");
+                    let loaded = loader.load();
                     if reload_tx.send(loaded).await.is_err() {
                         return;
                     }
