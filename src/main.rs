@@ -1,6 +1,7 @@
 //! Thin entry point: parse the command line, set up logging, run, map the result to an exit
 //! code (0 ok, 1 findings, 2 error).
 
+use std::io::IsTerminal;
 use std::sync::Arc;
 
 use clap::Parser;
@@ -22,12 +23,14 @@ fn main() -> std::process::ExitCode {
     };
     let (filter, handle) = reload::Layer::new(initial);
     let registry = tracing_subscriber::registry().with(filter);
+    // Colours only on a terminal: never escape codes in the journal or a log file.
+    let ansi = std::io::stderr().is_terminal();
     match cli.log_format {
         LogFormat::Json => registry
             .with(fmt::layer().json().with_writer(std::io::stderr))
             .init(),
         LogFormat::Text => registry
-            .with(fmt::layer().with_writer(std::io::stderr))
+            .with(fmt::layer().with_ansi(ansi).with_writer(std::io::stderr))
             .init(),
     }
     let set_level: Option<SetLogLevel> = if from_env.is_some() {

@@ -231,6 +231,37 @@ impl Metrics {
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
     }
+
+    /// The classic Prometheus text format (0.0.4), for scrapers and tools that do not ask
+    /// for OpenMetrics: counter families are named with their `_total` suffix in HELP and
+    /// TYPE, and there is no `# EOF`.
+    pub fn encode_prometheus(&self) -> String {
+        to_prometheus_text(&self.encode())
+    }
+}
+
+fn to_prometheus_text(open_metrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = open_metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(open_metrics.len());
+    for line in open_metrics.lines() {
+        if line == "# EOF" {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        out.push_str(renamed.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -258,5 +289,19 @@ mod tests {
             );
         }
         assert!(text.ends_with("# EOF\n"));
+        let classic = m.encode_prometheus();
+        assert!(
+            classic.contains("# HELP driftwatch_polls_total Polls"),
+            "{classic}"
+        );
+        assert!(
+            classic.contains("# TYPE driftwatch_polls_total counter"),
+            "{classic}"
+        );
+        assert!(
+            classic.contains("# TYPE driftwatch_records_active gauge"),
+            "{classic}"
+        );
+        assert!(!classic.contains("# EOF"));
     }
 }

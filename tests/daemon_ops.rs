@@ -1,0 +1,207 @@
+//! `driftwatch run` as an operator sees it: metrics checked by promtool, readiness, systemd
+//! notifications, SIGHUP reload, record files reloaded on change, and a bounded shutdown drain.
+
+mod common;
+
+use std::os::unix::net::UnixDatagram;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+const SECS: Duration = Duration::from_secs(30);
+
+#[tokio::test]
+async fn metrics_readiness_and_systemd_notifications() {
+    let moto = Moto::start();
+    create_group(&moto.ec2().await, "inference-api").await;
+    let port = free_port();
+    let env = Env::new(&Settings {
+        endpoint: &moto.url,
+        http_port: Some(port),
+        timeout_secs: 2,
+        ..Default::default()
+    });
+    let sock_dir = tempfile::tempdir().expect("tempdir");
+    let sock_path = sock_dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).expect("notify socket");
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+
+    moto.pause();
+    let mut cmd = env.command(&["run"]);
+    cmd.env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "1000000");
+    let mut d = Running::start(cmd);
+    wait_until("/healthz", SECS, || {
+        http_get(port, "/healthz").is_some_and(|(s, _)| s == 200)
+    });
+    let (status, body) = http_get(port, "/readyz").expect("readyz");
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("scope aws:123456789012:us-east-1 has not completed a poll"),
+        "{body}"
+    );
+
+    // A failed poll is not readiness either (the scope is not blind yet).
+    d.wait_log("poll failed", SECS);
+    assert_eq!(http_get(port, "/readyz").map(|(s, _)| s), Some(503));
+    moto.resume();
+    wait_until("/readyz ready", SECS, || {
+        http_get(port, "/readyz").is_some_and(|(s, _)| s == 200)
+    });
+
+    let mut messages = String::new();
+    wait_until("READY=1 and WATCHDOG=1 on the notify socket", SECS, || {
+        let mut buf = [0u8; 4096];
+        if let Ok(n) = sock.recv(&mut buf) {
+            messages.push_str(&String::from_utf8_lossy(&buf[..n]));
+            messages.push('\n');
+        }
+        messages.contains("READY=1") && messages.contains("WATCHDOG=1")
+    });
+    assert!(messages.contains("STATUS=watching 1 scopes"), "{messages}");
+
+    let (status, text) = http_get(port, "/metrics").expect("metrics");
+    assert_eq!(status, 200);
+    for want in [
+        "driftwatch_polls_total{scope=\"aws:123456789012:us-east-1\",service=\"aws.ec2\",outcome=\"complete\"}",
+        "driftwatch_poll_failures_total{scope=\"aws:123456789012:us-east-1\",service=\"aws.ec2\",kind=\"timeout\"} 1",
+        "driftwatch_resources{scope=\"aws:123456789012:us-east-1\",service=\"aws.ec2\"}",
+        "driftwatch_cycles_total",
+        "driftwatch_ledger_entries 2",
+        "driftwatch_build_info{version=\"",
+    ] {
+        assert!(text.contains(want), "missing {want} in:\n{text}");
+    }
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (scripts/test.sh installs Debian's prometheus)");
+    use std::io::Write;
+    promtool
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write");
+    let out = promtool.wait_with_output().expect("promtool");
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    d.signal("TERM");
+    assert_eq!(d.wait_exit(SECS), 0);
+    let mut buf = [0u8; 4096];
+    let mut tail = String::new();
+    while let Ok(n) = sock.recv(&mut buf) {
+        tail.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(tail.contains("STOPPING=1"), "{tail}");
+}
+
+#[tokio::test]
+async fn sighup_keeps_running_on_a_broken_config_and_applies_a_fixed_one() {
+    let moto = Moto::start();
+    let settings = Settings {
+        endpoint: &moto.url,
+        ..Default::default()
+    };
+    let env = Env::new(&settings);
+    let mut d = Running::start(env.command(&["run"]));
+    d.wait_log("baseline recorded", SECS);
+
+    std::fs::write(&env.config, "interval_secs = \"soon\"\n").expect("break config");
+    d.signal("HUP");
+    let i = d.wait_log("config reload failed; keeping the running config", SECS);
+    assert!(
+        d.log[i].contains("TOML parse error at line 1"),
+        "{}",
+        d.log[i]
+    );
+    let after = d.log.len();
+    d.wait_log_after(after, "cycle complete", SECS);
+
+    env.write_config(&Settings {
+        interval_secs: 2,
+        ..settings
+    });
+    d.signal("HUP");
+    let i = d.wait_log("config reloaded", SECS);
+    assert!(d.log[i].contains("interval_secs=2"), "{}", d.log[i]);
+    d.signal("TERM");
+    assert_eq!(d.wait_exit(SECS), 0);
+}
+
+#[tokio::test]
+async fn edited_record_file_is_reloaded_without_restart() {
+    let moto = Moto::start();
+    let env = Env::new(&Settings {
+        endpoint: &moto.url,
+        interval_secs: 3600,
+        ..Default::default()
+    });
+    let mut d = Running::start(env.command(&["run"]));
+    d.wait_log("cycle complete", SECS);
+
+    env.record(
+        "std-1.yaml",
+        "id: STD-1\ntitle: t\ntype: standard\nrequested_by: a@example.com\napproved_by: [{ name: b@example.com, at: 2026-01-01T00:00:00Z }]\nscope: [{ provider: aws }]\n",
+    );
+    let i = d.wait_log("change records reloaded after a file change", SECS);
+    assert!(
+        d.log[i].contains("records=1") && d.log[i].contains("errors=0"),
+        "{}",
+        d.log[i]
+    );
+
+    let after = d.log.len();
+    env.record("bad.yaml", "id: X\n");
+    let i = d.wait_log_after(after, "change record rejected", SECS);
+    assert!(d.log[i].contains("bad.yaml"), "{}", d.log[i]);
+    d.signal("TERM");
+    assert_eq!(d.wait_exit(SECS), 0);
+}
+
+#[tokio::test]
+async fn sigterm_delivers_queued_alerts_within_the_bound() {
+    let moto = Moto::start();
+    let hook = Receiver::start();
+    hook.set_status(503);
+    let env = Env::new(&Settings {
+        endpoint: &moto.url,
+        webhook: Some(&hook.url),
+        ..Default::default()
+    });
+    let ec2 = moto.ec2().await;
+    let sg = create_group(&ec2, "jupyter-notebooks").await;
+    let mut d = Running::start(env.command(&["run"]));
+    d.wait_log("baseline recorded", SECS);
+    authorize(&ec2, &sg, 8888, "0.0.0.0/0").await;
+    d.wait_log("alert delivery failed; will retry", SECS);
+
+    // The receiver is back; the retry is not due yet, but shutdown drains every pending alert.
+    hook.set_status(200);
+    let started = std::time::Instant::now();
+    d.signal("TERM");
+    assert_eq!(d.wait_exit(SECS), 0);
+    assert!(
+        started.elapsed() < Duration::from_secs(12),
+        "exited within the 10 s bound"
+    );
+    let reqs = hook.requests();
+    assert_eq!(
+        reqs.len(),
+        2,
+        "one failed attempt, then the drain: {reqs:?}"
+    );
+    assert_eq!(reqs[1].json()["event"], "unmatched");
+    let i = d.wait_log("outbox drained", SECS);
+    assert!(d.log[i].contains("delivered=1"), "{}", d.log[i]);
+}
