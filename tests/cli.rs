@@ -137,3 +137,17 @@ fn config_check_reports_every_error_and_redacts_secrets() {
     assert!(out.stdout.contains("unknown field `region`"), "{out}");
     assert!(out.stdout.contains("line 2"), "{out}");
 }
+
+#[test]
+fn completions_and_man_page() {
+    let env = Env::new(&Settings::default());
+    for shell in ["bash", "zsh", "fish"] {
+        let out = env.run(&["completions", shell]);
+        assert_eq!(out.code, 0, "{out}");
+        assert!(out.stdout.contains("driftwatch") && out.stdout.contains("records"), "{shell}: {out}");
+    }
+    let out = env.run(&["man"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains(".TH driftwatch 1"), "{out}");
+    assert!(out.stdout.contains("Exit codes"), "{out}");
+}
