@@ -144,7 +144,10 @@ fn completions_and_man_page() {
     for shell in ["bash", "zsh", "fish"] {
         let out = env.run(&["completions", shell]);
         assert_eq!(out.code, 0, "{out}");
-        assert!(out.stdout.contains("driftwatch") && out.stdout.contains("records"), "{shell}: {out}");
+        assert!(
+            out.stdout.contains("driftwatch") && out.stdout.contains("records"),
+            "{shell}: {out}"
+        );
     }
     let out = env.run(&["man"]);
     assert_eq!(out.code, 0, "{out}");
