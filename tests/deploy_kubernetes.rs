@@ -193,7 +193,7 @@ fn in_cluster_config_passes_config_check() {
     for needle in [
         "state_dir: /var/lib/driftwatch",
         "records.dir: /etc/driftwatch/changes",
-        "sink oncall-webhook: webhook <redacted>",
+        "sink oncall-webhook: webhook url <redacted>",
     ] {
         assert!(
             stdout.contains(needle),

@@ -19,14 +19,33 @@ pub fn check(config: &Path, loaded: Result<Config, ConfigError>) -> anyhow::Resu
                 println!("  aws.endpoint_url: {u}");
             }
             for s in &cfg.sinks {
-                match s {
-                    SinkConfig::Log { name, .. } => println!("  sink {name}: log"),
-                    SinkConfig::Webhook { name, .. } => {
-                        // Resolved to prove it is readable; shown redacted.
-                        let url = s.resolve_url().map(|u| u.to_string()).unwrap_or_else(|e| e);
-                        println!("  sink {name}: webhook {url}");
-                    }
-                }
+                // Secrets were resolved by validation to prove they are readable; none is
+                // printed.
+                let detail = match s {
+                    SinkConfig::Log(_) => String::new(),
+                    SinkConfig::Webhook(w) => format!(
+                        " url <redacted>{}",
+                        if w.hmac_key().ok().flatten().is_some() {
+                            ", signed (hmac_key <redacted>)"
+                        } else {
+                            ""
+                        }
+                    ),
+                    SinkConfig::Slack(_) => " url <redacted>".into(),
+                    SinkConfig::Pagerduty(p) => format!(" {} routing_key <redacted>", p.url),
+                    SinkConfig::Alertmanager(a) => format!(" {}", a.url),
+                };
+                println!("  sink {}: {}{detail}", s.name(), s.type_name());
+            }
+            for (i, r) in cfg.alerting.routes.iter().enumerate() {
+                println!(
+                    "  route {i}: {:?} min_severity {} -> {}",
+                    r.events
+                        .as_deref()
+                        .map(|e| e.iter().map(|k| k.as_str()).collect::<Vec<_>>()),
+                    r.min_severity,
+                    r.sinks.join(", ")
+                );
             }
             Ok(Exit::Ok)
         }

@@ -8,7 +8,12 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::model::Severity;
-use crate::sinks::EventKind;
+
+mod sinks;
+pub use sinks::{
+    AlertingConfig, AlertmanagerSinkConfig, LogSinkConfig, PagerDutySinkConfig, RouteConfig,
+    SinkConfig, SlackSinkConfig, WebhookSinkConfig,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -89,6 +94,8 @@ pub struct Config {
     pub rules: RulesConfig,
     #[serde(default)]
     pub sinks: Vec<SinkConfig>,
+    #[serde(default)]
+    pub alerting: AlertingConfig,
     #[serde(default)]
     pub http: HttpConfig,
     /// On SIGTERM, how long to keep delivering queued alerts after the cycle in flight.
@@ -255,73 +262,6 @@ pub struct RulesConfig {
     pub sensitive_severity: Option<Severity>,
 }
 
-/// One alert destination. `events` and `min_severity` choose what it receives.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
-pub enum SinkConfig {
-    /// Structured log lines (stdout, or the journal under systemd).
-    Log {
-        #[serde(default = "default_log_name")]
-        name: String,
-        #[serde(default = "all_events")]
-        events: Vec<EventKind>,
-        #[serde(default = "default_min_severity")]
-        min_severity: Severity,
-    },
-    /// JSON POST to a URL (schema in docs/webhook.md).
-    Webhook {
-        name: String,
-        /// The URL inline (avoid: it is often a secret), or from an env var or a file.
-        #[serde(default)]
-        url: Option<Secret>,
-        #[serde(default)]
-        url_env: Option<String>,
-        #[serde(default)]
-        url_file: Option<PathBuf>,
-        #[serde(default = "alert_events")]
-        events: Vec<EventKind>,
-        #[serde(default = "default_min_severity")]
-        min_severity: Severity,
-        #[serde(default = "default_sink_timeout")]
-        timeout_secs: u64,
-        #[serde(default = "default_sink_attempts")]
-        max_attempts: u32,
-    },
-}
-
-fn default_log_name() -> String {
-    "log".into()
-}
-fn all_events() -> Vec<EventKind> {
-    EventKind::ALL.to_vec()
-}
-fn alert_events() -> Vec<EventKind> {
-    vec![
-        EventKind::Unmatched,
-        EventKind::Violation,
-        EventKind::SourceBlind,
-        EventKind::SourceRecovered,
-        EventKind::RecordRejected,
-    ]
-}
-fn default_min_severity() -> Severity {
-    Severity::Info
-}
-fn default_sink_timeout() -> u64 {
-    10
-}
-fn default_sink_attempts() -> u32 {
-    12
-}
-
-impl SinkConfig {
-    pub fn name(&self) -> &str {
-        match self {
-            SinkConfig::Log { name, .. } | SinkConfig::Webhook { name, .. } => name,
-        }
-    }
-}
-
 impl Config {
     /// Read, parse and validate a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -359,12 +299,7 @@ impl Config {
         fix(&mut self.state_dir);
         fix(&mut self.records.dir);
         for s in &mut self.sinks {
-            if let SinkConfig::Webhook {
-                url_file: Some(f), ..
-            } = s
-            {
-                fix(f);
-            }
+            s.resolve_paths(base);
         }
     }
 
@@ -485,38 +420,11 @@ impl Config {
                 );
             }
             names.push(s.name());
-            if let SinkConfig::Webhook {
-                url,
-                url_env,
-                url_file,
-                max_attempts,
-                timeout_secs,
-                ..
-            } = s
-            {
-                let given = [url.is_some(), url_env.is_some(), url_file.is_some()];
-                if given.iter().filter(|g| **g).count() != 1 {
-                    err(
-                        format!("sinks[{i}]"),
-                        "set exactly one of url, url_env, url_file".into(),
-                    );
-                } else if let Err(e) = s.resolve_url() {
-                    err(format!("sinks[{i}]"), e);
-                }
-                if *max_attempts == 0 {
-                    err(
-                        format!("sinks[{i}].max_attempts"),
-                        "must be at least 1".into(),
-                    );
-                }
-                if *timeout_secs == 0 {
-                    err(
-                        format!("sinks[{i}].timeout_secs"),
-                        "must be at least 1".into(),
-                    );
-                }
-            }
         }
+        for (i, s) in self.sinks.iter().enumerate() {
+            s.validate(&format!("sinks[{i}]"), &mut errs);
+        }
+        self.alerting.validate(&self.sinks, &mut errs);
         errs
     }
 
@@ -536,38 +444,6 @@ impl Config {
 
     pub fn database_path(&self) -> PathBuf {
         self.state_dir.join("driftwatch.db")
-    }
-}
-
-impl SinkConfig {
-    /// The webhook URL from wherever the config says it is. The error never contains the URL.
-    pub fn resolve_url(&self) -> Result<Secret, String> {
-        let SinkConfig::Webhook {
-            url,
-            url_env,
-            url_file,
-            ..
-        } = self
-        else {
-            return Err("not a webhook sink".into());
-        };
-        let raw = if let Some(u) = url {
-            u.expose().to_string()
-        } else if let Some(var) = url_env {
-            std::env::var(var)
-                .map_err(|_| format!("environment variable {var} (url_env) is not set"))?
-        } else if let Some(f) = url_file {
-            std::fs::read_to_string(f)
-                .map_err(|e| format!("cannot read url_file {}: {e}", f.display()))?
-                .trim()
-                .to_string()
-        } else {
-            return Err("no url".into());
-        };
-        match reqwest::Url::parse(&raw) {
-            Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Ok(Secret::new(raw)),
-            _ => Err("the webhook URL is not an http(s) URL".into()),
-        }
     }
 }
 

@@ -28,8 +28,8 @@ fn example_config_is_valid() {
     assert_eq!(
         errors,
         vec![FieldError {
-            field: "sinks[1]".into(),
-            message: "the webhook URL is not an http(s) URL".into()
+            field: "sinks[1].url".into(),
+            message: "the URL is not an http(s) URL".into()
         }]
     );
 }
@@ -75,7 +75,7 @@ url_env = "X"
             "aws.accounts[0].id",
             "aws.accounts[1].id",
             "aws.accounts[1].id",
-            "sinks[0]"
+            "sinks[0].url"
         ]
     );
 }
@@ -96,7 +96,7 @@ fn secrets_never_print() {
         "{MINIMAL}\n[[sinks]]\ntype = \"webhook\"\nname = \"h\"\nurl = \"https://hooks.example.com/T000/B000/XXXX\"\n"
     );
     let cfg = parse(&text).expect("valid");
-    let url = cfg.sinks[0].resolve_url().expect("url");
+    let url = cfg.sinks[0].url().expect("url");
     assert!(!format!("{url:?}").contains("XXXX"));
     assert!(
         !format!("{cfg:?}").contains("XXXX"),

@@ -22,9 +22,9 @@ use crate::metrics::{ChangeLabels, ErrorLabels, FailureLabels, Metrics, PollLabe
 use crate::model::Outcome;
 use crate::records::{LoadReport, RecordError, RecordSet, ValidationSettings};
 use crate::rules::{RuleSettings, default_sensitive_ports, port_label};
-use crate::sinks::{Dispatcher, EventKind, Sinks, alert_for_record};
+use crate::sinks::{Dispatcher, Sinks, alert_for_record};
 use crate::sources::Source;
-use crate::store::{Db, LedgerEvent, OutboxItem, StoreError, StoreHandle};
+use crate::store::{Db, LedgerEvent, StoreError, StoreHandle};
 pub use health::{Health, ScopeHealth};
 pub use pipeline::{ScopeReport, ScopeStatus};
 
@@ -118,6 +118,7 @@ fn pipeline_for(cfg: &Config, store: StoreHandle, sinks: Sinks) -> pipeline::Pip
             grace: SignedDuration::from_secs(cfg.records.grace_secs as i64),
         },
         blind_after_failures: cfg.sources.blind_after_failures,
+        quiet_period: SignedDuration::from_secs(cfg.alerting.quiet_period_secs as i64),
     }
 }
 
@@ -152,7 +153,7 @@ impl Daemon {
         })?;
         let db = Db::open(&cfg.database_path())?;
         let (store, thread) = StoreHandle::spawn(db).map_err(DaemonError::Thread)?;
-        let sinks = Sinks::from_config(&cfg.sinks)?;
+        let sinks = Sinks::from_config(&cfg.sinks, &cfg.alerting)?;
         let sources: Vec<Arc<dyn Source>> = crate::sources::aws::build_sources(&cfg)
             .await
             .into_iter()
@@ -190,7 +191,66 @@ impl Daemon {
             self.store.clone(),
             self.sinks.subscribe(),
             self.metrics.clone(),
+            self.cfg.alerting.escalate_after_failures,
         )
+    }
+
+    /// Close every open drift that a loaded record names in `retrospective_for`, and resolve
+    /// its alerts.
+    async fn close_retrospectives(&self) {
+        let pairs = crate::engine::retrospectives(self.records.active());
+        if pairs.is_empty() {
+            return;
+        }
+        let ids: Vec<String> = pairs.iter().map(|(d, _)| d.clone()).collect();
+        let found = self
+            .store
+            .call(move |db| {
+                let open = db.open_drifts_among(&ids)?;
+                let open_ids: Vec<String> = open.iter().map(|(d, _)| d.clone()).collect();
+                Ok((open, db.triggers_for(&open_ids)?))
+            })
+            .await;
+        let (open, triggers) = match found {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot look up drifts named by retrospective records");
+                return;
+            }
+        };
+        if open.is_empty() {
+            return;
+        }
+        let at = crate::clock::now();
+        let record_for = |d: &str| {
+            pairs
+                .iter()
+                .find(|(x, _)| x == d)
+                .map(|(_, r)| r.clone())
+                .unwrap_or_default()
+        };
+        let events: Vec<LedgerEvent> = open
+            .iter()
+            .map(|(d, scope)| LedgerEvent::DriftClosed {
+                drift_id: d.clone(),
+                scope: scope.clone(),
+                reason: crate::store::ledger::CloseReason::RetrospectiveFiled,
+                by: record_for(d),
+            })
+            .collect();
+        let outbox = crate::sinks::resolve_items(&triggers, &at.to_string(), |d| {
+            format!("retrospective record {} filed", record_for(d))
+        });
+        for (d, _) in &open {
+            tracing::info!(drift_id = %d, record = %record_for(d), "drift closed by a retrospective record");
+        }
+        if let Err(e) = self
+            .store
+            .call(move |db| db.commit_events(at, &events, &outbox))
+            .await
+        {
+            tracing::error!(error = %e, "cannot close drifts named by retrospective records");
+        }
     }
 
     fn beat(&self) {
@@ -220,6 +280,7 @@ impl Daemon {
     pub async fn cycle(&mut self) -> CycleReport {
         let started = Instant::now();
         let load = self.reload_records().await;
+        self.close_retrospectives().await;
         let index = RecordIndex::new(self.records.active().to_vec());
         let at = crate::clock::now();
         let mut polls = JoinSet::new();
@@ -358,17 +419,7 @@ impl Daemon {
             .iter()
             .map(|e| {
                 let alert = alert_for_record(e, &at_s);
-                let outbox = sinks
-                    .subscribers(EventKind::RecordRejected, alert.severity)
-                    .into_iter()
-                    .filter_map(|sink| {
-                        Some(OutboxItem {
-                            sink,
-                            idempotency_key: alert.idempotency_key.clone(),
-                            payload: serde_json::to_value(&alert).ok()?,
-                        })
-                    })
-                    .collect();
+                let outbox = sinks.outbox_items(&alert, Some(e.file.clone()), &[]);
                 let event = LedgerEvent::RecordRejected {
                     file: e.file.clone(),
                     line: e.line,
@@ -401,7 +452,7 @@ impl Daemon {
         if new.http.listen != self.cfg.http.listen || new.http.enabled != self.cfg.http.enabled {
             tracing::warn!(running = %self.cfg.http.listen, "http changes need a restart; keeping the running listener");
         }
-        let sinks = match Sinks::from_config(&new.sinks) {
+        let sinks = match Sinks::from_config(&new.sinks, &new.alerting) {
             Ok(s) => s,
             Err(e) => {
                 self.metrics

@@ -1,13 +1,15 @@
 //! One observation through the pipeline: load the scope's state, evaluate (pure), and commit
 //! state, ledger entries and outbox rows in one transaction.
 
-use crate::engine::{self, Evaluated, Evaluation, Exposure};
+use jiff::{SignedDuration, Timestamp};
+
+use crate::engine::{self, Evaluated, Evaluation, Exposure, OpenDrift};
 use crate::matcher::{MatchSettings, RecordIndex};
-use crate::model::{Action, Decision, FailureKind, Finding, Observation, Outcome, Scope, Severity};
+use crate::model::{Action, Decision, FailureKind, Finding, Observation, Outcome, Scope};
 use crate::rules::RuleSettings;
-use crate::sinks::{EventKind, Sinks, alert_for_change, alert_for_source};
-use crate::store::ledger::{ChangeEntry, ExposureEntry, LedgerField, LedgerFinding};
-use crate::store::{CycleWrite, LedgerEvent, OutboxItem, ScopeState, StoreError, StoreHandle};
+use crate::sinks::{Alert, EventKind, Sinks, alert_for_change, alert_for_source};
+use crate::store::ledger::{ChangeEntry, CloseReason, ExposureEntry, LedgerField, LedgerFinding};
+use crate::store::{CycleWrite, LedgerEvent, ScopeState, StoreError, StoreHandle};
 
 pub struct Pipeline {
     pub store: StoreHandle,
@@ -15,6 +17,8 @@ pub struct Pipeline {
     pub rules: RuleSettings,
     pub matching: MatchSettings,
     pub blind_after_failures: u32,
+    /// A repeat alert for the same resource and event within this period is held back.
+    pub quiet_period: SignedDuration,
 }
 
 /// What happened to one scope in one cycle (for the console summary and `scan`'s exit code).
@@ -48,7 +52,7 @@ impl Pipeline {
     ) -> Result<ScopeReport, StoreError> {
         let scope = obs.scope.clone();
         let s2 = scope.clone();
-        let (state, previous) = self
+        let (state, previous, open) = self
             .store
             .call(move |db| {
                 let state = db.scope_state(&s2)?.unwrap_or_default();
@@ -57,13 +61,25 @@ impl Pipeline {
                 } else {
                     None
                 };
-                Ok((state, prev))
+                Ok((state, prev, db.open_drifts(&s2)?))
             })
             .await?;
+        let open: Vec<OpenDrift> = open
+            .into_iter()
+            .filter_map(|d| {
+                Some(OpenDrift {
+                    kind: d.kind.parse().ok()?,
+                    drift_id: d.drift_id,
+                    resource_id: d.resource_id,
+                    before_hash: d.before_hash,
+                })
+            })
+            .collect();
         let settings = engine::Settings {
             rules: &self.rules,
             matching: &self.matching,
             records: index,
+            open: &open,
         };
         let evaluation = engine::evaluate(previous.as_deref(), &obs, &settings);
         let at = obs.observed_at;
@@ -107,9 +123,8 @@ impl Pipeline {
                         "{consecutive} polls in a row failed; last error ({}): {message}",
                         kind.as_str()
                     );
-                    self.enqueue(&mut write, EventKind::SourceBlind, Severity::High, || {
-                        alert_for_source(&scope_s, EventKind::SourceBlind, reason.clone(), &at_s)
-                    });
+                    let alert = alert_for_source(&scope_s, EventKind::SourceBlind, reason, &at_s);
+                    self.enqueue(&mut write, &alert, Some(scope_s.clone()));
                 }
                 write.scope_state = Some(ScopeState {
                     consecutive_failures: consecutive,
@@ -173,19 +188,9 @@ impl Pipeline {
                             blind_since: since.to_string(),
                         });
                         let reason = format!("blind since {since}; polls complete again");
-                        self.enqueue(
-                            &mut write,
-                            EventKind::SourceRecovered,
-                            Severity::Info,
-                            || {
-                                alert_for_source(
-                                    &scope_s,
-                                    EventKind::SourceRecovered,
-                                    reason.clone(),
-                                    &at_s,
-                                )
-                            },
-                        );
+                        let alert =
+                            alert_for_source(&scope_s, EventKind::SourceRecovered, reason, &at_s);
+                        self.enqueue(&mut write, &alert, Some(scope_s.clone()));
                     }
                     write.scope_state = Some(ScopeState {
                         consecutive_failures: 0,
@@ -194,25 +199,7 @@ impl Pipeline {
                         ..state.clone()
                     });
                 }
-                for ev in &changes {
-                    let c = &ev.change;
-                    match (&c.after, c.action) {
-                        (Some(after), Action::Create | Action::Modify) => {
-                            write.upserts.push(after.clone())
-                        }
-                        _ => write.deletes.push(c.key.clone()),
-                    }
-                    let entry = change_entry(ev);
-                    let event = match ev.decision {
-                        Decision::Matched { .. } => EventKind::Matched,
-                        Decision::Violation { .. } => EventKind::Violation,
-                        Decision::Unmatched { .. } => EventKind::Unmatched,
-                    };
-                    self.enqueue(&mut write, event, ev.severity, || {
-                        alert_for_change(&entry, event)
-                    });
-                    write.events.push(LedgerEvent::Change(Box::new(entry)));
-                }
+                self.compared(&mut write, &changes, at).await?;
                 ScopeReport {
                     scope: scope.clone(),
                     status,
@@ -226,25 +213,97 @@ impl Pipeline {
         Ok(report)
     }
 
-    fn enqueue(
+    /// Ledger entries and alerts for the changes of one complete observation: a trigger per
+    /// unplanned change (unless the quiet period holds it back or it only undoes another
+    /// unplanned change), and a resolve for every drift it reverted.
+    async fn compared(
         &self,
         write: &mut CycleWrite,
-        event: EventKind,
-        severity: Severity,
-        alert: impl Fn() -> crate::sinks::Alert,
-    ) {
-        for sink in self.sinks.subscribers(event, severity) {
-            let a = alert();
-            match serde_json::to_value(&a) {
-                Ok(payload) => write.outbox.push(OutboxItem {
-                    sink,
-                    idempotency_key: a.idempotency_key.clone(),
-                    payload,
-                }),
-                // Serializing a struct of strings and enums cannot fail; log if it ever does.
-                Err(e) => tracing::error!(error = %e, "cannot serialize alert"),
+        changes: &[Evaluated],
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut planned = Vec::new();
+        let mut quiet_pairs = Vec::new();
+        let mut reverted = Vec::new();
+        for ev in changes {
+            let c = &ev.change;
+            match (&c.after, c.action) {
+                (Some(after), Action::Create | Action::Modify) => write.upserts.push(after.clone()),
+                _ => write.deletes.push(c.key.clone()),
             }
+            let entry = change_entry(ev);
+            let event = match ev.decision {
+                Decision::Matched { .. } => EventKind::Matched,
+                Decision::Violation { .. } => EventKind::Violation,
+                Decision::Unmatched { .. } => EventKind::Unmatched,
+            };
+            // Undoing an unplanned change restores the approved state: nobody is paged for it.
+            let pure_revert = event == EventKind::Unmatched && !ev.reverts.is_empty();
+            if pure_revert {
+                tracing::info!(drift_id = %entry.drift_id, reverts = ?ev.reverts, "change reverts open drift(s)");
+            }
+            let alert = (!pure_revert).then(|| alert_for_change(&entry, event));
+            let subject = c.key.to_string();
+            if event != EventKind::Matched {
+                quiet_pairs.push((subject.clone(), event.as_str().to_string()));
+            }
+            reverted.extend(
+                ev.reverts
+                    .iter()
+                    .map(|d| (d.clone(), entry.drift_id.clone())),
+            );
+            planned.push((entry, alert, subject, event));
         }
+        let since = at.checked_sub(self.quiet_period).unwrap_or(at);
+        let ids: Vec<String> = reverted.iter().map(|(d, _)| d.clone()).collect();
+        let (recent, triggers) = self
+            .store
+            .call(move |db| {
+                Ok((
+                    db.recently_alerted(&quiet_pairs, since)?,
+                    db.triggers_for(&ids)?,
+                ))
+            })
+            .await?;
+        for (mut entry, alert, subject, event) in planned {
+            if let Some(alert) = alert {
+                if recent.contains(&(subject.clone(), event.as_str().to_string())) {
+                    entry.alert_suppressed = true;
+                    tracing::info!(drift_id = %entry.drift_id, resource = %entry.name, "alert held back: the same resource was alerted within the quiet period");
+                } else {
+                    self.enqueue(write, &alert, Some(subject));
+                }
+            }
+            write.events.push(LedgerEvent::Change(Box::new(entry)));
+        }
+        for (drift, by) in &reverted {
+            write.events.push(LedgerEvent::DriftClosed {
+                drift_id: drift.clone(),
+                scope: write.scope.to_string(),
+                reason: CloseReason::Reverted,
+                by: by.clone(),
+            });
+        }
+        let reason = |d: &str| {
+            let by = reverted
+                .iter()
+                .find(|(x, _)| x == d)
+                .map(|(_, b)| b.as_str())
+                .unwrap_or("-");
+            format!("reverted: the resource is back to its state before the change (seen in {by})")
+        };
+        write.outbox.extend(crate::sinks::resolve_items(
+            &triggers,
+            &at.to_string(),
+            reason,
+        ));
+        Ok(())
+    }
+
+    fn enqueue(&self, write: &mut CycleWrite, alert: &Alert, subject: Option<String>) {
+        write
+            .outbox
+            .extend(self.sinks.outbox_items(alert, subject, &[]));
     }
 }
 
@@ -292,5 +351,7 @@ fn change_entry(ev: &Evaluated) -> ChangeEntry {
         actor: c.actor.clone(),
         before_hash: c.before.as_ref().map(|r| r.hash().to_string()),
         after_hash: c.after.as_ref().map(|r| r.hash().to_string()),
+        reverts: ev.reverts.clone(),
+        alert_suppressed: false,
     }
 }

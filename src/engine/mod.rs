@@ -3,7 +3,9 @@
 
 use crate::diff::diff;
 use crate::matcher::{MatchSettings, RecordIndex, decide};
-use crate::model::{Change, Decision, Finding, Observation, Outcome, Resource, Severity};
+use crate::model::{
+    Change, ChangeRecord, Decision, Finding, Kind, Observation, Outcome, Resource, Severity,
+};
 use crate::rules::{RuleSettings, assess_change, assess_resource, max_severity};
 
 /// A change with what the rules and the matcher made of it.
@@ -13,6 +15,44 @@ pub struct Evaluated {
     pub findings: Vec<Finding>,
     pub severity: Severity,
     pub decision: Decision,
+    /// Open drifts this change undoes: the resource is back to their pre-change state.
+    pub reverts: Vec<String>,
+}
+
+/// An unmatched or violating drift that is still open, in observation order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpenDrift {
+    pub drift_id: String,
+    pub kind: Kind,
+    pub resource_id: String,
+    /// Content hash before the drift (`None`: the drift created the resource).
+    pub before_hash: Option<String>,
+}
+
+/// The open drifts a change undoes. When the resource is back to the state before an open
+/// drift, that drift and every later open drift on the same resource are reverted.
+pub fn reverted_by(change: &Change, open: &[OpenDrift]) -> Vec<String> {
+    let now = change.after.as_ref().map(|r| r.hash().to_string());
+    let on_key: Vec<&OpenDrift> = open
+        .iter()
+        .filter(|d| d.kind == change.key.kind && d.resource_id == change.key.id)
+        .collect();
+    match on_key.iter().position(|d| d.before_hash == now) {
+        Some(first) => on_key[first..].iter().map(|d| d.drift_id.clone()).collect(),
+        None => Vec::new(),
+    }
+}
+
+/// (drift id, record id) for every drift a loaded record names in `retrospective_for`.
+pub fn retrospectives(records: &[ChangeRecord]) -> Vec<(String, String)> {
+    records
+        .iter()
+        .flat_map(|r| {
+            r.retrospective_for
+                .iter()
+                .map(move |d| (d.clone(), r.id.clone()))
+        })
+        .collect()
 }
 
 /// An exposure that already existed when a scope was first seen.
@@ -43,6 +83,8 @@ pub struct Settings<'a> {
     pub rules: &'a RuleSettings,
     pub matching: &'a MatchSettings,
     pub records: &'a RecordIndex,
+    /// The scope's open drifts, for revert detection.
+    pub open: &'a [OpenDrift],
 }
 
 /// Evaluate one observation. `previous` is `None` when the scope has no baseline yet.
@@ -77,16 +119,88 @@ pub fn evaluate(
             let findings = assess_change(&change, s.rules);
             let severity = max_severity(&findings);
             let decision = decide(&change, s.records, s.matching);
+            let reverts = reverted_by(&change, s.open);
             Evaluated {
                 change,
                 findings,
                 severity,
                 decision,
+                reverts,
             }
         })
         .collect();
     Evaluation::Compared {
         resources: resources.clone(),
         changes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::Timestamp;
+
+    use super::*;
+    use crate::diff::diff;
+    use crate::model::aws::fixtures::{res, rule, scope};
+
+    fn obs(resources: Vec<Resource>, at: &str) -> Observation {
+        Observation {
+            scope: scope(),
+            observed_at: at.parse::<Timestamp>().expect("ts"),
+            outcome: Outcome::Complete(resources),
+        }
+    }
+
+    fn open(c: &Change) -> OpenDrift {
+        OpenDrift {
+            drift_id: c.drift_id().0,
+            kind: c.key.kind.clone(),
+            resource_id: c.key.id.clone(),
+            before_hash: c.before.as_ref().map(|r| r.hash().to_string()),
+        }
+    }
+
+    #[test]
+    fn removing_an_unplanned_rule_reverts_its_drift() {
+        let ssh = res(rule("sg-1", "tcp", 22, 22, "0.0.0.0/0"));
+        let opened = diff(&[], &obs(vec![ssh.clone()], "2026-11-21T10:00:00Z"));
+        let closed = diff(&[ssh], &obs(vec![], "2026-11-21T10:05:00Z"));
+        assert_eq!(
+            reverted_by(&closed[0], &[open(&opened[0])]),
+            vec![opened[0].drift_id().0]
+        );
+    }
+
+    #[test]
+    fn restoring_a_description_reverts_the_modify_and_later_drifts() {
+        let a = rule("sg-1", "tcp", 22, 22, "10.0.0.0/8");
+        let mut b = a.clone();
+        b.description = Some("temp".into());
+        let mut c = a.clone();
+        c.description = Some("temp 2".into());
+        let d1 = diff(
+            &[res(a.clone())],
+            &obs(vec![res(b.clone())], "2026-11-21T10:00:00Z"),
+        );
+        let d2 = diff(
+            &[res(b)],
+            &obs(vec![res(c.clone())], "2026-11-21T10:01:00Z"),
+        );
+        let back = diff(&[res(c)], &obs(vec![res(a)], "2026-11-21T10:02:00Z"));
+        let open = [open(&d1[0]), open(&d2[0])];
+        assert_eq!(
+            reverted_by(&back[0], &open),
+            vec![d1[0].drift_id().0, d2[0].drift_id().0]
+        );
+    }
+
+    #[test]
+    fn a_different_state_reverts_nothing() {
+        let a = res(rule("sg-1", "tcp", 22, 22, "0.0.0.0/0"));
+        let opened = diff(&[], &obs(vec![a.clone()], "2026-11-21T10:00:00Z"));
+        let mut r = rule("sg-1", "tcp", 22, 22, "0.0.0.0/0");
+        r.description = Some("still open".into());
+        let modified = diff(&[a], &obs(vec![res(r)], "2026-11-21T10:05:00Z"));
+        assert!(reverted_by(&modified[0], &[open(&opened[0])]).is_empty());
     }
 }

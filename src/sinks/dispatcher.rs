@@ -2,15 +2,18 @@
 //! retry with exponential backoff and jitter (honouring Retry-After), or abandons a row after
 //! the sink's attempt limit. Delivered rows stay in the table as the record of who was told.
 
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinSet;
 
-use super::Sinks;
+use super::{Alert, EventKind, Sinks, alert_for_system};
 use crate::metrics::{ErrorLabels, Metrics, SinkLabels};
-use crate::store::{OutboxRow, StoreError, StoreHandle};
+use crate::model::Severity;
+use crate::store::{LedgerEvent, OutboxRow, StoreError, StoreHandle};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DispatchStats {
@@ -19,25 +22,63 @@ pub struct DispatchStats {
     pub abandoned: u64,
 }
 
-pub struct Dispatcher {
+impl DispatchStats {
+    fn add(&mut self, o: &DispatchStats) {
+        self.delivered += o.delivered;
+        self.retried += o.retried;
+        self.abandoned += o.abandoned;
+    }
+}
+
+struct Inner {
     store: StoreHandle,
     sinks: watch::Receiver<Sinks>,
-    wake: Arc<Notify>,
     metrics: Metrics,
+    /// Consecutive failed deliveries per sink; reset by a success.
+    failures: Mutex<HashMap<String, u32>>,
+    escalate_after: u32,
+}
+
+/// Delivers the outbox. Rows of one sink run up to the sink's `concurrency` at once; rows
+/// about the same drift stay in order (a resolve never overtakes its trigger).
+pub struct Dispatcher {
+    inner: Arc<Inner>,
+    wake: Arc<Notify>,
 }
 
 fn now() -> Timestamp {
     crate::clock::now()
 }
 
+/// Rows that must be delivered in order: same sink, same subject (drift or alert).
+fn group_key(row: &OutboxRow) -> (String, String) {
+    let subject = row
+        .idempotency_key
+        .split(':')
+        .next()
+        .unwrap_or(&row.idempotency_key)
+        .to_string();
+    (row.sink.clone(), subject)
+}
+
 impl Dispatcher {
-    /// `sinks` may be swapped while running (config reload).
-    pub fn new(store: StoreHandle, sinks: watch::Receiver<Sinks>, metrics: Metrics) -> Self {
+    /// `sinks` may be swapped while running (config reload). After `escalate_after`
+    /// consecutive failures a sink is reported down through the other sinks.
+    pub fn new(
+        store: StoreHandle,
+        sinks: watch::Receiver<Sinks>,
+        metrics: Metrics,
+        escalate_after: u32,
+    ) -> Self {
         Dispatcher {
-            store,
-            sinks,
+            inner: Arc::new(Inner {
+                store,
+                sinks,
+                metrics,
+                failures: Mutex::new(HashMap::new()),
+                escalate_after: escalate_after.max(1),
+            }),
             wake: Arc::new(Notify::new()),
-            metrics,
         }
     }
 
@@ -51,15 +92,17 @@ impl Dispatcher {
         let mut stats = DispatchStats::default();
         loop {
             let t = now();
-            let rows = self.store.call(move |db| db.outbox_due(t, 100)).await?;
+            let rows = self
+                .inner
+                .store
+                .call(move |db| db.outbox_due(t, 200))
+                .await?;
             if rows.is_empty() {
                 break;
             }
-            for row in rows {
-                self.deliver(row, &mut stats).await?;
-            }
+            stats.add(&self.deliver_batch(rows).await?);
         }
-        self.update_gauges().await;
+        self.inner.update_gauges().await;
         Ok(stats)
     }
 
@@ -69,85 +112,54 @@ impl Dispatcher {
         let mut after = 0i64;
         loop {
             let rows = self
+                .inner
                 .store
-                .call(move |db| db.outbox_pending(after, 100))
+                .call(move |db| db.outbox_pending(after, 200))
                 .await?;
             let Some(last) = rows.last() else { break };
             after = last.id;
-            for row in rows {
-                self.deliver(row, &mut stats).await?;
-            }
+            stats.add(&self.deliver_batch(rows).await?);
         }
-        self.update_gauges().await;
+        self.inner.update_gauges().await;
         Ok(stats)
     }
 
-    async fn update_gauges(&self) {
-        let Ok(by_sink) = self.store.call(|db| db.outbox_pending_by_sink()).await else {
-            return;
-        };
-        let t = now();
-        self.metrics.outbox_pending.clear();
-        self.metrics.outbox_oldest_age.clear();
-        for (sink, n, oldest) in by_sink {
-            let l = SinkLabels { sink };
-            self.metrics.outbox_pending.get_or_create(&l).set(n as i64);
-            let age = oldest.map(|o| t.duration_since(o).as_secs()).unwrap_or(0);
-            self.metrics.outbox_oldest_age.get_or_create(&l).set(age);
+    async fn deliver_batch(&self, rows: Vec<OutboxRow>) -> Result<DispatchStats, StoreError> {
+        let mut groups: BTreeMap<(String, String), Vec<OutboxRow>> = BTreeMap::new();
+        for row in rows {
+            groups.entry(group_key(&row)).or_default().push(row);
         }
-    }
-
-    async fn deliver(&self, row: OutboxRow, stats: &mut DispatchStats) -> Result<(), StoreError> {
-        let id = row.id;
-        let labels = SinkLabels {
-            sink: row.sink.clone(),
-        };
-        let sink = self.sinks.borrow().get(&row.sink);
-        let Some(sink) = sink else {
-            let msg = format!("sink `{}` is no longer configured", row.sink);
-            tracing::error!(outbox_id = id, sink = %row.sink, "{msg}");
-            stats.abandoned += 1;
-            self.metrics.alerts_abandoned.get_or_create(&labels).inc();
-            let t = now();
-            return self
-                .store
-                .call(move |db| db.outbox_abandon(id, t, &msg))
-                .await;
-        };
-        let result = sink.deliver(&row.idempotency_key, &row.payload).await;
-        let t = now();
-        match result {
-            Ok(()) => {
-                tracing::info!(outbox_id = id, sink = %row.sink, key = %row.idempotency_key, attempts = row.attempts + 1, "alert delivered");
-                stats.delivered += 1;
-                self.metrics.alerts_delivered.get_or_create(&labels).inc();
-                self.store.call(move |db| db.outbox_delivered(id, t)).await
+        let sinks = self.inner.sinks.borrow().clone();
+        let mut limits: HashMap<String, Arc<Semaphore>> = HashMap::new();
+        let mut tasks = JoinSet::new();
+        for ((sink, _), rows) in groups {
+            let permits = limits
+                .entry(sink.clone())
+                .or_insert_with(|| Arc::new(Semaphore::new(sinks.concurrency(&sink))))
+                .clone();
+            let inner = self.inner.clone();
+            tasks.spawn(async move {
+                // The semaphore is never closed, so acquiring only waits.
+                let _permit = permits.acquire_owned().await.ok();
+                let mut stats = DispatchStats::default();
+                for row in rows {
+                    inner.deliver(row, &mut stats).await?;
+                }
+                Ok::<_, StoreError>(stats)
+            });
+        }
+        let mut stats = DispatchStats::default();
+        let mut first_err = None;
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok(Ok(s)) => stats.add(&s),
+                Ok(Err(e)) => first_err = first_err.or(Some(e)),
+                Err(e) => tracing::error!(error = %e, "a delivery task ended abnormally"),
             }
-            Err(e) if !e.retryable || row.attempts + 1 >= sink.max_attempts() => {
-                tracing::error!(outbox_id = id, sink = %row.sink, key = %row.idempotency_key, attempts = row.attempts + 1, error = %e, "alert delivery abandoned");
-                stats.abandoned += 1;
-                self.metrics.alerts_failed.get_or_create(&labels).inc();
-                self.metrics.alerts_abandoned.get_or_create(&labels).inc();
-                let msg = e.message;
-                self.store
-                    .call(move |db| db.outbox_abandon(id, t, &msg))
-                    .await
-            }
-            Err(e) => {
-                let wait = backoff(row.attempts, e.retry_after, id as u64);
-                let next = t
-                    .checked_add(
-                        SignedDuration::try_from(wait).unwrap_or(SignedDuration::from_secs(60)),
-                    )
-                    .unwrap_or(t);
-                tracing::warn!(outbox_id = id, sink = %row.sink, attempts = row.attempts + 1, retry_in_secs = wait.as_secs(), error = %e, "alert delivery failed; will retry");
-                stats.retried += 1;
-                self.metrics.alerts_failed.get_or_create(&labels).inc();
-                let msg = e.message;
-                self.store
-                    .call(move |db| db.outbox_retry(id, next, &msg))
-                    .await
-            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(stats),
         }
     }
 
@@ -155,7 +167,8 @@ impl Dispatcher {
     pub async fn run(self, mut stop: watch::Receiver<bool>) -> Self {
         loop {
             if let Err(e) = self.run_once().await {
-                self.metrics
+                self.inner
+                    .metrics
                     .store_errors
                     .get_or_create(&ErrorLabels {
                         kind: e.label().into(),
@@ -166,7 +179,7 @@ impl Dispatcher {
             if *stop.borrow() {
                 break;
             }
-            let wait = match self.store.call(|db| db.outbox_next_due()).await {
+            let wait = match self.inner.store.call(|db| db.outbox_next_due()).await {
                 Ok(Some(t)) => {
                     let d = t.duration_since(now());
                     Duration::try_from(d)
@@ -182,6 +195,157 @@ impl Dispatcher {
             }
         }
         self
+    }
+}
+
+impl Inner {
+    async fn update_gauges(&self) {
+        let Ok(by_sink) = self.store.call(|db| db.outbox_pending_by_sink()).await else {
+            return;
+        };
+        let t = now();
+        self.metrics.outbox_pending.clear();
+        self.metrics.outbox_oldest_age.clear();
+        for (sink, n, oldest) in by_sink {
+            let l = SinkLabels { sink };
+            self.metrics.outbox_pending.get_or_create(&l).set(n as i64);
+            let age = oldest.map(|o| t.duration_since(o).as_secs()).unwrap_or(0);
+            self.metrics.outbox_oldest_age.get_or_create(&l).set(age);
+        }
+    }
+
+    /// Count a failure; true when it is the one that makes the sink "down".
+    fn failed(&self, sink: &str) -> bool {
+        let Ok(mut f) = self.failures.lock() else {
+            return false;
+        };
+        let n = f.entry(sink.to_string()).or_insert(0);
+        *n += 1;
+        *n == self.escalate_after
+    }
+
+    fn succeeded(&self, sink: &str) {
+        if let Ok(mut f) = self.failures.lock() {
+            f.remove(sink);
+        }
+    }
+
+    /// Ledger the failure and tell on-call through the other sinks.
+    async fn escalate(&self, row: &OutboxRow, attempts: u32, error: &str, abandoned: bool) {
+        let at = now();
+        let at_s = at.to_string();
+        let sinks = self.sinks.borrow().clone();
+        let what = if abandoned {
+            format!(
+                "gave up on alert {} after {attempts} attempts",
+                row.idempotency_key
+            )
+        } else {
+            format!("{attempts} deliveries in a row failed")
+        };
+        let alert = alert_for_system(
+            EventKind::DeliveryFailed,
+            Severity::High,
+            "",
+            format!("delivery_failed:{}:{}:{}", row.sink, row.id, abandoned),
+            format!("Alert sink {} is failing: {what}", row.sink),
+            format!("last error: {error}; alerts for it stay queued and are retried"),
+            &at_s,
+        );
+        let items = sinks.outbox_items(&alert, Some(format!("sink:{}", row.sink)), &[&row.sink]);
+        let event = LedgerEvent::DeliveryFailed {
+            sink: row.sink.clone(),
+            idempotency_key: row.idempotency_key.clone(),
+            attempts,
+            error: error.to_string(),
+            abandoned,
+        };
+        tracing::error!(sink = %row.sink, to = ?items.iter().map(|i| i.sink.as_str()).collect::<Vec<_>>(), "sink failing: escalating");
+        if let Err(e) = self
+            .store
+            .call(move |db| db.commit_events(at, &[event], &items))
+            .await
+        {
+            tracing::error!(error = %e, "cannot record a delivery failure");
+        }
+    }
+
+    async fn deliver(&self, row: OutboxRow, stats: &mut DispatchStats) -> Result<(), StoreError> {
+        let id = row.id;
+        let labels = SinkLabels {
+            sink: row.sink.clone(),
+        };
+        let sink = self.sinks.borrow().get(&row.sink);
+        let t = now();
+        let Some(sink) = sink else {
+            let msg = format!("sink `{}` is no longer configured", row.sink);
+            tracing::error!(outbox_id = id, sink = %row.sink, "{msg}");
+            stats.abandoned += 1;
+            self.metrics.alerts_abandoned.get_or_create(&labels).inc();
+            return self
+                .store
+                .call(move |db| db.outbox_abandon(id, t, &msg))
+                .await;
+        };
+        let alert: Alert = match serde_json::from_str(&row.payload) {
+            Ok(a) => a,
+            Err(e) => {
+                let msg = format!("outbox payload is not an alert: {e}");
+                tracing::error!(outbox_id = id, sink = %row.sink, "{msg}");
+                stats.abandoned += 1;
+                self.metrics.alerts_abandoned.get_or_create(&labels).inc();
+                return self
+                    .store
+                    .call(move |db| db.outbox_abandon(id, t, &msg))
+                    .await;
+            }
+        };
+        let result = sink.deliver(&row.idempotency_key, &alert).await;
+        let t = now();
+        let attempts = row.attempts + 1;
+        match result {
+            Ok(()) => {
+                tracing::info!(outbox_id = id, sink = %row.sink, key = %row.idempotency_key, attempts, "alert delivered");
+                stats.delivered += 1;
+                self.succeeded(&row.sink);
+                self.metrics.alerts_delivered.get_or_create(&labels).inc();
+                self.store.call(move |db| db.outbox_delivered(id, t)).await
+            }
+            Err(e) if !e.retryable || attempts >= sink.max_attempts() => {
+                tracing::error!(outbox_id = id, sink = %row.sink, key = %row.idempotency_key, attempts, error = %e, "alert delivery abandoned");
+                stats.abandoned += 1;
+                self.metrics.alerts_failed.get_or_create(&labels).inc();
+                self.metrics.alerts_abandoned.get_or_create(&labels).inc();
+                let msg = e.message.clone();
+                self.store
+                    .call(move |db| db.outbox_abandon(id, t, &msg))
+                    .await?;
+                // A log sink cannot be told about itself; other sinks can.
+                if alert.event != EventKind::DeliveryFailed {
+                    self.escalate(&row, attempts, &e.message, true).await;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let wait = backoff(row.attempts, e.retry_after, id as u64);
+                let next = t
+                    .checked_add(
+                        SignedDuration::try_from(wait).unwrap_or(SignedDuration::from_secs(60)),
+                    )
+                    .unwrap_or(t);
+                tracing::warn!(outbox_id = id, sink = %row.sink, attempts, retry_in_secs = wait.as_secs(), error = %e, "alert delivery failed; will retry");
+                stats.retried += 1;
+                self.metrics.alerts_failed.get_or_create(&labels).inc();
+                let msg = e.message.clone();
+                self.store
+                    .call(move |db| db.outbox_retry(id, next, &msg))
+                    .await?;
+                if self.failed(&row.sink) && alert.event != EventKind::DeliveryFailed {
+                    self.escalate(&row, attempts, &e.message, false).await;
+                }
+                Ok(())
+            }
+        }
     }
 }
 

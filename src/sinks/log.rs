@@ -1,6 +1,6 @@
 //! The log sink: one structured `tracing` event per alert.
 
-use super::{DeliveryError, DeliveryFuture, Sink};
+use super::{Alert, AlertStatus, DeliveryFuture, Sink};
 
 pub struct LogSink {
     name: String,
@@ -17,24 +17,24 @@ impl Sink for LogSink {
         &self.name
     }
 
-    fn deliver<'a>(&'a self, idempotency_key: &'a str, payload: &'a str) -> DeliveryFuture<'a> {
+    fn deliver<'a>(&'a self, key: &'a str, alert: &'a Alert) -> DeliveryFuture<'a> {
         Box::pin(async move {
-            let alert: super::Alert = serde_json::from_str(payload).map_err(|e| DeliveryError {
-                retryable: false,
-                retry_after: None,
-                message: format!("outbox payload is not an alert: {e}"),
-            })?;
             let findings: Vec<&str> = alert.findings.iter().map(|f| f.message.as_str()).collect();
+            let status = match alert.status {
+                AlertStatus::Firing => "firing",
+                AlertStatus::Resolved => "resolved",
+            };
             tracing::warn!(
                 target: "driftwatch::alert",
                 sink = %self.name,
                 event = alert.event.as_str(),
+                status,
                 severity = %alert.severity,
                 drift_id = alert.drift_id.as_deref().unwrap_or("-"),
                 record = alert.record_id.as_deref().unwrap_or("-"),
                 findings = %findings.join("; "),
                 reason = %alert.reason,
-                key = idempotency_key,
+                key,
                 "{}", alert.title
             );
             Ok(())

@@ -1,9 +1,14 @@
 //! Alert delivery: the alert payload (the documented wire format), the sinks built from their
-//! config sections, and the dispatcher that drains the persisted outbox.
+//! config sections (log, webhook, Slack, PagerDuty, Alertmanager), the routes that choose
+//! sinks for an alert, and the dispatcher that drains the persisted outbox.
 
+mod alertmanager;
 mod dispatcher;
+mod http;
 mod log;
+mod pagerduty;
 mod payload;
+mod slack;
 mod webhook;
 
 use std::collections::BTreeMap;
@@ -12,17 +17,24 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 
+pub use alertmanager::{AlertmanagerSink, alerts as alertmanager_alerts};
 pub use dispatcher::{DispatchStats, Dispatcher};
 pub use log::LogSink;
-pub use payload::{Alert, alert_for_change, alert_for_record, alert_for_source};
-pub use webhook::WebhookSink;
+pub use pagerduty::{PagerDutySink, event as pagerduty_event};
+pub use payload::{
+    Alert, AlertStatus, alert_for_change, alert_for_record, alert_for_source, alert_for_system,
+};
+pub use slack::{SlackSink, message as slack_message};
+pub use webhook::{WebhookSink, signature as webhook_signature};
 
-use crate::config::{ConfigError, SinkConfig};
-use crate::model::Severity;
+use crate::config::{AlertingConfig, ConfigError, RouteConfig, SinkConfig};
+use crate::model::{Provider, Severity};
+use crate::store::OutboxItem;
 
-/// What an alert is about; sinks subscribe to a subset.
+/// What an alert is about; routes select on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
@@ -32,17 +44,28 @@ pub enum EventKind {
     SourceBlind,
     SourceRecovered,
     RecordRejected,
+    /// A sink keeps failing: on-call is told through the other routes.
+    DeliveryFailed,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 6] = [
+    pub const ALL: [EventKind; 7] = [
         EventKind::Unmatched,
         EventKind::Violation,
         EventKind::Matched,
         EventKind::SourceBlind,
         EventKind::SourceRecovered,
         EventKind::RecordRejected,
+        EventKind::DeliveryFailed,
     ];
+
+    /// Every event but `matched`: what a route gets when it names none.
+    pub fn alerting() -> Vec<EventKind> {
+        Self::ALL
+            .into_iter()
+            .filter(|e| *e != EventKind::Matched)
+            .collect()
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -52,6 +75,7 @@ impl EventKind {
             EventKind::SourceBlind => "source_blind",
             EventKind::SourceRecovered => "source_recovered",
             EventKind::RecordRejected => "record_rejected",
+            EventKind::DeliveryFailed => "delivery_failed",
         }
     }
 }
@@ -71,89 +95,230 @@ pub type DeliveryFuture<'a> = Pin<Box<dyn Future<Output = Result<(), DeliveryErr
 /// One alert destination.
 pub trait Sink: Send + Sync {
     fn name(&self) -> &str;
-    /// Deliver one payload (JSON text) with its idempotency key.
-    fn deliver<'a>(&'a self, idempotency_key: &'a str, payload: &'a str) -> DeliveryFuture<'a>;
+    /// Deliver one alert with its idempotency key.
+    fn deliver<'a>(&'a self, idempotency_key: &'a str, alert: &'a Alert) -> DeliveryFuture<'a>;
     /// Attempts before a row is abandoned.
     fn max_attempts(&self) -> u32;
 }
 
-/// A configured sink with its subscription.
-pub struct Route {
-    pub sink: Arc<dyn Sink>,
-    pub events: Vec<EventKind>,
-    pub min_severity: Severity,
+/// A compiled routing rule.
+struct Route {
+    sinks: Vec<String>,
+    events: Vec<EventKind>,
+    min_severity: Severity,
+    providers: Vec<Provider>,
+    scopes: Option<GlobSet>,
 }
 
-/// Every configured sink, by name.
-#[derive(Default, Clone)]
-pub struct Sinks {
-    routes: Arc<BTreeMap<String, Route>>,
-}
-
-impl Sinks {
-    pub fn from_config(configs: &[SinkConfig]) -> Result<Sinks, ConfigError> {
-        let mut routes = BTreeMap::new();
-        for c in configs {
-            let route = match c {
-                SinkConfig::Log {
-                    name,
-                    events,
-                    min_severity,
-                } => Route {
-                    sink: Arc::new(LogSink::new(name.clone())),
-                    events: events.clone(),
-                    min_severity: *min_severity,
-                },
-                SinkConfig::Webhook {
-                    name,
-                    events,
-                    min_severity,
-                    timeout_secs,
-                    max_attempts,
-                    ..
-                } => {
-                    let url = c.resolve_url().map_err(|message| ConfigError::Parse {
-                        path: format!("sinks.{name}").into(),
-                        message,
-                    })?;
-                    let sink = WebhookSink::new(
-                        name.clone(),
-                        url,
-                        Duration::from_secs(*timeout_secs),
-                        *max_attempts,
-                    )
-                    .map_err(|e| ConfigError::Parse {
-                        path: format!("sinks.{name}").into(),
-                        message: format!("cannot build the HTTP client: {e}"),
-                    })?;
-                    Route {
-                        sink: Arc::new(sink),
-                        events: events.clone(),
-                        min_severity: *min_severity,
-                    }
-                }
-            };
-            routes.insert(c.name().to_string(), route);
-        }
-        Ok(Sinks {
-            routes: Arc::new(routes),
+impl Route {
+    fn compile(c: &RouteConfig) -> Result<Route, globset::Error> {
+        let scopes = if c.scopes.is_empty() {
+            None
+        } else {
+            let mut b = GlobSetBuilder::new();
+            for g in &c.scopes {
+                b.add(Glob::new(g)?);
+            }
+            Some(b.build()?)
+        };
+        Ok(Route {
+            sinks: c.sinks.clone(),
+            events: c.events.clone().unwrap_or_else(EventKind::alerting),
+            min_severity: c.min_severity,
+            providers: c.providers.clone(),
+            scopes,
         })
     }
 
-    /// Names of the sinks that want this event at this severity.
-    pub fn subscribers(&self, event: EventKind, severity: Severity) -> Vec<String> {
-        self.routes
+    fn matches(&self, a: &Alert) -> bool {
+        self.events.contains(&a.event)
+            && a.severity >= self.min_severity
+            && (self.providers.is_empty()
+                || a.provider
+                    .as_deref()
+                    .is_some_and(|p| self.providers.iter().any(|q| q.as_str() == p)))
+            && self.scopes.as_ref().is_none_or(|g| g.is_match(&a.scope))
+    }
+}
+
+/// A built sink and how many deliveries to it may run at once.
+type Built = (Arc<dyn Sink>, usize);
+
+/// Every configured sink by name, with its concurrency, and the routes.
+#[derive(Default, Clone)]
+pub struct Sinks {
+    sinks: Arc<BTreeMap<String, Built>>,
+    routes: Arc<Vec<Route>>,
+    default_route: Arc<Option<Route>>,
+}
+
+fn build_err(name: &str, e: impl std::fmt::Display) -> ConfigError {
+    ConfigError::Parse {
+        path: format!("sinks.{name}").into(),
+        message: e.to_string(),
+    }
+}
+
+impl Sinks {
+    pub fn from_config(
+        configs: &[SinkConfig],
+        alerting: &AlertingConfig,
+    ) -> Result<Sinks, ConfigError> {
+        let mut sinks: BTreeMap<String, Built> = BTreeMap::new();
+        for c in configs {
+            let name = c.name().to_string();
+            let secs = Duration::from_secs;
+            let built: Built = match c {
+                SinkConfig::Log(_) => (Arc::new(LogSink::new(name.clone())), 1),
+                SinkConfig::Webhook(w) => {
+                    let url = c.url().map_err(|e| build_err(&name, e))?;
+                    let key = w.hmac_key().map_err(|e| build_err(&name, e))?;
+                    let s = WebhookSink::new(
+                        name.clone(),
+                        url,
+                        key,
+                        secs(w.timeout_secs),
+                        w.max_attempts,
+                    )
+                    .map_err(|e| build_err(&name, e))?;
+                    (Arc::new(s), w.concurrency)
+                }
+                SinkConfig::Slack(w) => {
+                    let url = c.url().map_err(|e| build_err(&name, e))?;
+                    let s = SlackSink::new(name.clone(), url, secs(w.timeout_secs), w.max_attempts)
+                        .map_err(|e| build_err(&name, e))?;
+                    (Arc::new(s), w.concurrency)
+                }
+                SinkConfig::Pagerduty(p) => {
+                    let key = p.routing_key().map_err(|e| build_err(&name, e))?;
+                    let s = PagerDutySink::new(
+                        name.clone(),
+                        p.url.clone(),
+                        key,
+                        secs(p.timeout_secs),
+                        p.max_attempts,
+                    )
+                    .map_err(|e| build_err(&name, e))?;
+                    (Arc::new(s), p.concurrency)
+                }
+                SinkConfig::Alertmanager(a) => {
+                    let s = AlertmanagerSink::new(
+                        name.clone(),
+                        &a.url,
+                        a.active_secs,
+                        secs(a.timeout_secs),
+                        a.max_attempts,
+                    )
+                    .map_err(|e| build_err(&name, e))?;
+                    (Arc::new(s), a.concurrency)
+                }
+            };
+            sinks.insert(name, built);
+        }
+        let routes = alerting
+            .routes
             .iter()
-            .filter(|(_, r)| r.events.contains(&event) && severity >= r.min_severity)
-            .map(|(n, _)| n.clone())
+            .map(Route::compile)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| build_err("routes", e))?;
+        let default_route = alerting
+            .default_route
+            .as_ref()
+            .map(Route::compile)
+            .transpose()
+            .map_err(|e| build_err("default_route", e))?;
+        Ok(Sinks {
+            sinks: Arc::new(sinks),
+            routes: Arc::new(routes),
+            default_route: Arc::new(default_route),
+        })
+    }
+
+    /// Names of the sinks this alert goes to: the union of every matching route, else the
+    /// default route (by default every sink, for every event but `matched`).
+    pub fn route(&self, a: &Alert) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for r in self.routes.iter().filter(|r| r.matches(a)) {
+            for s in &r.sinks {
+                if !out.contains(s) {
+                    out.push(s.clone());
+                }
+            }
+        }
+        if !out.is_empty() {
+            return out;
+        }
+        match self.default_route.as_ref() {
+            Some(r) if r.matches(a) => r.sinks.clone(),
+            Some(_) => Vec::new(),
+            None if a.event == EventKind::Matched => Vec::new(),
+            None => self.sinks.keys().cloned().collect(),
+        }
+    }
+
+    /// Outbox rows for an alert: one per routed sink, minus `exclude`.
+    pub fn outbox_items(
+        &self,
+        alert: &Alert,
+        subject: Option<String>,
+        exclude: &[&str],
+    ) -> Vec<OutboxItem> {
+        let payload = match serde_json::to_value(alert) {
+            Ok(p) => p,
+            // Serializing a struct of strings and enums cannot fail; log if it ever does.
+            Err(e) => {
+                tracing::error!(error = %e, "cannot serialize alert");
+                return Vec::new();
+            }
+        };
+        self.route(alert)
+            .into_iter()
+            .filter(|s| !exclude.contains(&s.as_str()))
+            .map(|sink| OutboxItem {
+                sink,
+                idempotency_key: alert.idempotency_key.clone(),
+                payload: payload.clone(),
+                subject: subject.clone(),
+                event: alert.event.as_str().to_string(),
+            })
             .collect()
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<dyn Sink>> {
-        self.routes.get(name).map(|r| r.sink.clone())
+        self.sinks.get(name).map(|(s, _)| s.clone())
+    }
+
+    /// How many deliveries to this sink may be in flight at once.
+    pub fn concurrency(&self, name: &str) -> usize {
+        self.sinks.get(name).map(|(_, c)| *c).unwrap_or(1).max(1)
     }
 
     pub fn names(&self) -> Vec<String> {
-        self.routes.keys().cloned().collect()
+        self.sinks.keys().cloned().collect()
     }
 }
+
+/// Resolves for the sinks that received each drift's firing alert.
+pub fn resolve_items(
+    triggers: &[(String, String, String)],
+    at: &str,
+    reason: impl Fn(&str) -> String,
+) -> Vec<OutboxItem> {
+    triggers
+        .iter()
+        .filter_map(|(drift, sink, payload)| {
+            let fired: Alert = serde_json::from_str(payload).ok()?;
+            let resolved = fired.resolved(at, &reason(drift));
+            Some(OutboxItem {
+                sink: sink.clone(),
+                idempotency_key: resolved.idempotency_key.clone(),
+                payload: serde_json::to_value(&resolved).ok()?,
+                subject: None,
+                event: "resolved".into(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,5 +1,5 @@
-//! The alert payload every sink receives: a versioned JSON document (docs/webhook.md). Built
-//! from ledger entries, never from core types directly, so the wire format is stable.
+//! The alert every sink receives: a versioned document (docs/webhook.md). Built from ledger
+//! entries, never from core types directly, so the wire format is stable.
 
 use serde::{Deserialize, Serialize};
 
@@ -7,16 +7,26 @@ use super::EventKind;
 use crate::model::{Action, Severity};
 use crate::store::ledger::{ChangeEntry, LedgerField, LedgerFinding};
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertStatus {
+    Firing,
+    Resolved,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
     /// Payload schema version.
     pub version: u32,
     pub event: EventKind,
-    /// Stable per alert: the same alert is never delivered under two keys.
+    pub status: AlertStatus,
+    /// Stable per alert and status: the same alert is never delivered under two keys.
     pub idempotency_key: String,
     pub severity: Severity,
     /// One line a person reads first.
     pub title: String,
+    /// `aws` or `kubernetes`; absent for alerts about driftwatch itself.
+    pub provider: Option<String>,
     pub scope: String,
     pub drift_id: Option<String>,
     pub kind: Option<String>,
@@ -29,6 +39,38 @@ pub struct Alert {
     pub reason: String,
     pub actor: Option<String>,
     pub observed_at: String,
+    /// When a resolved alert's subject closed.
+    pub resolved_at: Option<String>,
+}
+
+impl Alert {
+    /// The key that groups an alert's firing and resolved messages (PagerDuty dedup_key,
+    /// Alertmanager identity): the drift id, or the idempotency key for other events.
+    pub fn dedup_key(&self) -> String {
+        self.drift_id
+            .clone()
+            .unwrap_or_else(|| self.idempotency_key.clone())
+    }
+
+    /// The resolve that ends this (firing) alert.
+    pub fn resolved(&self, at: &str, reason: &str) -> Alert {
+        Alert {
+            status: AlertStatus::Resolved,
+            idempotency_key: format!("{}:resolved", self.dedup_key()),
+            title: format!("Resolved: {}", self.title),
+            reason: reason.to_string(),
+            resolved_at: Some(at.to_string()),
+            ..self.clone()
+        }
+    }
+}
+
+fn provider_of(scope: &str) -> Option<String> {
+    scope
+        .split(':')
+        .next()
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
 }
 
 pub fn alert_for_change(c: &ChangeEntry, event: EventKind) -> Alert {
@@ -40,12 +82,14 @@ pub fn alert_for_change(c: &ChangeEntry, event: EventKind) -> Alert {
     Alert {
         version: 1,
         event,
+        status: AlertStatus::Firing,
         idempotency_key: format!("{}:{}", c.drift_id, event.as_str()),
         severity: c.severity,
         title: format!(
             "{verdict} [{}]: {} {} {} in {}",
             c.severity, c.action, c.kind, c.name, c.scope
         ),
+        provider: provider_of(&c.scope),
         scope: c.scope.clone(),
         drift_id: Some(c.drift_id.clone()),
         kind: Some(c.kind.clone()),
@@ -58,50 +102,28 @@ pub fn alert_for_change(c: &ChangeEntry, event: EventKind) -> Alert {
         reason: c.reason.clone(),
         actor: c.actor.clone(),
         observed_at: c.observed_at.clone(),
+        resolved_at: None,
     }
 }
 
-/// A change-record file was rejected. The key is derived from the error itself, so the same
-/// problem alerts once, however many cycles (or restarts) see it.
-pub fn alert_for_record(e: &crate::records::RecordError, at: &str) -> Alert {
-    let key = crate::model::sha256_hex(e.to_string().as_bytes());
-    Alert {
-        version: 1,
-        event: EventKind::RecordRejected,
-        idempotency_key: format!("record:{}", key.get(..16).unwrap_or(&key)),
-        severity: Severity::Medium,
-        title: format!("Change record rejected: {e}"),
-        scope: String::new(),
-        drift_id: None,
-        kind: None,
-        resource_id: None,
-        resource_name: None,
-        action: None,
-        fields: Vec::new(),
-        findings: Vec::new(),
-        record_id: None,
-        reason:
-            "the file's last valid version (if any) stays active; fix the file to load the new one"
-                .into(),
-        actor: None,
-        observed_at: at.to_string(),
-    }
-}
-
-pub fn alert_for_source(scope: &str, event: EventKind, reason: String, at: &str) -> Alert {
-    let (severity, title) = match event {
-        EventKind::SourceBlind => (
-            Severity::High,
-            format!("driftwatch is blind on {scope}: changes there are not being seen"),
-        ),
-        _ => (Severity::Info, format!("driftwatch sees {scope} again")),
-    };
+/// An alert about driftwatch itself (a blind scope, a rejected record, a sink that is down).
+pub fn alert_for_system(
+    event: EventKind,
+    severity: Severity,
+    scope: &str,
+    key: String,
+    title: String,
+    reason: String,
+    at: &str,
+) -> Alert {
     Alert {
         version: 1,
         event,
-        idempotency_key: format!("{scope}:{}:{at}", event.as_str()),
+        status: AlertStatus::Firing,
+        idempotency_key: key,
         severity,
         title,
+        provider: provider_of(scope),
         scope: scope.to_string(),
         drift_id: None,
         kind: None,
@@ -114,5 +136,41 @@ pub fn alert_for_source(scope: &str, event: EventKind, reason: String, at: &str)
         reason,
         actor: None,
         observed_at: at.to_string(),
+        resolved_at: None,
     }
+}
+
+/// A change-record file was rejected. The key is derived from the error itself, so the same
+/// problem alerts once, however many cycles (or restarts) see it.
+pub fn alert_for_record(e: &crate::records::RecordError, at: &str) -> Alert {
+    let key = crate::model::sha256_hex(e.to_string().as_bytes());
+    alert_for_system(
+        EventKind::RecordRejected,
+        Severity::Medium,
+        "",
+        format!("record:{}", key.get(..16).unwrap_or(&key)),
+        format!("Change record rejected: {e}"),
+        "the file's last valid version (if any) stays active; fix the file to load the new one"
+            .into(),
+        at,
+    )
+}
+
+pub fn alert_for_source(scope: &str, event: EventKind, reason: String, at: &str) -> Alert {
+    let (severity, title) = match event {
+        EventKind::SourceBlind => (
+            Severity::High,
+            format!("driftwatch is blind on {scope}: changes there are not being seen"),
+        ),
+        _ => (Severity::Info, format!("driftwatch sees {scope} again")),
+    };
+    alert_for_system(
+        event,
+        severity,
+        scope,
+        format!("{scope}:{}:{at}", event.as_str()),
+        title,
+        reason,
+        at,
+    )
 }

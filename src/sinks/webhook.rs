@@ -1,15 +1,19 @@
-//! Generic JSON webhook: POSTs the alert payload with an `Idempotency-Key` header.
-//! 2xx is delivered; 408, 429 and 5xx are retried (honouring Retry-After); other 4xx are
-//! permanent. The URL is a secret and never appears in errors or logs.
+//! Generic JSON webhook: POSTs the alert (docs/webhook.md) with an `Idempotency-Key` header
+//! and, when a key is configured, `X-Driftwatch-Signature: sha256=<hex HMAC-SHA256 of the
+//! body>`.
 
 use std::time::Duration;
 
-use super::{DeliveryError, DeliveryFuture, Sink};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::{Alert, DeliveryError, DeliveryFuture, Sink, http};
 use crate::config::Secret;
 
 pub struct WebhookSink {
     name: String,
     url: Secret,
+    hmac_key: Option<Secret>,
     client: reqwest::Client,
     max_attempts: u32,
 }
@@ -18,20 +22,29 @@ impl WebhookSink {
     pub fn new(
         name: String,
         url: Secret,
+        hmac_key: Option<Secret>,
         timeout: Duration,
         max_attempts: u32,
     ) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .user_agent(concat!("driftwatch/", env!("CARGO_PKG_VERSION")))
-            .build()?;
         Ok(WebhookSink {
             name,
             url,
-            client,
+            hmac_key,
+            client: http::client(timeout)?,
             max_attempts,
         })
     }
+}
+
+/// `sha256=` and the lowercase hex HMAC-SHA256 of `body` under `key`.
+pub fn signature(key: &[u8], body: &[u8]) -> String {
+    // HMAC accepts keys of any length; new_from_slice cannot fail for Hmac<Sha256>.
+    let mut mac = match Hmac::<Sha256>::new_from_slice(key) {
+        Ok(m) => m,
+        Err(_) => return String::new(),
+    };
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 impl Sink for WebhookSink {
@@ -39,43 +52,37 @@ impl Sink for WebhookSink {
         &self.name
     }
 
-    fn deliver<'a>(&'a self, idempotency_key: &'a str, payload: &'a str) -> DeliveryFuture<'a> {
+    fn deliver<'a>(&'a self, key: &'a str, alert: &'a Alert) -> DeliveryFuture<'a> {
         Box::pin(async move {
-            let resp = self
-                .client
-                .post(self.url.expose())
-                .header("content-type", "application/json")
-                .header("idempotency-key", idempotency_key)
-                .body(payload.to_string())
-                .send()
-                .await
-                .map_err(|e| DeliveryError {
-                    retryable: true,
-                    retry_after: None,
-                    // Without the URL: reqwest errors embed it.
-                    message: format!("request failed: {}", e.without_url()),
-                })?;
-            let status = resp.status();
-            if status.is_success() {
-                return Ok(());
+            let body = serde_json::to_vec(alert).map_err(|e| DeliveryError {
+                retryable: false,
+                retry_after: None,
+                message: format!("cannot encode the alert: {e}"),
+            })?;
+            let mut headers = vec![("idempotency-key", key.to_string())];
+            if let Some(k) = &self.hmac_key {
+                headers.push((
+                    "x-driftwatch-signature",
+                    signature(k.expose().as_bytes(), &body),
+                ));
             }
-            let retry_after = resp
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
-            let retryable =
-                status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408;
-            Err(DeliveryError {
-                retryable,
-                retry_after,
-                message: format!("receiver answered HTTP {}", status.as_u16()),
-            })
+            http::post_json(&self.client, self.url.expose(), &headers, body).await
         })
     }
 
     fn max_attempts(&self) -> u32 {
         self.max_attempts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn signature_matches_rfc4231_case_2() {
+        // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
+        assert_eq!(
+            super::signature(b"Jefe", b"what do ya want for nothing?"),
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
     }
 }

@@ -51,6 +51,31 @@ pub struct ChangeEntry {
     pub actor: Option<String>,
     pub before_hash: Option<String>,
     pub after_hash: Option<String>,
+    /// Open drifts this change undid (the resource is back to their pre-change state).
+    #[serde(default)]
+    pub reverts: Vec<String>,
+    /// Not alerted: the same resource was alerted for the same event within the quiet period.
+    #[serde(default)]
+    pub alert_suppressed: bool,
+}
+
+/// Why a drift stopped needing attention.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseReason {
+    /// The resource went back to its state before the drift.
+    Reverted,
+    /// A record naming the drift in `retrospective_for` was loaded.
+    RetrospectiveFiled,
+}
+
+impl CloseReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::Reverted => "reverted",
+            CloseReason::RetrospectiveFiled => "retrospective_filed",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -87,6 +112,22 @@ pub enum LedgerEvent {
         scope: String,
         blind_since: String,
     },
+    /// An open (unmatched or violating) drift closed.
+    DriftClosed {
+        drift_id: String,
+        scope: String,
+        reason: CloseReason,
+        /// The reverting change's drift id, or the record id.
+        by: String,
+    },
+    /// A sink kept failing or gave up on an alert: on-call may not have been told.
+    DeliveryFailed {
+        sink: String,
+        idempotency_key: String,
+        attempts: u32,
+        error: String,
+        abandoned: bool,
+    },
     /// A change-record file failed validation (written once per distinct error).
     RecordRejected {
         file: String,
@@ -105,6 +146,8 @@ impl LedgerEvent {
             LedgerEvent::SourceBlind { .. } => "source_blind",
             LedgerEvent::SourceRecovered { .. } => "source_recovered",
             LedgerEvent::RecordRejected { .. } => "record_rejected",
+            LedgerEvent::DriftClosed { .. } => "drift_closed",
+            LedgerEvent::DeliveryFailed { .. } => "delivery_failed",
         }
     }
 }

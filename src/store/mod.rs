@@ -14,7 +14,7 @@ use rusqlite::Connection;
 pub use handle::StoreHandle;
 pub use ledger::{LedgerEntry, LedgerEvent, VerifyReport};
 pub use outbox::{OutboxItem, OutboxRow};
-pub use snapshot::{CycleWrite, ScopeState, StoredDrift};
+pub use snapshot::{CycleWrite, OpenDrift, ScopeState, StoredDrift};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -119,6 +119,18 @@ const MIGRATIONS: &[&str] = &[
         key TEXT PRIMARY KEY,
         first_seen TEXT NOT NULL
     );
+    "#,
+    // 3: drift lifecycle (reverted, retrospective filed) and alert subjects (quiet period).
+    r#"
+    ALTER TABLE drifts ADD COLUMN before_hash TEXT;
+    ALTER TABLE drifts ADD COLUMN after_hash TEXT;
+    ALTER TABLE drifts ADD COLUMN closed_at TEXT;
+    ALTER TABLE drifts ADD COLUMN closed_reason TEXT;
+    ALTER TABLE drifts ADD COLUMN closed_by TEXT;
+    CREATE INDEX drifts_open ON drifts (scope, closed_at);
+    ALTER TABLE outbox ADD COLUMN subject TEXT;
+    ALTER TABLE outbox ADD COLUMN event TEXT;
+    CREATE INDEX outbox_subject ON outbox (subject, event, created_at);
     "#,
 ];
 

@@ -14,6 +14,10 @@ pub struct OutboxItem {
     /// Stable per alert (drift id and event); the unique key makes re-enqueueing a no-op.
     pub idempotency_key: String,
     pub payload: serde_json::Value,
+    /// What the alert is about (a resource key or a scope), for the quiet period.
+    pub subject: Option<String>,
+    /// The alert's event kind (`unmatched`, `resolved`, ...).
+    pub event: String,
 }
 
 /// A row due for delivery.
@@ -40,9 +44,17 @@ pub(crate) fn enqueue(tx: &Transaction<'_>, at: Timestamp, items: &[OutboxItem])
     let at = ts(at);
     for it in items {
         tx.execute(
-            "INSERT OR IGNORE INTO outbox (sink, idempotency_key, payload, created_at, next_attempt_at)
-             VALUES (?1, ?2, ?3, ?4, ?4)",
-            params![it.sink, it.idempotency_key, it.payload.to_string(), at],
+            "INSERT OR IGNORE INTO outbox (sink, idempotency_key, payload, created_at, next_attempt_at,
+               subject, event)
+             VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)",
+            params![
+                it.sink,
+                it.idempotency_key,
+                it.payload.to_string(),
+                at,
+                it.subject,
+                it.event
+            ],
         )?;
     }
     Ok(())
@@ -130,6 +142,44 @@ impl Db {
         for row in rows {
             let (sink, n, oldest) = row?;
             out.push((sink, n as u64, oldest.map(|s| parse_ts(&s)).transpose()?));
+        }
+        Ok(out)
+    }
+
+    /// Which of these (subject, event) pairs were alerted (enqueued) at or after `since`.
+    pub fn recently_alerted(
+        &self,
+        pairs: &[(String, String)],
+        since: Timestamp,
+    ) -> Result<std::collections::HashSet<(String, String)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT 1 FROM outbox WHERE subject = ?1 AND event = ?2 AND created_at >= ?3 LIMIT 1",
+        )?;
+        let mut out = std::collections::HashSet::new();
+        let since = ts(since);
+        for (subject, event) in pairs {
+            if stmt.exists(params![subject, event, since])? {
+                out.insert((subject.clone(), event.clone()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The firing alerts sent (or queued) for these drifts: (drift id, sink, payload).
+    pub fn triggers_for(&self, drift_ids: &[String]) -> Result<Vec<(String, String, String)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT sink, payload FROM outbox
+             WHERE idempotency_key IN (?1 || ':unmatched', ?1 || ':violation') ORDER BY id",
+        )?;
+        let mut out = Vec::new();
+        for d in drift_ids {
+            let rows = stmt.query_map(params![d], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
+            for row in rows {
+                let (sink, payload) = row?;
+                out.push((d.clone(), sink, payload));
+            }
         }
         Ok(out)
     }

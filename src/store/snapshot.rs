@@ -33,6 +33,17 @@ pub struct StoredDrift {
     pub ledger_seq: i64,
 }
 
+/// A drift that still needs attention (for revert detection).
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpenDrift {
+    pub drift_id: String,
+    pub kind: String,
+    pub resource_id: String,
+    /// Content hash before the drift; `None` when the drift created the resource.
+    pub before_hash: Option<String>,
+    pub observed_at: String,
+}
+
 /// Everything one cycle of one scope writes, committed in one transaction: the state, the
 /// ledger entries and the alerts that announce them (DESIGN invariant 2).
 #[derive(Clone, Debug)]
@@ -186,34 +197,83 @@ impl Db {
                 ],
             )?;
         }
-        let seqs = ledger::append(&tx, w.at, &w.events)?;
-        for (ev, seq) in w.events.iter().zip(&seqs) {
-            if let LedgerEvent::Change(c) = ev {
-                tx.execute(
-                    "INSERT OR REPLACE INTO drifts (drift_id, scope, kind, resource_id, name, action,
-                       observed_at, decision, record_id, severity, ledger_seq)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                    params![
-                        c.drift_id,
-                        c.scope,
-                        c.kind,
-                        c.resource_id,
-                        c.name,
-                        c.action.as_str(),
-                        c.observed_at,
-                        c.decision.as_str(),
-                        c.record_id,
-                        c.severity.as_str(),
-                        seq
-                    ],
-                )?;
-            }
-        }
-        outbox::enqueue(&tx, w.at, &w.outbox)?;
+        let seqs = write_events(&tx, w.at, &w.events, &w.outbox)?;
         tx.commit()?;
         Ok(seqs)
     }
 
+    /// Ledger entries and their alerts that belong to no single poll (drifts closed by a
+    /// retrospective record, delivery failures), in one transaction.
+    pub fn commit_events(
+        &mut self,
+        at: Timestamp,
+        events: &[LedgerEvent],
+        outbox: &[OutboxItem],
+    ) -> Result<Vec<i64>> {
+        let tx = self.conn.transaction()?;
+        let seqs = write_events(&tx, at, events, outbox)?;
+        tx.commit()?;
+        Ok(seqs)
+    }
+}
+
+fn write_events(
+    tx: &rusqlite::Transaction<'_>,
+    at: Timestamp,
+    events: &[LedgerEvent],
+    outbox_items: &[OutboxItem],
+) -> Result<Vec<i64>> {
+    let seqs = ledger::append(tx, at, events)?;
+    for (ev, seq) in events.iter().zip(&seqs) {
+        match ev {
+            LedgerEvent::Change(c) => {
+                // A change that undoes an unplanned one is born closed: nothing to chase.
+                let reverting = !c.reverts.is_empty();
+                tx.execute(
+                        "INSERT OR REPLACE INTO drifts (drift_id, scope, kind, resource_id, name, action,
+                           observed_at, decision, record_id, severity, ledger_seq, before_hash,
+                           after_hash, closed_at, closed_reason, closed_by)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                        params![
+                            c.drift_id,
+                            c.scope,
+                            c.kind,
+                            c.resource_id,
+                            c.name,
+                            c.action.as_str(),
+                            c.observed_at,
+                            c.decision.as_str(),
+                            c.record_id,
+                            c.severity.as_str(),
+                            seq,
+                            c.before_hash,
+                            c.after_hash,
+                            reverting.then_some(c.observed_at.as_str()),
+                            reverting.then_some("reverts"),
+                            c.reverts.first(),
+                        ],
+                    )?;
+            }
+            LedgerEvent::DriftClosed {
+                drift_id,
+                reason,
+                by,
+                ..
+            } => {
+                tx.execute(
+                    "UPDATE drifts SET closed_at = ?2, closed_reason = ?3, closed_by = ?4
+                         WHERE drift_id = ?1 AND closed_at IS NULL",
+                    params![drift_id, ts(at), reason.as_str(), by],
+                )?;
+            }
+            _ => {}
+        }
+    }
+    outbox::enqueue(tx, at, outbox_items)?;
+    Ok(seqs)
+}
+
+impl Db {
     /// Write each rejection not seen before: a ledger entry and its alerts, once per distinct
     /// error (`key`). Returns how many were new.
     pub fn record_rejections(
@@ -236,6 +296,43 @@ impl Db {
         }
         tx.commit()?;
         Ok(new)
+    }
+
+    /// Unmatched and violating drifts of a scope not yet closed, oldest first.
+    pub fn open_drifts(&self, scope: &Scope) -> Result<Vec<OpenDrift>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT drift_id, kind, resource_id, before_hash, observed_at FROM drifts
+             WHERE scope = ?1 AND closed_at IS NULL AND decision IN ('unmatched', 'violation')
+             ORDER BY observed_at, ledger_seq",
+        )?;
+        let rows = stmt.query_map(params![scope.to_string()], |r| {
+            Ok(OpenDrift {
+                drift_id: r.get(0)?,
+                kind: r.get(1)?,
+                resource_id: r.get(2)?,
+                before_hash: r.get(3)?,
+                observed_at: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+    }
+
+    /// Every open drift whose id is in `ids`: (drift id, scope).
+    pub fn open_drifts_among(&self, ids: &[String]) -> Result<Vec<(String, String)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT drift_id, scope FROM drifts WHERE drift_id = ?1 AND closed_at IS NULL
+               AND decision IN ('unmatched', 'violation')",
+        )?;
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(row) = stmt
+                .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?
+            {
+                out.push(row);
+            }
+        }
+        Ok(out)
     }
 
     /// Drifts observed in `[since, until)`, oldest first.
