@@ -1,9 +1,11 @@
 //! The one place the daemon reads the wall clock. The core never calls it: time is passed in.
 
-use jiff::{Timestamp, Unit};
+use jiff::Timestamp;
 
-/// Now, in whole seconds (stored times have one fixed width).
+/// Now, truncated to whole seconds (stored times have one fixed width). Truncated, never
+/// rounded up: a time driftwatch reports must not lie in the receiver's future (Alertmanager
+/// ignores a resolve whose `endsAt` has not passed yet).
 pub fn now() -> Timestamp {
     let t = Timestamp::now();
-    t.round(Unit::Second).unwrap_or(t)
+    Timestamp::from_second(t.as_second()).unwrap_or(t)
 }

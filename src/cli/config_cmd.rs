@@ -7,6 +7,13 @@ use crate::config::{Config, ConfigError, SinkConfig};
 
 pub fn check(config: &Path, loaded: Result<Config, ConfigError>) -> anyhow::Result<Exit> {
     match loaded {
+        Ok(cfg) if !cfg.secret_errors().is_empty() => {
+            println!("config {} is invalid:", config.display());
+            for e in cfg.secret_errors() {
+                println!("  {e}");
+            }
+            Ok(Exit::Findings)
+        }
         Ok(cfg) => {
             println!("config {} is valid", config.display());
             println!("  state_dir: {}", cfg.state_dir.display());

@@ -96,12 +96,22 @@ pub fn table(r: &CycleReport, delivered: u64, pending: u64) -> String {
             o.push_str(&format!(
                 "  {}  {:<9} {:<8} {}\n",
                 c.change.drift_id(),
-                c.decision.kind().as_str().to_uppercase(),
+                if crate::daemon::is_pure_revert(c) {
+                    "REVERT".to_string()
+                } else {
+                    c.decision.kind().as_str().to_uppercase()
+                },
                 c.severity.as_str(),
                 c.change.summary()
             ));
             for f in &c.findings {
                 o.push_str(&format!("      finding: {}\n", f.message));
+            }
+            if !c.reverts.is_empty() {
+                o.push_str(&format!(
+                    "      reverts: {} (closed, alerts resolved)\n",
+                    c.reverts.join(", ")
+                ));
             }
             o.push_str(&format!("      why: {}\n", c.decision.reason()));
         }

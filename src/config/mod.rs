@@ -428,6 +428,15 @@ impl Config {
         errs
     }
 
+    /// Every secret that cannot be read (for `config check` and before delivering alerts).
+    pub fn secret_errors(&self) -> Vec<FieldError> {
+        let mut errs = Vec::new();
+        for (i, s) in self.sinks.iter().enumerate() {
+            s.secret_errors(&format!("sinks[{i}]"), &mut errs);
+        }
+        errs
+    }
+
     /// (account, region) pairs to poll.
     pub fn aws_scopes(&self) -> Vec<(String, String)> {
         let Some(aws) = &self.aws else {

@@ -177,7 +177,40 @@ impl SinkConfig {
         }
     }
 
-    /// Every secret this sink needs, resolved; errors name the field and never the value.
+    /// Secrets that cannot be read (unset variable, unreadable file, malformed URL); errors
+    /// name the field and never the value.
+    pub fn secret_errors(&self, path: &str, errs: &mut Vec<FieldError>) {
+        let mut err = |field: &str, message: String| {
+            errs.push(FieldError {
+                field: format!("{path}.{field}"),
+                message,
+            })
+        };
+        match self {
+            SinkConfig::Webhook(c) => {
+                if let Err(e) = self.url() {
+                    err("url", e);
+                }
+                if let Err(e) = c.hmac_key() {
+                    err("hmac_key", e);
+                }
+            }
+            SinkConfig::Slack(_) => {
+                if let Err(e) = self.url() {
+                    err("url", e);
+                }
+            }
+            SinkConfig::Pagerduty(c) => {
+                if let Err(e) = c.routing_key() {
+                    err("routing_key", e);
+                }
+            }
+            SinkConfig::Log(_) | SinkConfig::Alertmanager(_) => {}
+        }
+    }
+
+    /// The shape of this sink's settings (each secret given exactly once). Reading the
+    /// secrets is `secret_errors`: commands that deliver nothing do not need them.
     pub fn validate(&self, path: &str, errs: &mut Vec<FieldError>) {
         let mut err = |field: &str, message: String| {
             errs.push(FieldError {
@@ -188,22 +221,34 @@ impl SinkConfig {
         let (timeout, attempts, concurrency) = match self {
             SinkConfig::Log(_) => return,
             SinkConfig::Webhook(c) => {
-                if let Err(e) = self.url() {
+                if let Err(e) = given("url", true, &c.url, &c.url_env, &c.url_file) {
                     err("url", e);
                 }
-                if let Err(e) = c.hmac_key() {
+                if let Err(e) = given(
+                    "hmac_key",
+                    false,
+                    &c.hmac_key,
+                    &c.hmac_key_env,
+                    &c.hmac_key_file,
+                ) {
                     err("hmac_key", e);
                 }
                 (c.timeout_secs, c.max_attempts, c.concurrency)
             }
             SinkConfig::Slack(c) => {
-                if let Err(e) = self.url() {
+                if let Err(e) = given("url", true, &c.url, &c.url_env, &c.url_file) {
                     err("url", e);
                 }
                 (c.timeout_secs, c.max_attempts, c.concurrency)
             }
             SinkConfig::Pagerduty(c) => {
-                if let Err(e) = c.routing_key() {
+                if let Err(e) = given(
+                    "routing_key",
+                    true,
+                    &c.routing_key,
+                    &c.routing_key_env,
+                    &c.routing_key_file,
+                ) {
                     err("routing_key", e);
                 }
                 if let Err(e) = http_url(&c.url) {
@@ -272,6 +317,26 @@ fn http_url(u: &str) -> Result<(), String> {
         Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Ok(()),
         _ => Err(format!("`{u}` is not an http(s) URL")),
     }
+}
+
+/// Exactly one of inline, env and file (or none, for an optional secret).
+fn given<T>(
+    field: &str,
+    required: bool,
+    inline: &Option<T>,
+    env: &Option<String>,
+    file: &Option<PathBuf>,
+) -> Result<(), String> {
+    let n = [inline.is_some(), env.is_some(), file.is_some()]
+        .iter()
+        .filter(|g| **g)
+        .count();
+    if n > 1 || (required && n == 0) {
+        return Err(format!(
+            "set exactly one of {field}, {field}_env, {field}_file"
+        ));
+    }
+    Ok(())
 }
 
 fn required_secret(

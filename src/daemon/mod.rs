@@ -59,11 +59,13 @@ pub struct CycleReport {
 }
 
 impl CycleReport {
+    /// Changes that need attention: unmatched or violating, except those that only undo an
+    /// earlier unplanned change.
     pub fn unplanned(&self) -> usize {
         self.scopes
             .iter()
             .flat_map(|s| &s.changes)
-            .filter(|c| c.decision.needs_alert())
+            .filter(|c| c.decision.needs_alert() && !is_pure_revert(c))
             .count()
     }
 
@@ -74,6 +76,11 @@ impl CycleReport {
             .count()
             + self.store_errors.len()
     }
+}
+
+/// An unmatched change that restores the state before an open drift: nobody is paged for it.
+pub fn is_pure_revert(c: &crate::engine::Evaluated) -> bool {
+    !c.reverts.is_empty() && c.decision.kind() == crate::model::DecisionKind::Unmatched
 }
 
 pub fn rule_settings(cfg: &Config) -> RuleSettings {
@@ -147,6 +154,14 @@ pub struct Daemon {
 
 impl Daemon {
     pub async fn build(cfg: Config) -> Result<Daemon, DaemonError> {
+        let secrets = cfg.secret_errors();
+        if !secrets.is_empty() {
+            return Err(ConfigError::Invalid {
+                path: "the sinks' secrets".into(),
+                errors: secrets,
+            }
+            .into());
+        }
         std::fs::create_dir_all(&cfg.state_dir).map_err(|source| DaemonError::StateDir {
             path: cfg.state_dir.clone(),
             source,
@@ -700,7 +715,9 @@ fn log_scope(r: &ScopeReport) {
             for c in &r.changes {
                 let findings: Vec<&str> = c.findings.iter().map(|f| f.message.as_str()).collect();
                 let drift = c.change.drift_id();
-                if c.decision.needs_alert() {
+                if is_pure_revert(c) {
+                    tracing::info!(scope = %scope, drift_id = %drift, reverts = ?c.reverts, "{} (undoes an unplanned change)", c.change.summary());
+                } else if c.decision.needs_alert() {
                     tracing::warn!(scope = %scope, drift_id = %drift, decision = c.decision.kind().as_str(), severity = %c.severity, record = c.decision.record_id().unwrap_or("-"), findings = %findings.join("; "), reason = %c.decision.reason(), "{}", c.change.summary());
                 } else {
                     tracing::info!(scope = %scope, drift_id = %drift, decision = c.decision.kind().as_str(), severity = %c.severity, record = c.decision.record_id().unwrap_or("-"), reason = %c.decision.reason(), "{}", c.change.summary());

@@ -238,7 +238,7 @@ impl Pipeline {
                 Decision::Unmatched { .. } => EventKind::Unmatched,
             };
             // Undoing an unplanned change restores the approved state: nobody is paged for it.
-            let pure_revert = event == EventKind::Unmatched && !ev.reverts.is_empty();
+            let pure_revert = super::is_pure_revert(ev);
             if pure_revert {
                 tracing::info!(drift_id = %entry.drift_id, reverts = ?ev.reverts, "change reverts open drift(s)");
             }

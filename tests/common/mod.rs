@@ -146,6 +146,15 @@ pub fn tcp(port: i32, cidr: &str) -> IpPermission {
         .build()
 }
 
+pub async fn revoke(ec2: &aws_sdk_ec2::Client, group: &str, port: i32, cidr: &str) {
+    ec2.revoke_security_group_ingress()
+        .group_id(group)
+        .ip_permissions(tcp(port, cidr))
+        .send()
+        .await
+        .expect("revoke ingress");
+}
+
 pub async fn authorize(ec2: &aws_sdk_ec2::Client, group: &str, port: i32, cidr: &str) {
     ec2.authorize_security_group_ingress()
         .group_id(group)
@@ -215,6 +224,8 @@ impl Drop for PagingProxy {
 
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// The status this receiver answered.
+    pub status: u16,
     pub path: String,
     pub headers: HashMap<String, String>,
     pub body: String,
@@ -293,12 +304,13 @@ fn serve(conn: TcpStream, requests: &Mutex<Vec<Received>>, status: &AtomicU16) {
         if reader.read_exact(&mut body).is_err() {
             return;
         }
+        let code = status.load(Ordering::SeqCst);
         requests.lock().expect("lock").push(Received {
+            status: code,
             path,
             headers,
             body: String::from_utf8_lossy(&body).to_string(),
         });
-        let code = status.load(Ordering::SeqCst);
         let resp = format!("HTTP/1.1 {code} X\r\ncontent-length: 0\r\n\r\n");
         if reader.get_mut().write_all(resp.as_bytes()).is_err() {
             return;
@@ -321,6 +333,8 @@ pub struct Settings<'a> {
     /// Serve /metrics etc. on this port (`run` only); `None` disables the listener.
     pub http_port: Option<u16>,
     pub interval_secs: u64,
+    /// Raw TOML appended to the config (more sinks, routes).
+    pub extra: &'a str,
 }
 
 impl Default for Settings<'_> {
@@ -333,6 +347,7 @@ impl Default for Settings<'_> {
             page_size: 1000,
             http_port: None,
             interval_secs: 1,
+            extra: "",
         }
     }
 }
@@ -378,6 +393,7 @@ type = "log"
                 "[[sinks]]\ntype = \"webhook\"\nname = \"hook\"\nurl = \"{url}\"\ntimeout_secs = 2\nmax_attempts = 5\n"
             ));
         }
+        text.push_str(s.extra);
         std::fs::write(&self.config, text).expect("write config");
     }
 
@@ -564,6 +580,66 @@ impl Running {
 }
 
 impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Prometheus Alertmanager from Debian's package, routing every alert to `webhook_url` with
+/// resolved notifications; killed on drop.
+pub struct Alertmanager {
+    child: Child,
+    _dir: tempfile::TempDir,
+    pub port: u16,
+    pub url: String,
+}
+
+impl Alertmanager {
+    pub fn start(webhook_url: &str) -> Alertmanager {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("alertmanager.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "route:\n  receiver: hook\n  group_by: ['drift_id']\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: {webhook_url}\n        send_resolved: true\n"
+            ),
+        )
+        .expect("write alertmanager config");
+        let port = free_port();
+        let child = Command::new("prometheus-alertmanager")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus-alertmanager (scripts/test.sh installs it from Debian)");
+        let am = Alertmanager {
+            child,
+            _dir: dir,
+            port,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        wait_until("Alertmanager ready", Duration::from_secs(30), || {
+            http_get(port, "/-/ready").is_some_and(|(s, _)| s == 200)
+        });
+        am
+    }
+
+    /// `GET /api/v2/alerts`: the alerts Alertmanager holds as active.
+    pub fn alerts(&self) -> Vec<serde_json::Value> {
+        let (status, body) = http_get(self.port, "/api/v2/alerts").expect("alertmanager answers");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<Vec<serde_json::Value>>(&body).expect("alerts JSON")
+    }
+}
+
+impl Drop for Alertmanager {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -1,0 +1,390 @@
+//! Alert delivery end to end: exact Slack, PagerDuty and signed-webhook payloads at local
+//! receivers, a real Alertmanager, resolves when a drift is reverted or explained by a
+//! retrospective record, outages, escalation, and a crash with undelivered alerts.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::*;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+const SECS: Duration = Duration::from_secs(40);
+
+fn hmac_hex(key: &str, body: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("hmac key");
+    mac.update(body.as_bytes());
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+#[tokio::test]
+async fn slack_pagerduty_and_signed_webhook_fire_then_resolve() {
+    let moto = Moto::start();
+    let (slack, pd, hook) = (Receiver::start(), Receiver::start(), Receiver::start());
+    let extra = format!(
+        r#"[[sinks]]
+type = "slack"
+name = "slack"
+url = "{}"
+[[sinks]]
+type = "pagerduty"
+name = "pd"
+url = "{}"
+routing_key = "PDKEY123"
+[[sinks]]
+type = "webhook"
+name = "signed"
+url = "{}"
+hmac_key = "s3cret"
+"#,
+        slack.url, pd.url, hook.url
+    );
+    let env = Env::new(&Settings {
+        endpoint: &moto.url,
+        extra: &extra,
+        ..Default::default()
+    });
+    let ec2 = moto.ec2().await;
+    let sg = create_group(&ec2, "jupyter-notebooks").await;
+    assert_eq!(env.run(&["scan"]).code, 0);
+    authorize(&ec2, &sg, 22, "0.0.0.0/0").await;
+    let out = env.run(&["scan"]);
+    assert_eq!(out.code, 1, "{out}");
+
+    // PagerDuty: a trigger with the drift id as dedup_key.
+    let p = pd.requests();
+    assert_eq!(p.len(), 1, "{p:?}");
+    let t = p[0].json();
+    let drift = t["dedup_key"].as_str().expect("dedup_key").to_string();
+    assert!(drift.starts_with("d-"));
+    assert_eq!(t["routing_key"], "PDKEY123");
+    assert_eq!(t["event_action"], "trigger");
+    assert_eq!(t["payload"]["severity"], "critical");
+    assert_eq!(t["payload"]["source"], "aws:123456789012:us-east-1");
+    assert_eq!(t["payload"]["class"], "unmatched");
+    assert_eq!(
+        t["payload"]["component"],
+        "jupyter-notebooks ingress tcp/22 from 0.0.0.0/0"
+    );
+    assert_eq!(t["payload"]["custom_details"]["drift_id"], drift.as_str());
+    assert_eq!(
+        t["payload"]["custom_details"]["findings"][0],
+        format!("jupyter-notebooks ({sg}) opens tcp 22 to 0.0.0.0/0: sensitive port 22 (SSH)")
+    );
+    assert_eq!(
+        t["payload"]["summary"],
+        "Unplanned change [critical]: create aws.ec2.security_group_rule jupyter-notebooks ingress tcp/22 from 0.0.0.0/0 in aws:123456789012:us-east-1"
+    );
+
+    // Slack: Block Kit with the resource, drift and findings.
+    let s = slack.requests();
+    assert_eq!(s.len(), 1);
+    let m = s[0].json();
+    assert_eq!(m["text"], t["payload"]["summary"]);
+    assert_eq!(
+        m["blocks"][1]["fields"][3]["text"],
+        "*Resource*\naws.ec2.security_group_rule `jupyter-notebooks ingress tcp/22 from 0.0.0.0/0`"
+    );
+    assert_eq!(
+        m["blocks"][1]["fields"][5]["text"],
+        format!("*Drift*\n`{drift}`")
+    );
+    assert_eq!(
+        m["blocks"][2]["text"]["text"],
+        format!(
+            "*Findings*\n• *critical* jupyter-notebooks ({sg}) opens tcp 22 to 0.0.0.0/0: sensitive port 22 (SSH)"
+        )
+    );
+
+    // Webhook: the documented payload, signed over the exact body.
+    let w = hook.requests();
+    assert_eq!(w.len(), 1);
+    assert_eq!(
+        w[0].headers.get("x-driftwatch-signature"),
+        Some(&hmac_hex("s3cret", &w[0].body))
+    );
+    assert_eq!(
+        w[0].headers.get("idempotency-key"),
+        Some(&format!("{drift}:unmatched"))
+    );
+    assert_eq!(w[0].json()["status"], "firing");
+
+    // Closing the port again reverts the drift: a resolve, and no new page.
+    revoke(&ec2, &sg, 22, "0.0.0.0/0").await;
+    let out = env.run(&["scan"]);
+    assert_eq!(out.code, 0, "a revert is not unplanned: {out}");
+    let p = pd.requests();
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert_eq!(
+        p[1].json(),
+        serde_json::json!({"routing_key": "PDKEY123", "event_action": "resolve", "dedup_key": drift})
+    );
+    let s = slack.requests();
+    assert_eq!(s.len(), 2);
+    assert!(
+        s[1].json()["text"]
+            .as_str()
+            .expect("text")
+            .starts_with("Resolved: Unplanned change")
+    );
+    let w = hook.requests();
+    assert_eq!(w.len(), 2);
+    let r = w[1].json();
+    assert_eq!(r["status"], "resolved");
+    assert_eq!(
+        w[1].headers.get("idempotency-key"),
+        Some(&format!("{drift}:resolved"))
+    );
+    assert!(
+        r["reason"]
+            .as_str()
+            .expect("reason")
+            .starts_with("reverted"),
+        "{r}"
+    );
+    assert_eq!(
+        w[1].headers.get("x-driftwatch-signature"),
+        Some(&hmac_hex("s3cret", &w[1].body))
+    );
+
+    let closed: Vec<_> = env
+        .ledger()
+        .into_iter()
+        .filter(|e| e["type"] == "drift_closed")
+        .collect();
+    assert_eq!(closed.len(), 1);
+    assert_eq!(closed[0]["drift_id"], drift.as_str());
+    assert_eq!(closed[0]["reason"], "reverted");
+}
+
+#[tokio::test]
+async fn a_retrospective_record_closes_the_drift_and_resolves() {
+    let moto = Moto::start();
+    let pd = Receiver::start();
+    let extra = format!(
+        "[[sinks]]\ntype = \"pagerduty\"\nname = \"pd\"\nurl = \"{}\"\nrouting_key_env = \"DW_TEST_PD_KEY\"\n",
+        pd.url
+    );
+    let env = Env::new(&Settings {
+        endpoint: &moto.url,
+        extra: &extra,
+        ..Default::default()
+    });
+    let ec2 = moto.ec2().await;
+    let sg = create_group(&ec2, "ray-head").await;
+    let scan = |env: &Env| {
+        let out = env
+            .command(&["scan"])
+            .env("DW_TEST_PD_KEY", "KEY-FROM-ENV")
+            .output()
+            .expect("scan");
+        Out::from(out)
+    };
+    assert_eq!(scan(&env).code, 0);
+    authorize(&ec2, &sg, 8265, "0.0.0.0/0").await;
+    assert_eq!(scan(&env).code, 1);
+    let drift = pd.requests()[0].json()["dedup_key"]
+        .as_str()
+        .expect("drift")
+        .to_string();
+    assert_eq!(pd.requests()[0].json()["routing_key"], "KEY-FROM-ENV");
+
+    env.record(
+        "retro.yaml",
+        &format!(
+            "id: CHG-RETRO-1\ntitle: Ray dashboard opened during the incident\ntype: emergency\npurpose: incident 4711\nimpact: dashboard only\nresources: on-call\nrequested_by: dave@example.com\napproved_by: [{{ name: erin@example.com, at: 2026-11-29T00:00:00Z }}]\nwindow: {{ start: 2026-11-28T00:00:00Z, end: 2026-11-28T01:00:00Z }}\nscope: [{{ provider: aws, target: ray-head }}]\nretrospective_for: [{drift}]\n"
+        ),
+    );
+    let out = scan(&env);
+    assert_eq!(out.code, 0, "{out}");
+    let reqs = pd.requests();
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
+    assert_eq!(reqs[1].json()["event_action"], "resolve");
+    assert_eq!(reqs[1].json()["dedup_key"], drift.as_str());
+    let closed: Vec<_> = env
+        .ledger()
+        .into_iter()
+        .filter(|e| e["type"] == "drift_closed")
+        .collect();
+    assert_eq!(closed[0]["reason"], "retrospective_filed");
+    assert_eq!(closed[0]["by"], "CHG-RETRO-1");
+    // Once closed it stays closed: no second resolve.
+    assert_eq!(scan(&env).code, 0);
+    assert_eq!(pd.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn real_alertmanager_shows_and_resolves_the_drift() {
+    let moto = Moto::start();
+    let notified = Receiver::start();
+    let am = Alertmanager::start(&notified.url);
+    let extra = format!(
+        "[[sinks]]\ntype = \"alertmanager\"\nname = \"am\"\nurl = \"{}\"\n",
+        am.url
+    );
+    let env = Env::new(&Settings {
+        endpoint: &moto.url,
+        extra: &extra,
+        ..Default::default()
+    });
+    let ec2 = moto.ec2().await;
+    let sg = create_group(&ec2, "mlflow").await;
+    assert_eq!(env.run(&["scan"]).code, 0);
+    authorize(&ec2, &sg, 5000, "0.0.0.0/0").await;
+    assert_eq!(env.run(&["scan"]).code, 1);
+
+    let active = am.alerts();
+    assert_eq!(active.len(), 1, "{active:?}");
+    let a = &active[0];
+    let drift = a["labels"]["drift_id"]
+        .as_str()
+        .expect("drift_id label")
+        .to_string();
+    assert_eq!(a["labels"]["alertname"], "DriftwatchUnplannedChange");
+    assert_eq!(a["labels"]["severity"], "critical");
+    assert_eq!(a["status"]["state"], "active");
+    assert!(
+        a["annotations"]["findings"]
+            .as_str()
+            .expect("findings")
+            .contains("sensitive port 5000 (MLflow)")
+    );
+    wait_until("Alertmanager's firing notification", SECS, || {
+        notified
+            .requests()
+            .iter()
+            .any(|r| r.json()["status"] == "firing")
+    });
+    let n = notified
+        .requests()
+        .into_iter()
+        .find(|r| r.json()["status"] == "firing")
+        .expect("firing");
+    assert_eq!(n.json()["alerts"][0]["labels"]["drift_id"], drift.as_str());
+
+    revoke(&ec2, &sg, 5000, "0.0.0.0/0").await;
+    let out = env.run(&["scan"]);
+    assert_eq!(out.code, 0, "{out}");
+    wait_until(
+        "the alert to leave Alertmanager's active list",
+        SECS,
+        || am.alerts().is_empty(),
+    );
+    wait_until("Alertmanager's resolved notification", SECS, || {
+        notified
+            .requests()
+            .iter()
+            .any(|r| r.json()["status"] == "resolved")
+    });
+}
+
+#[tokio::test]
+async fn outage_then_recovery_delivers_every_alert_once_and_escalates() {
+    let moto = Moto::start();
+    let (down, backup) = (Receiver::start(), Receiver::start());
+    down.set_status(503);
+    let extra = format!(
+        "[[sinks]]\ntype = \"webhook\"\nname = \"down\"\nurl = \"{}\"\n[[sinks]]\ntype = \"webhook\"\nname = \"backup\"\nurl = \"{}\"\n[alerting]\nescalate_after_failures = 2\n[[alerting.routes]]\nsinks = [\"down\"]\nevents = [\"unmatched\"]\n[[alerting.routes]]\nsinks = [\"backup\"]\nevents = [\"delivery_failed\"]\n",
+        down.url, backup.url
+    );
+    let env = Env::new(&Settings {
+        endpoint: &moto.url,
+        extra: &extra,
+        ..Default::default()
+    });
+    let ec2 = moto.ec2().await;
+    let sg = create_group(&ec2, "gpu-nodes").await;
+    let mut d = Running::start(env.command(&["run"]));
+    d.wait_log("baseline recorded", SECS);
+    for port in [22, 6443, 10250] {
+        authorize(&ec2, &sg, port, "0.0.0.0/0").await;
+    }
+    wait_until(
+        "the delivery_failed escalation at the backup sink",
+        SECS,
+        || {
+            backup
+                .requests()
+                .iter()
+                .any(|r| r.json()["event"] == "delivery_failed")
+        },
+    );
+    let esc = backup
+        .requests()
+        .into_iter()
+        .find(|r| r.json()["event"] == "delivery_failed")
+        .expect("escalation");
+    assert!(
+        esc.json()["title"]
+            .as_str()
+            .expect("title")
+            .starts_with("Alert sink down is failing"),
+        "{}",
+        esc.body
+    );
+
+    down.set_status(200);
+    wait_until("three alerts delivered after recovery", SECS, || {
+        down.requests().iter().filter(|r| r.status == 200).count() >= 3
+    });
+    d.signal("TERM");
+    assert_eq!(d.wait_exit(SECS), 0);
+    let mut ok: HashMap<String, usize> = HashMap::new();
+    for r in down.requests().iter().filter(|r| r.status == 200) {
+        *ok.entry(
+            r.headers
+                .get("idempotency-key")
+                .cloned()
+                .unwrap_or_default(),
+        )
+        .or_default() += 1;
+    }
+    assert_eq!(ok.len(), 3, "{ok:?}");
+    assert!(
+        ok.values().all(|n| *n == 1),
+        "each alert delivered once: {ok:?}"
+    );
+    assert!(
+        env.ledger()
+            .iter()
+            .any(|e| e["type"] == "delivery_failed" && e["sink"] == "down")
+    );
+}
+
+#[tokio::test]
+async fn sigkill_with_undelivered_alerts_delivers_after_restart_once() {
+    let moto = Moto::start();
+    let hook = Receiver::start();
+    hook.set_status(503);
+    let env = Env::new(&Settings {
+        endpoint: &moto.url,
+        webhook: Some(&hook.url),
+        ..Default::default()
+    });
+    let ec2 = moto.ec2().await;
+    let sg = create_group(&ec2, "tensorboard").await;
+    let mut d = Running::start(env.command(&["run"]));
+    d.wait_log("baseline recorded", SECS);
+    authorize(&ec2, &sg, 6006, "0.0.0.0/0").await;
+    d.wait_log("alert delivery failed; will retry", SECS);
+    d.signal("KILL");
+    let _ = d.wait_exit(SECS);
+
+    hook.set_status(200);
+    let mut d = Running::start(env.command(&["run"]));
+    wait_until("delivery after the restart", SECS, || {
+        hook.requests().iter().any(|r| r.status == 200)
+    });
+    d.wait_log("cycle complete", SECS);
+    d.signal("TERM");
+    assert_eq!(d.wait_exit(SECS), 0);
+    let delivered: Vec<_> = hook
+        .requests()
+        .into_iter()
+        .filter(|r| r.status == 200)
+        .collect();
+    assert_eq!(delivered.len(), 1, "delivered once: {delivered:?}");
+    assert_eq!(delivered[0].json()["event"], "unmatched");
+}
