@@ -77,6 +77,7 @@ pub struct Metrics {
     pub record_reloads: Counter,
     pub alerts_delivered: Family<SinkLabels, Counter>,
     pub alerts_failed: Family<SinkLabels, Counter>,
+    pub alerts_retried: Family<SinkLabels, Counter>,
     pub alerts_abandoned: Family<SinkLabels, Counter>,
     pub outbox_pending: Family<SinkLabels, Gauge>,
     pub outbox_oldest_age: Family<SinkLabels, Gauge>,
@@ -120,6 +121,7 @@ impl Metrics {
             record_reloads: Counter::default(),
             alerts_delivered: Family::default(),
             alerts_failed: Family::default(),
+            alerts_retried: Family::default(),
             alerts_abandoned: Family::default(),
             outbox_pending: Family::default(),
             outbox_oldest_age: Family::default(),
@@ -187,6 +189,11 @@ impl Metrics {
             "driftwatch_alerts_failed",
             "Failed delivery attempts (retried later), by sink",
             m.alerts_failed.clone(),
+        );
+        r.register(
+            "driftwatch_alerts_retried",
+            "Failed deliveries scheduled for another attempt, by sink",
+            m.alerts_retried.clone(),
         );
         r.register(
             "driftwatch_alerts_abandoned",

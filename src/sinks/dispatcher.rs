@@ -336,6 +336,7 @@ impl Inner {
                 tracing::warn!(outbox_id = id, sink = %row.sink, attempts, retry_in_secs = wait.as_secs(), error = %e, "alert delivery failed; will retry");
                 stats.retried += 1;
                 self.metrics.alerts_failed.get_or_create(&labels).inc();
+                self.metrics.alerts_retried.get_or_create(&labels).inc();
                 let msg = e.message.clone();
                 self.store
                     .call(move |db| db.outbox_retry(id, next, &msg))
