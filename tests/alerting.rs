@@ -388,3 +388,75 @@ async fn sigkill_with_undelivered_alerts_delivers_after_restart_once() {
     assert_eq!(delivered.len(), 1, "delivered once: {delivered:?}");
     assert_eq!(delivered[0].json()["event"], "unmatched");
 }
+
+#[tokio::test]
+async fn rate_limited_receiver_is_retried_after_its_retry_after() {
+    let moto = Moto::start();
+    let hook = Receiver::start();
+    hook.set_status(429);
+    hook.set_retry_after(1);
+    let env = Env::new(&Settings {
+        endpoint: &moto.url,
+        webhook: Some(&hook.url),
+        ..Default::default()
+    });
+    let ec2 = moto.ec2().await;
+    let sg = create_group(&ec2, "redis").await;
+    let mut d = Running::start(env.command(&["run"]));
+    d.wait_log("baseline recorded", SECS);
+    authorize(&ec2, &sg, 6379, "0.0.0.0/0").await;
+    let i = d.wait_log("alert delivery failed; will retry", SECS);
+    assert!(
+        d.log[i].contains("retry_in_secs=1"),
+        "Retry-After honoured: {}",
+        d.log[i]
+    );
+    assert!(d.log[i].contains("HTTP 429"), "{}", d.log[i]);
+    hook.set_status(200);
+    wait_until("delivery after the 429", SECS, || {
+        hook.requests().iter().any(|r| r.status == 200)
+    });
+    d.signal("TERM");
+    assert_eq!(d.wait_exit(SECS), 0);
+}
+
+#[tokio::test]
+async fn a_flapping_rule_pages_once_within_the_quiet_period() {
+    let moto = Moto::start();
+    let hook = Receiver::start();
+    let env = Env::new(&Settings {
+        endpoint: &moto.url,
+        webhook: Some(&hook.url),
+        ..Default::default()
+    });
+    let ec2 = moto.ec2().await;
+    let sg = create_group(&ec2, "bastion").await;
+    assert_eq!(env.run(&["scan"]).code, 0);
+    authorize(&ec2, &sg, 22, "0.0.0.0/0").await;
+    assert_eq!(env.run(&["scan"]).code, 1);
+    revoke(&ec2, &sg, 22, "0.0.0.0/0").await;
+    assert_eq!(env.run(&["scan"]).code, 0);
+    authorize(&ec2, &sg, 22, "0.0.0.0/0").await;
+    let out = env.run(&["scan"]);
+    assert_eq!(out.code, 1, "still unplanned, and reported: {out}");
+    let events: Vec<String> = hook
+        .requests()
+        .iter()
+        .map(|r| format!("{}:{}", r.json()["event"], r.json()["status"]))
+        .collect();
+    assert_eq!(
+        events,
+        vec!["\"unmatched\":\"firing\"", "\"unmatched\":\"resolved\""],
+        "the reopening within the quiet period is not paged again"
+    );
+    let changes: Vec<_> = env
+        .ledger()
+        .into_iter()
+        .filter(|e| e["type"] == "change")
+        .collect();
+    assert_eq!(changes.len(), 3);
+    assert_eq!(
+        changes[2]["alert_suppressed"], true,
+        "the ledger says why nobody was paged"
+    );
+}

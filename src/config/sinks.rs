@@ -405,7 +405,7 @@ pub struct AlertingConfig {
 }
 
 fn default_quiet() -> u64 {
-    3600
+    900
 }
 fn default_escalate() -> u32 {
     3

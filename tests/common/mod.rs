@@ -242,6 +242,8 @@ pub struct Receiver {
     pub url: String,
     requests: Arc<Mutex<Vec<Received>>>,
     status: Arc<AtomicU16>,
+    /// Seconds to send in Retry-After with non-2xx answers (0: no header).
+    retry_after: Arc<AtomicU16>,
 }
 
 impl Receiver {
@@ -250,19 +252,25 @@ impl Receiver {
         let port = listener.local_addr().expect("addr").port();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let status = Arc::new(AtomicU16::new(200));
-        let (r, st) = (requests.clone(), status.clone());
+        let retry_after = Arc::new(AtomicU16::new(0));
+        let (r, st, ra) = (requests.clone(), status.clone(), retry_after.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { continue };
-                let (r, st) = (r.clone(), st.clone());
-                std::thread::spawn(move || serve(conn, &r, &st));
+                let (r, st, ra) = (r.clone(), st.clone(), ra.clone());
+                std::thread::spawn(move || serve(conn, &r, &st, &ra));
             }
         });
         Receiver {
             url: format!("http://127.0.0.1:{port}/hook"),
             requests,
             status,
+            retry_after,
         }
+    }
+
+    pub fn set_retry_after(&self, secs: u16) {
+        self.retry_after.store(secs, Ordering::SeqCst);
     }
 
     pub fn set_status(&self, s: u16) {
@@ -274,7 +282,12 @@ impl Receiver {
     }
 }
 
-fn serve(conn: TcpStream, requests: &Mutex<Vec<Received>>, status: &AtomicU16) {
+fn serve(
+    conn: TcpStream,
+    requests: &Mutex<Vec<Received>>,
+    status: &AtomicU16,
+    retry_after: &AtomicU16,
+) {
     let mut reader = BufReader::new(conn);
     loop {
         let mut line = String::new();
@@ -311,7 +324,13 @@ fn serve(conn: TcpStream, requests: &Mutex<Vec<Received>>, status: &AtomicU16) {
             headers,
             body: String::from_utf8_lossy(&body).to_string(),
         });
-        let resp = format!("HTTP/1.1 {code} X\r\ncontent-length: 0\r\n\r\n");
+        let ra = retry_after.load(Ordering::SeqCst);
+        let extra = if ra > 0 && code >= 300 {
+            format!("retry-after: {ra}\r\n")
+        } else {
+            String::new()
+        };
+        let resp = format!("HTTP/1.1 {code} X\r\ncontent-length: 0\r\n{extra}\r\n");
         if reader.get_mut().write_all(resp.as_bytes()).is_err() {
             return;
         }
