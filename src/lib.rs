@@ -18,6 +18,7 @@ pub mod engine;
 pub mod matcher;
 pub mod metrics;
 pub mod model;
+pub mod obligations;
 pub mod records;
 pub mod report;
 pub mod rules;

@@ -101,7 +101,10 @@ pub struct ChangeRecord {
     pub revert_by: Option<Timestamp>,
     pub scope: Vec<ScopeEntry>,
     pub evidence: Vec<String>,
+    /// Drift ids (`d-…`) or record ids (a break-glass session) this record explains.
     pub retrospective_for: Vec<String>,
+    /// When an emergency (break-glass) session was closed.
+    pub closed_at: Option<Timestamp>,
     pub origin: RecordOrigin,
 }
 

@@ -6,7 +6,7 @@ mod schema;
 mod validate;
 
 pub use dir::{LoadReport, RecordSet};
-pub use validate::{ValidationSettings, parse_file};
+pub use validate::{ValidationSettings, is_drift_id, is_record_id, parse_file};
 
 use std::fmt;
 

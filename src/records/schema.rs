@@ -34,6 +34,8 @@ pub(crate) struct RawRecord {
     pub evidence: Vec<String>,
     #[serde(default)]
     pub retrospective_for: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub closed_at: Option<Spanned<Timestamp>>,
 }
 
 #[derive(Debug, Deserialize)]

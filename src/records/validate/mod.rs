@@ -174,6 +174,34 @@ impl Errors<'_> {
     }
 }
 
+/// `d-` and 8 lowercase hex digits.
+pub fn is_drift_id(v: &str) -> bool {
+    v.len() == 10
+        && v.starts_with("d-")
+        && v[2..]
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+}
+
+/// A record id as teams write them: an upper-case prefix, a dash, then letters, digits, dashes
+/// (`CHG-2041`, `BG-20261129-0930`).
+pub fn is_record_id(v: &str) -> bool {
+    let Some((prefix, rest)) = v.split_once('-') else {
+        return false;
+    };
+    prefix
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_uppercase())
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        && !rest.is_empty()
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+}
+
 fn a_record(t: RecordType) -> &'static str {
     match t {
         RecordType::Standard => "a standard record",
@@ -335,21 +363,29 @@ fn validate(
     let mut retro = Vec::new();
     for (i, d) in raw.retrospective_for.iter().enumerate() {
         let v = d.value.trim();
-        let ok = v.len() == 10
-            && v.starts_with("d-")
-            && v[2..]
-                .chars()
-                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase());
-        if !ok {
+        if !is_drift_id(v) && !is_record_id(v) {
             errs.push(
                 line(d),
                 &format!("retrospective_for[{i}]"),
-                format!(
-                    "`{v}` is not a drift id (expected d- and 8 lowercase hex digits, as in alerts)"
-                ),
+                format!("`{v}` is not a drift id (d- and 8 lowercase hex digits, as in alerts) nor a record id (like BG-20261129-0930)"),
             );
         }
         retro.push(v.to_string());
+    }
+    if let Some(c) = &raw.closed_at {
+        match (rtype, window) {
+            (RecordType::Emergency, Some(w)) if c.value < w.start => errs.push(
+                line(c),
+                "closed_at",
+                format!("{} is before the window starts ({})", c.value, w.start),
+            ),
+            (RecordType::Emergency, _) => {}
+            _ => errs.push(
+                line(c),
+                "closed_at",
+                "only an emergency (break-glass) record is closed".into(),
+            ),
+        }
     }
     if !errs.list.is_empty() {
         return Err(errs.list);
@@ -368,6 +404,7 @@ fn validate(
         scope,
         evidence: raw.evidence,
         retrospective_for: retro,
+        closed_at: raw.closed_at.map(|c| c.value),
         origin: RecordOrigin {
             file: file.to_string(),
             line: id_line as u32,
