@@ -82,6 +82,8 @@ pub struct Metrics {
     pub outbox_pending: Family<SinkLabels, Gauge>,
     pub outbox_oldest_age: Family<SinkLabels, Gauge>,
     pub ledger_entries: Gauge,
+    pub obligations_open: Gauge,
+    pub obligations_overdue: Gauge,
     pub store_errors: Family<ErrorLabels, Counter>,
     pub config_reloads: Family<ErrorLabels, Counter>,
 }
@@ -126,6 +128,8 @@ impl Metrics {
             outbox_pending: Family::default(),
             outbox_oldest_age: Family::default(),
             ledger_entries: Gauge::default(),
+            obligations_open: Gauge::default(),
+            obligations_overdue: Gauge::default(),
             store_errors: Family::default(),
             config_reloads: Family::default(),
         };
@@ -214,6 +218,16 @@ impl Metrics {
             "driftwatch_ledger_entries",
             "Entries in the hash-chained ledger",
             m.ledger_entries.clone(),
+        );
+        r.register(
+            "driftwatch_obligations_open",
+            "Open obligations (retrospectives owed, temporary changes, break-glass sessions)",
+            m.obligations_open.clone(),
+        );
+        r.register(
+            "driftwatch_obligations_overdue",
+            "Open obligations past their due time",
+            m.obligations_overdue.clone(),
         );
         r.register(
             "driftwatch_store_errors",

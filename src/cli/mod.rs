@@ -1,8 +1,10 @@
 //! Command-line interface: clap definitions and one module per subcommand. Each subcommand
 //! returns an [`Exit`] code; `main` maps errors to exit code 2.
 
+mod break_glass_cmd;
 mod config_cmd;
 mod ledger_cmd;
+mod obligations_cmd;
 mod records_cmd;
 mod report_cmd;
 mod run_cmd;
@@ -103,6 +105,30 @@ pub enum Command {
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Open obligations: retrospectives owed, temporary changes to undo, break-glass sessions.
+    #[command(
+        after_help = "Exit 0 when nothing is overdue, 1 when something is.\n\nExamples:\n  driftwatch obligations\n  driftwatch obligations --format json | jq '.[] | select(.overdue)'"
+    )]
+    Obligations {
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
+    },
+    /// Drifts: open ones (default), all recent ones, or one in full with its diff.
+    #[command(
+        after_help = "Examples:\n  driftwatch drifts\n  driftwatch drifts --all --format json\n  driftwatch drifts show d-7f3a9c2e"
+    )]
+    Drifts {
+        #[command(subcommand)]
+        show: Option<DriftsCommand>,
+        /// Every recent drift, closed ones too.
+        #[arg(long)]
+        all: bool,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
+    },
+    /// Break-glass sessions: an emergency record in the records directory.
+    #[command(subcommand)]
+    BreakGlass(BreakGlassCommand),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  driftwatch completions bash > /etc/bash_completion.d/driftwatch\n  driftwatch completions zsh > \"${fpath[1]}/_driftwatch\""
@@ -114,6 +140,49 @@ pub enum Command {
     /// Print the man page (roff).
     #[command(after_help = "Example:\n  driftwatch man > /usr/local/share/man/man1/driftwatch.1")]
     Man,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DriftsCommand {
+    /// One drift in full: decision, reason, findings, field diff, alerts sent.
+    Show { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BreakGlassCommand {
+    /// Open a session: writes an emergency record (validated) into the records directory.
+    #[command(
+        after_help = "Changes inside the session's scope and window match provisionally. A retrospective record\nnaming the session id in `retrospective_for` is owed within the deadline; past its end an open\nsession alerts until closed.\n\nExamples:\n  driftwatch break-glass open --reason \"INC-4711: inference API down\" --duration 2h --by alice@example.com\n  driftwatch break-glass open --reason \"rotate keys\" --duration 30m --by bob@example.com \\\n      --scope provider=aws,account=123456789012,kind=aws.iam.access_key"
+    )]
+    Open {
+        /// Why (becomes the record's purpose).
+        #[arg(long)]
+        reason: String,
+        /// How long: 30m, 2h, 1d (at most 7d).
+        #[arg(long)]
+        duration: String,
+        /// Who opens it (the requester).
+        #[arg(long)]
+        by: String,
+        /// Repeatable: provider=aws,account=...,region=...,kind=...,target=... (default: all of AWS).
+        #[arg(long)]
+        scope: Vec<String>,
+        /// Blast radius (becomes the record's impact).
+        #[arg(long)]
+        impact: Option<String>,
+        /// Session id (default BG-YYYYMMDD-HHMMSS).
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Close a session: sets closed_at (and ends its window now if it was planned longer).
+    #[command(after_help = "Example:\n  driftwatch break-glass close BG-20261129-093000")]
+    Close { id: String },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -229,6 +298,38 @@ pub async fn run(cli: Cli, set_level: Option<SetLogLevel>) -> anyhow::Result<Exi
             ledger_cmd::export(loader.load()?, output.as_deref())
         }
         Command::Config(ConfigCommand::Check) => config_cmd::check(&cli.config, loader.load()),
+        Command::Obligations { format } => {
+            obligations_cmd::obligations(loader.load()?, *format, crate::clock::now())
+        }
+        Command::Drifts {
+            show: Some(DriftsCommand::Show { id }),
+            ..
+        } => obligations_cmd::show(loader.load()?, id),
+        Command::Drifts {
+            show: None,
+            all,
+            format,
+        } => obligations_cmd::drifts(loader.load()?, *all, *format),
+        Command::BreakGlass(BreakGlassCommand::Open {
+            reason,
+            duration,
+            by,
+            scope,
+            impact,
+            id,
+        }) => break_glass_cmd::open(
+            loader.load()?,
+            reason,
+            duration,
+            by,
+            scope,
+            impact.as_deref(),
+            id.as_deref(),
+            crate::clock::now(),
+        ),
+        Command::BreakGlass(BreakGlassCommand::Close { id }) => {
+            break_glass_cmd::close(loader.load()?, id, crate::clock::now())
+        }
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut out = Vec::new();

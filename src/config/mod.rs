@@ -97,6 +97,8 @@ pub struct Config {
     #[serde(default)]
     pub alerting: AlertingConfig,
     #[serde(default)]
+    pub obligations: ObligationsConfig,
+    #[serde(default)]
     pub http: HttpConfig,
     /// On SIGTERM, how long to keep delivering queued alerts after the cycle in flight.
     #[serde(default = "default_drain")]
@@ -108,6 +110,45 @@ pub struct Config {
 
 fn default_drain() -> u64 {
     15
+}
+
+/// The clocks after a change (`[obligations]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObligationsConfig {
+    /// A retrospective record is owed within this long of an unplanned change or of a
+    /// break-glass session's start.
+    #[serde(default = "default_deadline")]
+    pub retrospective_deadline_secs: u64,
+    /// Reminders before the deadline; also the repeats after a missed `revert_by` or session end.
+    #[serde(default = "default_reminders")]
+    pub reminder_offsets_secs: Vec<u64>,
+}
+
+fn default_deadline() -> u64 {
+    86_400
+}
+fn default_reminders() -> Vec<u64> {
+    vec![4 * 3600, 12 * 3600, 20 * 3600]
+}
+
+impl Default for ObligationsConfig {
+    fn default() -> Self {
+        ObligationsConfig {
+            retrospective_deadline_secs: default_deadline(),
+            reminder_offsets_secs: default_reminders(),
+        }
+    }
+}
+
+impl ObligationsConfig {
+    pub fn schedule(&self) -> crate::obligations::Schedule {
+        let d = |s: u64| jiff::SignedDuration::from_secs(s.min(i64::MAX as u64) as i64);
+        crate::obligations::Schedule {
+            deadline: d(self.retrospective_deadline_secs),
+            reminders: self.reminder_offsets_secs.iter().map(|s| d(*s)).collect(),
+        }
+    }
 }
 
 /// The HTTP listener for `/metrics`, `/healthz` and `/readyz` (`run` only).
@@ -325,6 +366,18 @@ impl Config {
             err(
                 "log_level".into(),
                 format!("`{l}` is not a log filter (e.g. info, driftwatch=debug)"),
+            );
+        }
+        if self.obligations.retrospective_deadline_secs == 0 {
+            err(
+                "obligations.retrospective_deadline_secs".into(),
+                "must be at least 1".into(),
+            );
+        }
+        if self.obligations.reminder_offsets_secs.contains(&0) {
+            err(
+                "obligations.reminder_offsets_secs".into(),
+                "offsets must be at least 1".into(),
             );
         }
         if self.sources.blind_after_failures == 0 {

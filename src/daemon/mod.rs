@@ -6,6 +6,7 @@
 pub mod health;
 pub mod http;
 pub mod pipeline;
+pub mod scheduler;
 mod watch_records;
 
 use std::sync::Arc;
@@ -56,6 +57,8 @@ pub struct CycleReport {
     pub records_active: usize,
     /// Scopes whose result could not be stored.
     pub store_errors: Vec<String>,
+    /// Reminders, overdue escalations and other obligation steps sent this cycle.
+    pub obligation_steps: usize,
 }
 
 impl CycleReport {
@@ -343,6 +346,28 @@ impl Daemon {
             }
         }
         report.scopes.sort_by(|a, b| a.scope.cmp(&b.scope));
+        let sinks = self.sinks.borrow().clone();
+        match scheduler::run(
+            &self.store,
+            &sinks,
+            self.records.active(),
+            &self.cfg.obligations.schedule(),
+            crate::clock::now(),
+        )
+        .await
+        {
+            Ok(n) => report.obligation_steps = n,
+            Err(e) => {
+                self.metrics
+                    .store_errors
+                    .get_or_create(&ErrorLabels {
+                        kind: e.label().into(),
+                    })
+                    .inc();
+                tracing::error!(error = %e, "obligations scheduler failed");
+            }
+        }
+        self.update_obligation_gauges().await;
         self.metrics.cycles.inc();
         self.metrics
             .cycle_duration
@@ -351,6 +376,23 @@ impl Daemon {
             self.metrics.ledger_entries.set(n as i64);
         }
         report
+    }
+
+    async fn update_obligation_gauges(&self) {
+        let Ok(open) = self.store.call(|db| db.all_open_drifts()).await else {
+            return;
+        };
+        let now = crate::clock::now();
+        let (obs, _) = scheduler::current(
+            &open,
+            self.records.active(),
+            &self.cfg.obligations.schedule(),
+            now,
+        );
+        self.metrics.obligations_open.set(obs.len() as i64);
+        self.metrics
+            .obligations_overdue
+            .set(obs.iter().filter(|o| o.is_overdue(now)).count() as i64);
     }
 
     fn record_poll(&self, outcome: &Outcome, scope: &str, service: &str, took: Duration) {

@@ -199,7 +199,7 @@ impl Pipeline {
                         ..state.clone()
                     });
                 }
-                self.compared(&mut write, &changes, at).await?;
+                self.compared(&mut write, &changes, at, index).await?;
                 ScopeReport {
                     scope: scope.clone(),
                     status,
@@ -221,6 +221,7 @@ impl Pipeline {
         write: &mut CycleWrite,
         changes: &[Evaluated],
         at: Timestamp,
+        index: &RecordIndex,
     ) -> Result<(), StoreError> {
         let mut planned = Vec::new();
         let mut quiet_pairs = Vec::new();
@@ -231,7 +232,14 @@ impl Pipeline {
                 (Some(after), Action::Create | Action::Modify) => write.upserts.push(after.clone()),
                 _ => write.deletes.push(c.key.clone()),
             }
-            let entry = change_entry(ev);
+            let mut entry = change_entry(ev);
+            // A change allowed by a temporary record must be undone by its revert_by.
+            if let Decision::Matched { record_id, .. } = &ev.decision {
+                entry.revert_by = index
+                    .get(record_id)
+                    .and_then(|r| r.revert_by)
+                    .map(|t| t.to_string());
+            }
             let event = match ev.decision {
                 Decision::Matched { .. } => EventKind::Matched,
                 Decision::Violation { .. } => EventKind::Violation,
@@ -353,5 +361,6 @@ fn change_entry(ev: &Evaluated) -> ChangeEntry {
         after_hash: c.after.as_ref().map(|r| r.hash().to_string()),
         reverts: ev.reverts.clone(),
         alert_suppressed: false,
+        revert_by: None,
     }
 }

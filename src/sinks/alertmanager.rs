@@ -45,6 +45,10 @@ fn alertname(a: &Alert) -> &'static str {
         }
         super::EventKind::RecordRejected => "DriftwatchRecordRejected",
         super::EventKind::DeliveryFailed => "DriftwatchDeliveryFailed",
+        super::EventKind::Reminder => "DriftwatchRetrospectiveDue",
+        super::EventKind::Overdue => "DriftwatchRetrospectiveOverdue",
+        super::EventKind::NotReverted => "DriftwatchTemporaryChangeNotReverted",
+        super::EventKind::BreakGlassOpen => "DriftwatchBreakGlassStillOpen",
     }
 }
 

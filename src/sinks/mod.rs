@@ -46,10 +46,18 @@ pub enum EventKind {
     RecordRejected,
     /// A sink keeps failing: on-call is told through the other routes.
     DeliveryFailed,
+    /// A retrospective record is still owed (before its deadline).
+    Reminder,
+    /// A retrospective deadline passed.
+    Overdue,
+    /// A temporary change was not undone by its `revert_by`.
+    NotReverted,
+    /// A break-glass session is past its planned end and not closed.
+    BreakGlassOpen,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 7] = [
+    pub const ALL: [EventKind; 11] = [
         EventKind::Unmatched,
         EventKind::Violation,
         EventKind::Matched,
@@ -57,6 +65,10 @@ impl EventKind {
         EventKind::SourceRecovered,
         EventKind::RecordRejected,
         EventKind::DeliveryFailed,
+        EventKind::Reminder,
+        EventKind::Overdue,
+        EventKind::NotReverted,
+        EventKind::BreakGlassOpen,
     ];
 
     /// Every event but `matched`: what a route gets when it names none.
@@ -76,6 +88,10 @@ impl EventKind {
             EventKind::SourceRecovered => "source_recovered",
             EventKind::RecordRejected => "record_rejected",
             EventKind::DeliveryFailed => "delivery_failed",
+            EventKind::Reminder => "reminder",
+            EventKind::Overdue => "overdue",
+            EventKind::NotReverted => "not_reverted",
+            EventKind::BreakGlassOpen => "break_glass_open",
         }
     }
 }

@@ -41,14 +41,22 @@ pub struct Alert {
     pub observed_at: String,
     /// When a resolved alert's subject closed.
     pub resolved_at: Option<String>,
+    /// Alerts about the same thing share it (PagerDuty dedup_key, Alertmanager labels); the
+    /// drift id when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// A change record to paste, fill and commit (retrospective reminders).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_skeleton: Option<String>,
 }
 
 impl Alert {
     /// The key that groups an alert's firing and resolved messages (PagerDuty dedup_key,
     /// Alertmanager identity): the drift id, or the idempotency key for other events.
     pub fn dedup_key(&self) -> String {
-        self.drift_id
+        self.group
             .clone()
+            .or_else(|| self.drift_id.clone())
             .unwrap_or_else(|| self.idempotency_key.clone())
     }
 
@@ -103,6 +111,8 @@ pub fn alert_for_change(c: &ChangeEntry, event: EventKind) -> Alert {
         actor: c.actor.clone(),
         observed_at: c.observed_at.clone(),
         resolved_at: None,
+        group: None,
+        record_skeleton: None,
     }
 }
 
@@ -137,6 +147,8 @@ pub fn alert_for_system(
         actor: None,
         observed_at: at.to_string(),
         resolved_at: None,
+        group: None,
+        record_skeleton: None,
     }
 }
 

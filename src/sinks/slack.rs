@@ -104,6 +104,17 @@ pub fn message(a: &Alert) -> Value {
             "text": { "type": "mrkdwn", "text": format!("*Diff*\n```{}```", esc(diff.trim_end())) }
         }));
     }
+    if let Some(sk) = a
+        .record_skeleton
+        .as_ref()
+        .filter(|_| a.status == AlertStatus::Firing)
+    {
+        let sk: String = sk.chars().take(2500).collect();
+        blocks.push(json!({
+            "type": "section",
+            "text": { "type": "mrkdwn", "text": format!("*Record to file*\n```{}```", esc(&sk)) }
+        }));
+    }
     let mut context = esc(&a.reason);
     if let Some(d) = a
         .drift_id

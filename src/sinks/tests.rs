@@ -37,6 +37,7 @@ fn entry() -> ChangeEntry {
         after_hash: Some("ab".into()),
         reverts: Vec::new(),
         alert_suppressed: false,
+        revert_by: None,
     }
 }
 

@@ -57,6 +57,9 @@ pub struct ChangeEntry {
     /// Not alerted: the same resource was alerted for the same event within the quiet period.
     #[serde(default)]
     pub alert_suppressed: bool,
+    /// Matched by a temporary record: the change must be undone by then.
+    #[serde(default)]
+    pub revert_by: Option<String>,
 }
 
 /// Why a drift stopped needing attention.
@@ -120,6 +123,19 @@ pub enum LedgerEvent {
         /// The reverting change's drift id, or the record id.
         by: String,
     },
+    /// An obligation's clock reached a step (reminder, overdue, due) and on-call was told.
+    ObligationStep {
+        obligation: String,
+        kind: String,
+        subject: String,
+        step: String,
+        due_at: String,
+    },
+    /// An obligation about a break-glass session was met (closed, retrospective filed).
+    ObligationClosed {
+        obligation: String,
+        subject: String,
+    },
     /// A sink kept failing or gave up on an alert: on-call may not have been told.
     DeliveryFailed {
         sink: String,
@@ -147,6 +163,8 @@ impl LedgerEvent {
             LedgerEvent::SourceRecovered { .. } => "source_recovered",
             LedgerEvent::RecordRejected { .. } => "record_rejected",
             LedgerEvent::DriftClosed { .. } => "drift_closed",
+            LedgerEvent::ObligationStep { .. } => "obligation_step",
+            LedgerEvent::ObligationClosed { .. } => "obligation_closed",
             LedgerEvent::DeliveryFailed { .. } => "delivery_failed",
         }
     }

@@ -14,7 +14,7 @@ use rusqlite::Connection;
 pub use handle::StoreHandle;
 pub use ledger::{LedgerEntry, LedgerEvent, VerifyReport};
 pub use outbox::{OutboxItem, OutboxRow};
-pub use snapshot::{CycleWrite, OpenDrift, ScopeState, StoredDrift};
+pub use snapshot::{CycleWrite, ObligationWrite, OpenDrift, ScopeState, StoredDrift};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -131,6 +131,18 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE outbox ADD COLUMN subject TEXT;
     ALTER TABLE outbox ADD COLUMN event TEXT;
     CREATE INDEX outbox_subject ON outbox (subject, event, created_at);
+    "#,
+    // 4: obligations. Matched drifts are closed unless temporary (revert_by); steps sent.
+    r#"
+    ALTER TABLE drifts ADD COLUMN revert_by TEXT;
+    UPDATE drifts SET closed_at = observed_at, closed_reason = 'matched'
+      WHERE decision = 'matched' AND closed_at IS NULL;
+    CREATE TABLE obligation_steps (
+        obligation TEXT NOT NULL,
+        step TEXT NOT NULL,
+        sent_at TEXT NOT NULL,
+        PRIMARY KEY (obligation, step)
+    ) WITHOUT ROWID;
     "#,
 ];
 

@@ -165,11 +165,16 @@ impl Db {
         Ok(out)
     }
 
-    /// The firing alerts sent (or queued) for these drifts: (drift id, sink, payload).
+    /// The first alert each sink got about these drifts (the trigger, or a reminder about
+    /// it): (drift id, sink, payload). Resolves go to exactly these sinks.
     pub fn triggers_for(&self, drift_ids: &[String]) -> Result<Vec<(String, String, String)>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT sink, payload FROM outbox
-             WHERE idempotency_key IN (?1 || ':unmatched', ?1 || ':violation') ORDER BY id",
+            "SELECT sink, payload FROM outbox WHERE id IN (
+               SELECT MIN(id) FROM outbox
+               WHERE substr(idempotency_key, 1, length(?1) + 1) = ?1 || ':'
+                 AND idempotency_key != ?1 || ':resolved'
+               GROUP BY sink)
+             ORDER BY id",
         )?;
         let mut out = Vec::new();
         for d in drift_ids {

@@ -31,6 +31,19 @@ pub struct StoredDrift {
     pub record_id: Option<String>,
     pub severity: String,
     pub ledger_seq: i64,
+    pub revert_by: Option<String>,
+    pub closed_at: Option<String>,
+    pub closed_reason: Option<String>,
+    pub closed_by: Option<String>,
+}
+
+/// One obligation step to record: marked sent, ledgered and alerted together.
+#[derive(Clone, Debug)]
+pub struct ObligationWrite {
+    pub obligation: String,
+    pub step: String,
+    pub event: LedgerEvent,
+    pub alerts: Vec<OutboxItem>,
 }
 
 /// A drift that still needs attention (for revert detection).
@@ -227,32 +240,42 @@ fn write_events(
     for (ev, seq) in events.iter().zip(&seqs) {
         match ev {
             LedgerEvent::Change(c) => {
-                // A change that undoes an unplanned one is born closed: nothing to chase.
-                let reverting = !c.reverts.is_empty();
+                // Born closed: a change that undoes an unplanned one, or a planned change that
+                // is not temporary. Open: unplanned ones, and temporary ones (revert_by) until
+                // they are undone.
+                let closed_reason = if !c.reverts.is_empty() {
+                    Some("reverts")
+                } else if c.decision == crate::model::DecisionKind::Matched && c.revert_by.is_none()
+                {
+                    Some("matched")
+                } else {
+                    None
+                };
                 tx.execute(
-                        "INSERT OR REPLACE INTO drifts (drift_id, scope, kind, resource_id, name, action,
-                           observed_at, decision, record_id, severity, ledger_seq, before_hash,
-                           after_hash, closed_at, closed_reason, closed_by)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-                        params![
-                            c.drift_id,
-                            c.scope,
-                            c.kind,
-                            c.resource_id,
-                            c.name,
-                            c.action.as_str(),
-                            c.observed_at,
-                            c.decision.as_str(),
-                            c.record_id,
-                            c.severity.as_str(),
-                            seq,
-                            c.before_hash,
-                            c.after_hash,
-                            reverting.then_some(c.observed_at.as_str()),
-                            reverting.then_some("reverts"),
-                            c.reverts.first(),
-                        ],
-                    )?;
+                    "INSERT OR REPLACE INTO drifts (drift_id, scope, kind, resource_id, name, action,
+                       observed_at, decision, record_id, severity, ledger_seq, before_hash,
+                       after_hash, closed_at, closed_reason, closed_by, revert_by)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                    params![
+                        c.drift_id,
+                        c.scope,
+                        c.kind,
+                        c.resource_id,
+                        c.name,
+                        c.action.as_str(),
+                        c.observed_at,
+                        c.decision.as_str(),
+                        c.record_id,
+                        c.severity.as_str(),
+                        seq,
+                        c.before_hash,
+                        c.after_hash,
+                        closed_reason.map(|_| c.observed_at.as_str()),
+                        closed_reason,
+                        c.reverts.first(),
+                        c.revert_by,
+                    ],
+                )?;
             }
             LedgerEvent::DriftClosed {
                 drift_id,
@@ -302,7 +325,7 @@ impl Db {
     pub fn open_drifts(&self, scope: &Scope) -> Result<Vec<OpenDrift>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT drift_id, kind, resource_id, before_hash, observed_at FROM drifts
-             WHERE scope = ?1 AND closed_at IS NULL AND decision IN ('unmatched', 'violation')
+             WHERE scope = ?1 AND closed_at IS NULL
              ORDER BY observed_at, ledger_seq",
         )?;
         let rows = stmt.query_map(params![scope.to_string()], |r| {
@@ -335,14 +358,37 @@ impl Db {
         Ok(out)
     }
 
-    /// Drifts observed in `[since, until)`, oldest first.
-    pub fn drifts_between(&self, since: Timestamp, until: Timestamp) -> Result<Vec<StoredDrift>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT drift_id, scope, kind, resource_id, name, action, observed_at, decision, record_id,
-                    severity, ledger_seq
-             FROM drifts WHERE observed_at >= ?1 AND observed_at < ?2 ORDER BY observed_at, drift_id",
-        )?;
-        let rows = stmt.query_map(params![ts(since), ts(until)], |r| {
+    /// Every drift not yet closed, in every scope, oldest first.
+    pub fn all_open_drifts(&self) -> Result<Vec<StoredDrift>> {
+        self.query_drifts(
+            "WHERE closed_at IS NULL ORDER BY observed_at, ledger_seq",
+            &[],
+        )
+    }
+
+    /// Every drift, newest first, up to `limit`.
+    pub fn recent_drifts(&self, limit: usize) -> Result<Vec<StoredDrift>> {
+        self.query_drifts(
+            "ORDER BY observed_at DESC, ledger_seq DESC LIMIT ?1",
+            &[&(limit as i64)],
+        )
+    }
+
+    pub fn drift(&self, id: &str) -> Result<Option<StoredDrift>> {
+        Ok(self
+            .query_drifts("WHERE drift_id = ?1", &[&id])?
+            .into_iter()
+            .next())
+    }
+
+    fn query_drifts(&self, tail: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<StoredDrift>> {
+        let sql = format!(
+            "SELECT drift_id, scope, kind, resource_id, name, action, observed_at, decision,
+                    record_id, severity, ledger_seq, revert_by, closed_at, closed_reason, closed_by
+             FROM drifts {tail}"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(args, |r| {
             Ok(StoredDrift {
                 drift_id: r.get(0)?,
                 scope: r.get(1)?,
@@ -355,8 +401,55 @@ impl Db {
                 record_id: r.get(8)?,
                 severity: r.get(9)?,
                 ledger_seq: r.get(10)?,
+                revert_by: r.get(11)?,
+                closed_at: r.get(12)?,
+                closed_reason: r.get(13)?,
+                closed_by: r.get(14)?,
             })
         })?;
+        Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+    }
+
+    /// (obligation, step) pairs already sent.
+    pub fn obligation_steps_sent(&self) -> Result<std::collections::HashSet<(String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT obligation, step FROM obligation_steps")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// Record steps as sent, with their ledger entries and alerts, in one transaction. A step
+    /// already recorded is skipped entirely (no second ledger entry or alert).
+    pub fn record_obligation_steps(
+        &mut self,
+        at: Timestamp,
+        steps: &[ObligationWrite],
+    ) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        let mut n = 0;
+        for w in steps {
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO obligation_steps (obligation, step, sent_at) VALUES (?1, ?2, ?3)",
+                params![w.obligation, w.step, ts(at)],
+            )?;
+            if inserted == 1 {
+                write_events(&tx, at, std::slice::from_ref(&w.event), &w.alerts)?;
+                n += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// Outbox rows (sink, payload) whose key starts with `prefix`, resolves excluded.
+    pub fn alerts_with_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT sink, payload FROM outbox
+             WHERE substr(idempotency_key, 1, length(?1)) = ?1
+               AND idempotency_key NOT LIKE '%:resolved' ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![prefix], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
     }
 }

@@ -1,0 +1,109 @@
+//! Render a change record as YAML in the file format (used by `break-glass open/close`).
+//! Every string is emitted as a double-quoted JSON string, which is valid YAML.
+
+use crate::model::ChangeRecord;
+use crate::model::record::AttributeMatch;
+
+fn q(s: &str) -> String {
+    serde_json::Value::String(s.to_string()).to_string()
+}
+
+pub fn render(r: &ChangeRecord) -> String {
+    let mut o = String::new();
+    o.push_str(&format!("id: {}\n", q(&r.id)));
+    o.push_str(&format!("title: {}\n", q(&r.title)));
+    o.push_str(&format!("type: {}\n", r.record_type.as_str()));
+    for (k, v) in [
+        ("purpose", &r.purpose),
+        ("impact", &r.impact),
+        ("resources", &r.resources),
+    ] {
+        if let Some(v) = v {
+            o.push_str(&format!("{k}: {}\n", q(v)));
+        }
+    }
+    o.push_str(&format!("requested_by: {}\n", q(&r.requested_by)));
+    if !r.approved_by.is_empty() {
+        o.push_str("approved_by:\n");
+        for a in &r.approved_by {
+            o.push_str(&format!("  - {{ name: {}, at: {} }}\n", q(&a.name), a.at));
+        }
+    }
+    if let Some(w) = r.window {
+        o.push_str(&format!(
+            "window: {{ start: {}, end: {} }}\n",
+            w.start, w.end
+        ));
+    }
+    if let Some(t) = r.revert_by {
+        o.push_str(&format!("revert_by: {t}\n"));
+    }
+    if let Some(t) = r.closed_at {
+        o.push_str(&format!("closed_at: {t}\n"));
+    }
+    o.push_str("scope:\n");
+    for s in &r.scope {
+        o.push_str(&format!("  - provider: {}\n", s.provider));
+        for (k, v) in [
+            ("account", &s.account),
+            ("region", &s.region),
+            ("cluster", &s.cluster),
+            ("target", &s.target),
+        ] {
+            if let Some(v) = v {
+                o.push_str(&format!("    {k}: {}\n", q(v)));
+            }
+        }
+        if let Some(k) = &s.kind {
+            o.push_str(&format!("    kind: {}\n", q(&k.to_string())));
+        }
+        if !s.actions.is_empty() {
+            let a: Vec<&str> = s.actions.iter().map(|a| a.as_str()).collect();
+            o.push_str(&format!("    actions: [{}]\n", a.join(", ")));
+        }
+        if !s.matches.is_empty() {
+            let m: Vec<String> = s
+                .matches
+                .iter()
+                .map(|m| match m {
+                    AttributeMatch::Port(p) => format!("port: {p}"),
+                    AttributeMatch::Protocol(p) => format!("protocol: {}", q(p)),
+                    AttributeMatch::Direction(d) => format!("direction: {}", d.as_str()),
+                    AttributeMatch::Peer(p) => format!("peer: {}", q(p)),
+                })
+                .collect();
+            o.push_str(&format!("    match: {{ {} }}\n", m.join(", ")));
+        }
+    }
+    if !r.evidence.is_empty() {
+        let e: Vec<String> = r.evidence.iter().map(|e| q(e)).collect();
+        o.push_str(&format!("evidence: [{}]\n", e.join(", ")));
+    }
+    if !r.retrospective_for.is_empty() {
+        let e: Vec<String> = r.retrospective_for.iter().map(|e| q(e)).collect();
+        o.push_str(&format!("retrospective_for: [{}]\n", e.join(", ")));
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::{ValidationSettings, parse_file};
+
+    #[test]
+    fn render_then_parse_is_the_same_record() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/records/good");
+        for f in ["chg-2041.yaml", "standard-list.yaml"] {
+            let text = std::fs::read_to_string(dir.join(f)).expect("fixture");
+            for r in parse_file("f.yaml", &text, &ValidationSettings::default()).expect("valid") {
+                let again = parse_file("f.yaml", &render(&r), &ValidationSettings::default())
+                    .unwrap_or_else(|e| panic!("{f}: {e:?}\n{}", render(&r)));
+                let mut back = again[0].clone();
+                back.origin = r.origin.clone();
+                assert_eq!(back, r, "{f}");
+            }
+        }
+    }
+}
