@@ -194,7 +194,7 @@ async fn a_retrospective_record_closes_the_drift_and_resolves() {
     env.record(
         "retro.yaml",
         &format!(
-            "id: CHG-RETRO-1\ntitle: Ray dashboard opened during the incident\ntype: emergency\npurpose: incident 4711\nimpact: dashboard only\nresources: on-call\nrequested_by: dave@example.com\napproved_by: [{{ name: erin@example.com, at: 2026-11-29T00:00:00Z }}]\nwindow: {{ start: 2026-11-28T00:00:00Z, end: 2026-11-28T01:00:00Z }}\nscope: [{{ provider: aws, target: ray-head }}]\nretrospective_for: [{drift}]\n"
+            "id: CHG-RETRO-1\ntitle: Ray dashboard opened during the incident\ntype: standard\nrequested_by: dave@example.com\napproved_by: [{{ name: erin@example.com, at: 2026-11-29T00:00:00Z }}]\nscope: [{{ provider: aws, target: ray-head }}]\nretrospective_for: [{drift}]\n"
         ),
     );
     let out = scan(&env);

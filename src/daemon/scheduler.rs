@@ -130,9 +130,18 @@ pub async fn run(
     let mut writes = Vec::new();
     for ob in &obs {
         let drift = drifts.iter().find(|d| d.drift_id == ob.subject);
-        for step in ob.due_steps(now, &sent) {
+        // Several steps due at once (after downtime): each is ledgered, only the latest is
+        // alerted, so on-call gets one message saying where things stand.
+        let due = ob.due_steps(now, &sent);
+        let last = due.len().saturating_sub(1);
+        for (i, step) in due.into_iter().enumerate() {
             let alert = alert_for_step(ob, &step, drift, now);
-            tracing::warn!(obligation = %ob.id, step = %step.as_str(), due_at = %ob.due_at, "{}", alert.title);
+            let alerts = if i == last {
+                tracing::warn!(obligation = %ob.id, step = %step.as_str(), due_at = %ob.due_at, "{}", alert.title);
+                sinks.outbox_items(&alert, Some(ob.id.clone()), &[])
+            } else {
+                Vec::new()
+            };
             writes.push(ObligationWrite {
                 obligation: ob.id.clone(),
                 step: step.as_str(),
@@ -143,7 +152,7 @@ pub async fn run(
                     step: step.as_str(),
                     due_at: ob.due_at.to_string(),
                 },
-                alerts: sinks.outbox_items(&alert, Some(ob.id.clone()), &[]),
+                alerts,
             });
         }
     }
