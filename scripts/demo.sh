@@ -65,6 +65,9 @@ alerts=$(wc -l <"$OUT/webhook.jsonl" 2>/dev/null || echo 0)
 echo "webhook receiver got $alerts alert(s): $OUT/webhook.jsonl"
 [ "$alerts" -ge 2 ] || { echo "demo: expected at least 2 alerts at the webhook" >&2; exit 1; }
 
+step "driftwatch obligations   (each unplanned change owes a retrospective record within 24 h)"
+"$BIN" obligations
+
 step "driftwatch ledger verify"
 "$BIN" ledger verify
 
