@@ -50,6 +50,13 @@ pub struct ErrorLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AwsCallLabels {
+    pub account: String,
+    pub service: String,
+    pub operation: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BuildLabels {
     pub version: String,
 }
@@ -83,6 +90,7 @@ pub struct Metrics {
     pub outbox_oldest_age: Family<SinkLabels, Gauge>,
     pub ledger_entries: Gauge,
     pub obligations_open: Gauge,
+    pub aws_requests: Family<AwsCallLabels, Counter>,
     pub obligations_overdue: Gauge,
     pub store_errors: Family<ErrorLabels, Counter>,
     pub config_reloads: Family<ErrorLabels, Counter>,
@@ -129,6 +137,7 @@ impl Metrics {
             outbox_oldest_age: Family::default(),
             ledger_entries: Gauge::default(),
             obligations_open: Gauge::default(),
+            aws_requests: Family::default(),
             obligations_overdue: Gauge::default(),
             store_errors: Family::default(),
             config_reloads: Family::default(),
@@ -218,6 +227,11 @@ impl Metrics {
             "driftwatch_ledger_entries",
             "Entries in the hash-chained ledger",
             m.ledger_entries.clone(),
+        );
+        r.register(
+            "driftwatch_aws_requests",
+            "AWS API calls made, by account, service and operation",
+            m.aws_requests.clone(),
         );
         r.register(
             "driftwatch_obligations_open",

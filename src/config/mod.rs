@@ -264,6 +264,32 @@ pub struct AwsConfig {
     /// Page size for listing calls (AWS maximum 1000).
     #[serde(default = "default_page_size")]
     pub page_size: i32,
+    /// Which services to watch in every account: `ec2` (per region), `iam` (global).
+    #[serde(default = "default_services")]
+    pub services: Vec<AwsService>,
+    /// Average API calls per second per account and service (a token bucket).
+    #[serde(default = "default_rps")]
+    pub requests_per_second: f64,
+    /// Calls allowed at once before the average applies.
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AwsService {
+    Ec2,
+    Iam,
+}
+
+fn default_services() -> Vec<AwsService> {
+    vec![AwsService::Ec2, AwsService::Iam]
+}
+fn default_rps() -> f64 {
+    10.0
+}
+fn default_burst() -> u32 {
+    20
 }
 
 fn default_aws_timeout() -> u64 {
@@ -286,6 +312,13 @@ pub struct AwsAccount {
     pub name: Option<String>,
     #[serde(default)]
     pub regions: Option<Vec<String>>,
+    /// Reach this account by assuming a role from the base credentials.
+    #[serde(default)]
+    pub role_arn: Option<String>,
+    #[serde(default)]
+    pub external_id: Option<String>,
+    #[serde(default)]
+    pub session_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -301,6 +334,9 @@ pub struct RulesConfig {
     pub world_open_severity: Option<Severity>,
     #[serde(default)]
     pub sensitive_severity: Option<Severity>,
+    /// Accounts a role may trust without a finding. Default: every configured account.
+    #[serde(default)]
+    pub trusted_accounts: Option<Vec<String>>,
 }
 
 impl Config {
@@ -420,6 +456,18 @@ impl Config {
                 if aws.timeout_secs == 0 {
                     err("aws.timeout_secs".into(), "must be at least 1".into());
                 }
+                if !aws.requests_per_second.is_finite() || aws.requests_per_second <= 0.0 {
+                    err(
+                        "aws.requests_per_second".into(),
+                        "must be more than 0".into(),
+                    );
+                }
+                if aws.services.is_empty() {
+                    err(
+                        "aws.services".into(),
+                        "name at least one of ec2, iam".into(),
+                    );
+                }
                 if aws.max_attempts == 0 {
                     err("aws.max_attempts".into(), "must be at least 1".into());
                 }
@@ -446,6 +494,22 @@ impl Config {
                         );
                     }
                     seen.push(&a.id);
+                    if let Some(r) = &a.role_arn {
+                        let ok = r.starts_with("arn:aws")
+                            && r.contains(":iam::")
+                            && r.contains(":role/");
+                        if !ok {
+                            err(
+                                format!("aws.accounts[{i}].role_arn"),
+                                format!("`{r}` is not a role ARN (arn:aws:iam::ACCOUNT:role/NAME)"),
+                            );
+                        } else if !r.contains(&format!(":iam::{}:", a.id)) {
+                            err(
+                                format!("aws.accounts[{i}].role_arn"),
+                                format!("`{r}` is not a role in account {}", a.id),
+                            );
+                        }
+                    }
                     let regions = a.regions.as_ref().unwrap_or(&aws.regions);
                     if regions.is_empty() {
                         err(

@@ -102,6 +102,14 @@ pub fn rule_settings(cfg: &Config) -> RuleSettings {
     if let Some(v) = cfg.rules.sensitive_severity {
         s.sensitive_severity = v;
     }
+    s.trusted_accounts = match &cfg.rules.trusted_accounts {
+        Some(t) => t.clone(),
+        None => cfg
+            .aws
+            .iter()
+            .flat_map(|a| a.accounts.iter().map(|x| x.id.clone()))
+            .collect(),
+    };
     s
 }
 
@@ -172,7 +180,8 @@ impl Daemon {
         let db = Db::open(&cfg.database_path())?;
         let (store, thread) = StoreHandle::spawn(db).map_err(DaemonError::Thread)?;
         let sinks = Sinks::from_config(&cfg.sinks, &cfg.alerting)?;
-        let sources: Vec<Arc<dyn Source>> = crate::sources::aws::build_sources(&cfg)
+        let metrics = Metrics::new();
+        let sources: Vec<Arc<dyn Source>> = crate::sources::aws::build_sources(&cfg, &metrics)
             .await
             .into_iter()
             .map(Arc::from)
@@ -190,7 +199,7 @@ impl Daemon {
             sources,
             records: RecordSet::new(),
             sinks: sinks_tx,
-            metrics: Metrics::new(),
+            metrics,
             health,
             heartbeat: Arc::new(AtomicI64::new(jiff::Timestamp::now().as_second())),
         })
@@ -522,7 +531,7 @@ impl Daemon {
                 return;
             }
         };
-        let sources: Vec<Arc<dyn Source>> = crate::sources::aws::build_sources(&new)
+        let sources: Vec<Arc<dyn Source>> = crate::sources::aws::build_sources(&new, &self.metrics)
             .await
             .into_iter()
             .map(Arc::from)

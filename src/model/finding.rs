@@ -42,6 +42,26 @@ pub enum RuleId {
     WorldOpenSensitivePort,
     /// Ingress from the world on every port or protocol.
     WorldOpenAllTraffic,
+    /// A policy allows every action on every resource (inline policies included).
+    IamAdminPolicy,
+    /// A policy allows everything but a list (`NotAction` with Allow).
+    IamNotActionAllow,
+    /// `iam:PassRole` on any role: privilege escalation.
+    IamPassRoleAny,
+    /// AdministratorAccess attached.
+    IamAdminAttached,
+    /// PowerUserAccess or IAMFullAccess attached.
+    IamPowerUserAttached,
+    /// A role anyone can assume (`Principal: *`).
+    IamTrustAnyone,
+    /// A role trusted by an account outside the organization list.
+    IamTrustExternalAccount,
+    /// A new access key.
+    IamNewAccessKey,
+    /// A new IAM user.
+    IamNewUser,
+    /// Console login enabled for a user.
+    IamConsoleLogin,
 }
 
 impl RuleId {
@@ -50,6 +70,16 @@ impl RuleId {
             RuleId::WorldOpenPort => "world_open_port",
             RuleId::WorldOpenSensitivePort => "world_open_sensitive_port",
             RuleId::WorldOpenAllTraffic => "world_open_all_traffic",
+            RuleId::IamAdminPolicy => "iam_admin_policy",
+            RuleId::IamNotActionAllow => "iam_not_action_allow",
+            RuleId::IamPassRoleAny => "iam_pass_role_any",
+            RuleId::IamAdminAttached => "iam_admin_attached",
+            RuleId::IamPowerUserAttached => "iam_power_user_attached",
+            RuleId::IamTrustAnyone => "iam_trust_anyone",
+            RuleId::IamTrustExternalAccount => "iam_trust_external_account",
+            RuleId::IamNewAccessKey => "iam_new_access_key",
+            RuleId::IamNewUser => "iam_new_user",
+            RuleId::IamConsoleLogin => "iam_console_login",
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod aws;
 pub mod change;
 pub mod decision;
 pub mod finding;
+pub mod iam;
 pub mod key;
 pub mod record;
 pub mod resource;

@@ -1,5 +1,7 @@
 //! Pure risk rules: a resource state or a change gives findings with a severity and a sentence.
 
+mod iam;
+
 use std::collections::BTreeMap;
 
 use crate::model::aws::{Direction, SecurityGroupRule};
@@ -14,6 +16,8 @@ pub struct RuleSettings {
     pub world_open_severity: Severity,
     /// Severity of a world-open rule on a sensitive port or on all traffic.
     pub sensitive_severity: Severity,
+    /// Accounts a role may trust without a finding (the organization), besides its own.
+    pub trusted_accounts: Vec<String>,
 }
 
 impl Default for RuleSettings {
@@ -22,6 +26,7 @@ impl Default for RuleSettings {
             sensitive_ports: default_sensitive_ports(),
             world_open_severity: Severity::High,
             sensitive_severity: Severity::Critical,
+            trusted_accounts: Vec::new(),
         }
     }
 }
@@ -66,7 +71,7 @@ pub fn default_sensitive_ports() -> BTreeMap<u16, String> {
 /// pre-existing exposure listed at baseline).
 pub fn assess_resource(resource: &Resource, settings: &RuleSettings) -> Vec<Finding> {
     let Some(rule) = SecurityGroupRule::from_resource(resource) else {
-        return Vec::new();
+        return iam::assess(resource, settings);
     };
     if rule.direction != Direction::Ingress || !rule.peer.is_world() {
         return Vec::new();
@@ -115,10 +120,12 @@ pub fn assess_resource(resource: &Resource, settings: &RuleSettings) -> Vec<Find
 /// Findings on a change: the risks its new state introduces. Deletes remove exposure and
 /// fire nothing.
 pub fn assess_change(change: &Change, settings: &RuleSettings) -> Vec<Finding> {
-    match (change.action, &change.after) {
+    let mut out = match (change.action, &change.after) {
         (Action::Create | Action::Modify, Some(after)) => assess_resource(after, settings),
         _ => Vec::new(),
-    }
+    };
+    out.extend(iam::assess_change(change));
+    out
 }
 
 /// The highest severity among findings (`Info` when none fired).

@@ -354,6 +354,10 @@ pub struct Settings<'a> {
     pub interval_secs: u64,
     /// Raw TOML appended to the config (more sinks, routes).
     pub extra: &'a str,
+    /// `aws.services` (TOML array items): EC2 only unless a test watches IAM.
+    pub services: &'a str,
+    /// Raw TOML lines inside `[aws]` after the first account (more accounts).
+    pub accounts: &'a str,
 }
 
 impl Default for Settings<'_> {
@@ -367,6 +371,8 @@ impl Default for Settings<'_> {
             http_port: None,
             interval_secs: 1,
             extra: "",
+            services: "\"ec2\"",
+            accounts: "",
         }
     }
 }
@@ -396,12 +402,20 @@ regions = ["{REGION}"]
 timeout_secs = {}
 max_attempts = 1
 page_size = {}
+services = [{}]
 [[aws.accounts]]
 id = "{ACCOUNT}"
+{}
 [[sinks]]
 type = "log"
 "#,
-            s.interval_secs, s.blind_after_failures, s.endpoint, s.timeout_secs, s.page_size
+            s.interval_secs,
+            s.blind_after_failures,
+            s.endpoint,
+            s.timeout_secs,
+            s.page_size,
+            s.services,
+            s.accounts
         );
         match s.http_port {
             Some(p) => text.push_str(&format!("[http]\nlisten = \"127.0.0.1:{p}\"\n")),

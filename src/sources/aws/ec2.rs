@@ -15,14 +15,21 @@ pub struct Ec2Source {
     scope: Scope,
     client: aws_sdk_ec2::Client,
     page_size: i32,
+    throttle: std::sync::Arc<super::limit::Throttle>,
 }
 
 impl Ec2Source {
-    pub fn new(scope: Scope, client: aws_sdk_ec2::Client, page_size: i32) -> Self {
+    pub fn new(
+        scope: Scope,
+        client: aws_sdk_ec2::Client,
+        page_size: i32,
+        throttle: std::sync::Arc<super::limit::Throttle>,
+    ) -> Self {
         Ec2Source {
             scope,
             client,
             page_size,
+            throttle,
         }
     }
 
@@ -31,6 +38,7 @@ impl Ec2Source {
         let mut token: Option<String> = None;
         let mut pages = 0u32;
         loop {
+            self.throttle.acquire("DescribeSecurityGroups").await;
             let resp = self
                 .client
                 .describe_security_groups()

@@ -2,20 +2,29 @@
 //! endpoint override for emulators), one source per (account, region) and service.
 
 pub mod ec2;
+pub mod iam;
+pub mod limit;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
+use aws_config::sts::AssumeRoleProvider;
 use aws_config::timeout::TimeoutConfig;
+use aws_sdk_ec2::config::SharedCredentialsProvider;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 
-use crate::config::Config;
+use crate::config::{AwsService, Config};
+use crate::metrics::Metrics;
 use crate::model::{FailureKind, Scope};
 use crate::sources::Source;
+use limit::Throttle;
 
-/// Build every AWS source the config asks for.
-pub async fn build_sources(cfg: &Config) -> Vec<Box<dyn Source>> {
+/// Build every AWS source the config asks for: per account, EC2 in each region and IAM once
+/// (global), each account with its own credentials (the base chain, or an assumed role) and
+/// its own token buckets.
+pub async fn build_sources(cfg: &Config, metrics: &Metrics) -> Vec<Box<dyn Source>> {
     let Some(aws) = &cfg.aws else {
         return Vec::new();
     };
@@ -30,21 +39,72 @@ pub async fn build_sources(cfg: &Config) -> Vec<Box<dyn Source>> {
     if let Some(url) = &aws.endpoint_url {
         loader = loader.endpoint_url(url);
     }
-    // Region for credential providers that need one; each client sets its own below.
-    if let Some((_, region)) = cfg.aws_scopes().first() {
-        loader = loader.region(aws_config::Region::new(region.clone()));
-    }
+    // A region for STS and the credential providers; each client sets its own below.
+    let home = cfg
+        .aws_scopes()
+        .first()
+        .map(|(_, r)| r.clone())
+        .unwrap_or_else(|| "us-east-1".into());
+    loader = loader.region(aws_config::Region::new(home.clone()));
     let shared = loader.load().await;
     let mut sources: Vec<Box<dyn Source>> = Vec::new();
-    for (account, region) in cfg.aws_scopes() {
-        let conf = aws_sdk_ec2::config::Builder::from(&shared)
-            .region(aws_config::Region::new(region.clone()))
-            .build();
-        sources.push(Box::new(ec2::Ec2Source::new(
-            Scope::Aws { account, region },
-            aws_sdk_ec2::Client::from_conf(conf),
-            aws.page_size,
-        )));
+    for account in &aws.accounts {
+        let account_conf = match &account.role_arn {
+            None => shared.clone(),
+            Some(role) => {
+                let mut b = AssumeRoleProvider::builder(role.clone())
+                    .session_name(
+                        account
+                            .session_name
+                            .clone()
+                            .unwrap_or_else(|| "driftwatch".into()),
+                    )
+                    .region(aws_config::Region::new(home.clone()))
+                    .configure(&shared);
+                if let Some(x) = &account.external_id {
+                    b = b.external_id(x.clone());
+                }
+                let provider = b.build().await;
+                shared
+                    .to_builder()
+                    .credentials_provider(SharedCredentialsProvider::new(provider))
+                    .build()
+            }
+        };
+        let throttle = |service: &'static str| {
+            Arc::new(Throttle::new(
+                account.id.clone(),
+                service,
+                aws.requests_per_second,
+                aws.burst,
+                metrics.clone(),
+            ))
+        };
+        if aws.services.contains(&AwsService::Ec2) {
+            let ec2_throttle = throttle("aws.ec2");
+            for region in account.regions.as_ref().unwrap_or(&aws.regions) {
+                let conf = aws_sdk_ec2::config::Builder::from(&account_conf)
+                    .region(aws_config::Region::new(region.clone()))
+                    .build();
+                sources.push(Box::new(ec2::Ec2Source::new(
+                    Scope::Aws {
+                        account: account.id.clone(),
+                        region: region.clone(),
+                    },
+                    aws_sdk_ec2::Client::from_conf(conf),
+                    aws.page_size,
+                    ec2_throttle.clone(),
+                )));
+            }
+        }
+        if aws.services.contains(&AwsService::Iam) {
+            let conf = aws_sdk_iam::config::Builder::from(&account_conf).build();
+            sources.push(Box::new(iam::IamSource::new(
+                account.id.clone(),
+                aws_sdk_iam::Client::from_conf(conf),
+                throttle("aws.iam"),
+            )));
+        }
     }
     sources
 }

@@ -1,0 +1,429 @@
+//! AWS IAM (global: one scope per account, region `global`): GetAccountAuthorizationDetails
+//! paged to the end (users, groups, roles with trust policies, customer-managed policies with
+//! their default version, inline policies, managed-policy attachments, group memberships),
+//! then ListAccessKeys and GetLoginProfile per user. Policy documents are decoded and
+//! canonicalized (`model::iam`); volatile fields (last-used dates, create dates of documents)
+//! never enter the attributes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use aws_sdk_iam::types::{
+    AccessKeyMetadata, AttachedPolicy, GroupDetail, ManagedPolicyDetail, PolicyDetail, RoleDetail,
+    Tag, UserDetail,
+};
+use jiff::Timestamp;
+use serde_json::{Value, json};
+
+use super::classify;
+use super::limit::Throttle;
+use crate::model::{FailureKind, Kind, Observation, Outcome, Resource, ResourceKey, Scope, iam};
+use crate::sources::{PollFuture, Source};
+
+pub struct IamSource {
+    scope: Scope,
+    client: aws_sdk_iam::Client,
+    throttle: Arc<Throttle>,
+}
+
+impl IamSource {
+    pub fn new(account: String, client: aws_sdk_iam::Client, throttle: Arc<Throttle>) -> Self {
+        IamSource {
+            scope: Scope::Aws {
+                account,
+                region: "global".into(),
+            },
+            client,
+            throttle,
+        }
+    }
+
+    async fn list(&self) -> Result<Vec<Resource>, (FailureKind, String)> {
+        let mut gaad = Gaad::default();
+        let mut marker: Option<String> = None;
+        let mut pages = 0u32;
+        loop {
+            self.throttle
+                .acquire("GetAccountAuthorizationDetails")
+                .await;
+            let resp = self
+                .client
+                .get_account_authorization_details()
+                .max_items(1000)
+                .set_marker(marker.clone())
+                .send()
+                .await
+                .map_err(|e| {
+                    let (kind, msg) = classify(&e);
+                    (
+                        kind,
+                        format!("GetAccountAuthorizationDetails page {}: {msg}", pages + 1),
+                    )
+                })?;
+            pages += 1;
+            gaad.users.extend(resp.user_detail_list().iter().cloned());
+            gaad.groups.extend(resp.group_detail_list().iter().cloned());
+            gaad.roles.extend(resp.role_detail_list().iter().cloned());
+            gaad.policies.extend(resp.policies().iter().cloned());
+            match (resp.is_truncated(), resp.marker()) {
+                (true, Some(next)) if !next.is_empty() => {
+                    if marker.as_deref() == Some(next) {
+                        return Err((
+                            FailureKind::InvalidResponse,
+                            format!(
+                                "GetAccountAuthorizationDetails returned the same Marker twice (page {pages})"
+                            ),
+                        ));
+                    }
+                    marker = Some(next.to_string());
+                }
+                (true, _) => {
+                    return Err((
+                        FailureKind::InvalidResponse,
+                        "GetAccountAuthorizationDetails is truncated but gave no Marker".into(),
+                    ));
+                }
+                _ => break,
+            }
+        }
+        let mut extra = PerUser::default();
+        for u in &gaad.users {
+            let Some(name) = u.user_name() else { continue };
+            extra
+                .keys
+                .insert(name.to_string(), self.access_keys(name).await?);
+            extra
+                .console
+                .insert(name.to_string(), self.has_login_profile(name).await?);
+        }
+        normalize(&self.scope, &gaad, &extra).map_err(|m| (FailureKind::InvalidResponse, m))
+    }
+
+    async fn access_keys(
+        &self,
+        user: &str,
+    ) -> Result<Vec<AccessKeyMetadata>, (FailureKind, String)> {
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            self.throttle.acquire("ListAccessKeys").await;
+            let resp = self
+                .client
+                .list_access_keys()
+                .user_name(user)
+                .set_marker(marker.clone())
+                .send()
+                .await
+                .map_err(|e| {
+                    let (kind, msg) = classify(&e);
+                    (kind, format!("ListAccessKeys {user}: {msg}"))
+                })?;
+            out.extend(resp.access_key_metadata().iter().cloned());
+            match (resp.is_truncated(), resp.marker()) {
+                (true, Some(m)) if marker.as_deref() != Some(m) => marker = Some(m.to_string()),
+                (true, _) => {
+                    return Err((
+                        FailureKind::InvalidResponse,
+                        format!("ListAccessKeys {user}: bad Marker"),
+                    ));
+                }
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    async fn has_login_profile(&self, user: &str) -> Result<bool, (FailureKind, String)> {
+        self.throttle.acquire("GetLoginProfile").await;
+        match self.client.get_login_profile().user_name(user).send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_no_such_entity_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => {
+                let (kind, msg) = classify(&e);
+                Err((kind, format!("GetLoginProfile {user}: {msg}")))
+            }
+        }
+    }
+}
+
+impl Source for IamSource {
+    fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    fn service(&self) -> &'static str {
+        "aws.iam"
+    }
+
+    fn poll(&self, observed_at: Timestamp) -> PollFuture<'_> {
+        Box::pin(async move {
+            let outcome = match self.list().await {
+                Ok(r) => Outcome::Complete(r),
+                Err((kind, message)) => Outcome::Failed { kind, message },
+            };
+            Observation {
+                scope: self.scope.clone(),
+                observed_at,
+                outcome,
+            }
+        })
+    }
+}
+
+/// Every page of GetAccountAuthorizationDetails, merged.
+#[derive(Default, Debug, Clone)]
+pub struct Gaad {
+    pub users: Vec<UserDetail>,
+    pub groups: Vec<GroupDetail>,
+    pub roles: Vec<RoleDetail>,
+    pub policies: Vec<ManagedPolicyDetail>,
+}
+
+/// What the per-user calls found.
+#[derive(Default, Debug, Clone)]
+pub struct PerUser {
+    pub keys: BTreeMap<String, Vec<AccessKeyMetadata>>,
+    pub console: BTreeMap<String, bool>,
+}
+
+fn tags(t: &[Tag]) -> BTreeMap<String, String> {
+    t.iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect()
+}
+
+fn res(
+    scope: &Scope,
+    kind: Kind,
+    id: String,
+    name: String,
+    targets: Vec<String>,
+    tags: BTreeMap<String, String>,
+    attributes: Value,
+) -> Resource {
+    Resource::new(
+        ResourceKey {
+            scope: scope.clone(),
+            kind,
+            id,
+        },
+        name,
+        targets,
+        tags,
+        attributes,
+    )
+}
+
+fn doc(text: Option<&str>, what: &str) -> Result<Value, String> {
+    match text {
+        Some(t) => iam::canonical_text(t).map_err(|e| format!("{what}: {e}")),
+        None => Ok(Value::Null),
+    }
+}
+
+fn inline(
+    scope: &Scope,
+    entity_type: &str,
+    entity: &str,
+    arn: &str,
+    p: &PolicyDetail,
+    out: &mut Vec<Resource>,
+) -> Result<(), String> {
+    let name = p.policy_name().unwrap_or("").to_string();
+    let document = doc(
+        p.policy_document(),
+        &format!("inline policy {name} of {entity_type} {entity}"),
+    )?;
+    out.push(res(
+        scope,
+        Kind::IamInlinePolicy,
+        format!("{entity_type}/{entity}/{name}"),
+        format!("{entity_type} {entity} inline policy {name}"),
+        vec![entity.to_string(), arn.to_string(), name.clone()],
+        BTreeMap::new(),
+        json!({ "entity_type": entity_type, "entity": entity, "policy_name": name, "document": document }),
+    ));
+    Ok(())
+}
+
+fn attachment(
+    scope: &Scope,
+    entity_type: &str,
+    entity: &str,
+    arn: &str,
+    p: &AttachedPolicy,
+    out: &mut Vec<Resource>,
+) {
+    let policy_arn = p.policy_arn().unwrap_or("").to_string();
+    let policy_name = p
+        .policy_name()
+        .map(str::to_string)
+        .unwrap_or_else(|| policy_arn.rsplit('/').next().unwrap_or("").to_string());
+    out.push(res(
+        scope,
+        Kind::IamPolicyAttachment,
+        format!("{entity_type}/{entity}/{policy_arn}"),
+        format!("{policy_name} attached to {entity_type} {entity}"),
+        vec![entity.to_string(), arn.to_string(), policy_name.clone()],
+        BTreeMap::new(),
+        json!({ "entity_type": entity_type, "entity": entity, "policy_arn": policy_arn, "policy_name": policy_name }),
+    ));
+}
+
+/// Normalize one account's IAM into resources. An entity without a name cannot be keyed and
+/// fails the whole listing (as a partial answer would).
+pub fn normalize(scope: &Scope, g: &Gaad, per_user: &PerUser) -> Result<Vec<Resource>, String> {
+    let mut out = Vec::new();
+    for u in &g.users {
+        let name = u
+            .user_name()
+            .ok_or("a user in the answer has no UserName")?
+            .to_string();
+        let arn = u.arn().unwrap_or("").to_string();
+        let console = per_user.console.get(&name).copied().unwrap_or(false);
+        out.push(res(
+            scope,
+            Kind::IamUser,
+            name.clone(),
+            name.clone(),
+            vec![name.clone(), arn.clone()],
+            tags(u.tags()),
+            json!({
+                "arn": arn,
+                "path": u.path(),
+                "user_id": u.user_id(),
+                "console_login": console,
+                "permissions_boundary": u.permissions_boundary().and_then(|b| b.permissions_boundary_arn()),
+            }),
+        ));
+        for p in u.user_policy_list() {
+            inline(scope, "user", &name, &arn, p, &mut out)?;
+        }
+        for p in u.attached_managed_policies() {
+            attachment(scope, "user", &name, &arn, p, &mut out);
+        }
+        for group in u.group_list() {
+            out.push(res(
+                scope,
+                Kind::IamGroupMembership,
+                format!("{group}/{name}"),
+                format!("{name} in group {group}"),
+                vec![group.clone(), name.clone()],
+                BTreeMap::new(),
+                json!({ "group": group, "user": name }),
+            ));
+        }
+        for k in per_user.keys.get(&name).into_iter().flatten() {
+            let Some(id) = k.access_key_id() else {
+                continue;
+            };
+            out.push(res(
+                scope,
+                Kind::IamAccessKey,
+                id.to_string(),
+                format!("access key {id} of {name}"),
+                vec![name.clone(), arn.clone(), id.to_string()],
+                BTreeMap::new(),
+                json!({
+                    "user": name,
+                    "status": k.status().map(|s| s.as_str()),
+                    "created": k.create_date().map(|d| d.to_string()),
+                }),
+            ));
+        }
+    }
+    for gr in &g.groups {
+        let name = gr
+            .group_name()
+            .ok_or("a group in the answer has no GroupName")?
+            .to_string();
+        let arn = gr.arn().unwrap_or("").to_string();
+        out.push(res(
+            scope,
+            Kind::IamGroup,
+            name.clone(),
+            name.clone(),
+            vec![name.clone(), arn.clone()],
+            BTreeMap::new(),
+            json!({ "arn": arn, "path": gr.path() }),
+        ));
+        for p in gr.group_policy_list() {
+            inline(scope, "group", &name, &arn, p, &mut out)?;
+        }
+        for p in gr.attached_managed_policies() {
+            attachment(scope, "group", &name, &arn, p, &mut out);
+        }
+    }
+    for r in &g.roles {
+        let name = r
+            .role_name()
+            .ok_or("a role in the answer has no RoleName")?
+            .to_string();
+        let arn = r.arn().unwrap_or("").to_string();
+        let trust = doc(
+            r.assume_role_policy_document(),
+            &format!("trust policy of role {name}"),
+        )?;
+        out.push(res(
+            scope,
+            Kind::IamRole,
+            name.clone(),
+            name.clone(),
+            vec![name.clone(), arn.clone()],
+            tags(r.tags()),
+            json!({
+                "arn": arn,
+                "path": r.path(),
+                "trust_policy": trust,
+                "permissions_boundary": r.permissions_boundary().and_then(|b| b.permissions_boundary_arn()),
+            }),
+        ));
+        for p in r.role_policy_list() {
+            inline(scope, "role", &name, &arn, p, &mut out)?;
+        }
+        for p in r.attached_managed_policies() {
+            attachment(scope, "role", &name, &arn, p, &mut out);
+        }
+    }
+    for p in &g.policies {
+        let arn = p
+            .arn()
+            .ok_or("a managed policy in the answer has no Arn")?
+            .to_string();
+        // AWS-managed policies are not the account's to change; their attachments are.
+        if arn.starts_with("arn:aws:iam::aws:") {
+            continue;
+        }
+        let name = p
+            .policy_name()
+            .map(str::to_string)
+            .unwrap_or_else(|| arn.rsplit('/').next().unwrap_or("").to_string());
+        let default = p
+            .policy_version_list()
+            .iter()
+            .find(|v| v.is_default_version())
+            .or_else(|| {
+                p.policy_version_list()
+                    .iter()
+                    .find(|v| v.version_id() == p.default_version_id())
+            });
+        let document = doc(
+            default.and_then(|v| v.document()),
+            &format!("managed policy {name}"),
+        )?;
+        out.push(res(
+            scope,
+            Kind::IamPolicy,
+            name.clone(),
+            name.clone(),
+            vec![name.clone(), arn.clone()],
+            BTreeMap::new(),
+            json!({ "arn": arn, "path": p.path(), "document": document }),
+        ));
+    }
+    Ok(out)
+}
