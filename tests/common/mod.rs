@@ -66,9 +66,15 @@ pub struct Moto {
 
 impl Moto {
     pub fn start() -> Moto {
+        Self::start_with(&[])
+    }
+
+    /// With environment settings for moto (e.g. MOTO_IAM_LOAD_MANAGED_POLICIES=true).
+    pub fn start_with(env: &[(&str, &str)]) -> Moto {
         let port = free_port();
         let child = Command::new(moto_server_bin())
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -173,6 +179,16 @@ pub struct PagingProxy {
 
 impl PagingProxy {
     pub fn start(upstream: &str, page_size: u32, fail_page: u32) -> PagingProxy {
+        Self::start_with(upstream, page_size, fail_page, &[])
+    }
+
+    /// With extra flags (`--split-gaad`, `--throttle-iam`).
+    pub fn start_with(
+        upstream: &str,
+        page_size: u32,
+        fail_page: u32,
+        flags: &[&str],
+    ) -> PagingProxy {
         let dir = tempfile::tempdir().expect("tempdir");
         let port_file = dir.path().join("port");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/ec2_paging_proxy.py");
@@ -185,6 +201,7 @@ impl PagingProxy {
                 &page_size.to_string(),
             ])
             .args(["--fail-page", &fail_page.to_string()])
+            .args(flags)
             .arg("--port-file")
             .arg(&port_file)
             .spawn()

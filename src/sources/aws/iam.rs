@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use aws_sdk_iam::types::{
-    AccessKeyMetadata, AttachedPolicy, GroupDetail, ManagedPolicyDetail, PolicyDetail, RoleDetail,
-    Tag, UserDetail,
+    AccessKeyMetadata, AttachedPolicy, EntityType, GroupDetail, ManagedPolicyDetail, PolicyDetail,
+    RoleDetail, Tag, UserDetail,
 };
 use jiff::Timestamp;
 use serde_json::{Value, json};
@@ -49,6 +49,12 @@ impl IamSource {
             let resp = self
                 .client
                 .get_account_authorization_details()
+                // AWS-managed policies are not the account's to change (hundreds of them);
+                // attachments of them still come with each user, group and role.
+                .filter(EntityType::User)
+                .filter(EntityType::Group)
+                .filter(EntityType::Role)
+                .filter(EntityType::LocalManagedPolicy)
                 .max_items(1000)
                 .set_marker(marker.clone())
                 .send()
