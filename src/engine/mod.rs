@@ -43,6 +43,48 @@ pub fn reverted_by(change: &Change, open: &[OpenDrift]) -> Vec<String> {
     }
 }
 
+/// A new access key for a user whose deletion a record in force plans (offboarding): the
+/// records are the signal, so this rule lives here rather than in `rules`.
+fn departing_user_key(change: &Change, s: &Settings<'_>) -> Option<Finding> {
+    if change.key.kind != Kind::IamAccessKey || change.action != crate::model::Action::Create {
+        return None;
+    }
+    let user = change
+        .after
+        .as_ref()?
+        .attributes
+        .get("user")?
+        .as_str()?
+        .to_string();
+    let key = crate::model::ResourceKey {
+        scope: change.key.scope.clone(),
+        kind: Kind::IamUser,
+        id: user.clone(),
+    };
+    let removal = Change::new(
+        key.clone(),
+        crate::model::Action::Delete,
+        Some(Resource::new(
+            key,
+            user.clone(),
+            vec![user.clone()],
+            Default::default(),
+            serde_json::Value::Null,
+        )),
+        None,
+        Vec::new(),
+        change.observed_at,
+    );
+    match decide(&removal, s.records, s.matching) {
+        Decision::Matched { record_id, .. } => Some(Finding {
+            rule: crate::model::RuleId::IamKeyForDepartingUser,
+            severity: Severity::High,
+            message: format!("new access key for {user}, whose removal {record_id} plans"),
+        }),
+        _ => None,
+    }
+}
+
 /// (drift id, record id) for every drift a loaded record names in `retrospective_for`.
 pub fn retrospectives(records: &[ChangeRecord]) -> Vec<(String, String)> {
     records
@@ -116,10 +158,11 @@ pub fn evaluate(
     let changes = diff(previous, observation)
         .into_iter()
         .map(|change| {
-            let findings = assess_change(&change, s.rules);
-            let severity = max_severity(&findings);
+            let mut findings = assess_change(&change, s.rules);
+            findings.extend(departing_user_key(&change, s));
             let decision = decide(&change, s.records, s.matching);
             let reverts = reverted_by(&change, s.open);
+            let severity = max_severity(&findings);
             Evaluated {
                 change,
                 findings,
@@ -202,5 +245,74 @@ mod tests {
         r.description = Some("still open".into());
         let modified = diff(&[a], &obs(vec![res(r)], "2026-11-21T10:05:00Z"));
         assert!(reverted_by(&modified[0], &[open(&opened[0])]).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod offboarding_tests {
+    use std::collections::BTreeMap;
+
+    use jiff::Timestamp;
+    use serde_json::json;
+
+    use super::*;
+    use crate::matcher::{MatchSettings, RecordIndex};
+    use crate::model::{ResourceKey, RuleId, Scope};
+    use crate::records::{ValidationSettings, parse_file};
+    use crate::rules::RuleSettings;
+
+    fn key_resource(user: &str) -> Resource {
+        Resource::new(
+            ResourceKey {
+                scope: Scope::Aws {
+                    account: "123456789012".into(),
+                    region: "global".into(),
+                },
+                kind: Kind::IamAccessKey,
+                id: "AKIA1".into(),
+            },
+            format!("access key AKIA1 of {user}"),
+            vec![user.into()],
+            BTreeMap::new(),
+            json!({ "user": user, "status": "Active" }),
+        )
+    }
+
+    #[test]
+    fn a_key_for_a_user_being_offboarded_is_flagged() {
+        let records = parse_file(
+            "r.yaml",
+            "id: CHG-OFF-1\ntitle: Offboard bob\ntype: normal\npurpose: leaving\nimpact: bob only\nresources: it\nrequested_by: hr@example.com\napproved_by: [{ name: sec@example.com, at: 2026-11-01T00:00:00Z }]\nwindow: { start: 2026-11-28T00:00:00Z, end: 2026-11-30T00:00:00Z }\nscope: [{ provider: aws, kind: aws.iam.user, target: bob, actions: [delete] }]\n",
+            &ValidationSettings::default(),
+        )
+        .expect("record");
+        let index = RecordIndex::new(records);
+        let settings = Settings {
+            rules: &RuleSettings::default(),
+            matching: &MatchSettings::default(),
+            records: &index,
+            open: &[],
+        };
+        let at: Timestamp = "2026-11-29T10:00:00Z".parse().expect("ts");
+        let obs = |r: Resource| Observation {
+            scope: r.key.scope.clone(),
+            observed_at: at,
+            outcome: Outcome::Complete(vec![r]),
+        };
+        for (user, want) in [
+            (
+                "bob",
+                vec![RuleId::IamNewAccessKey, RuleId::IamKeyForDepartingUser],
+            ),
+            ("alice", vec![RuleId::IamNewAccessKey]),
+        ] {
+            let Evaluation::Compared { changes, .. } =
+                evaluate(Some(&[]), &obs(key_resource(user)), &settings)
+            else {
+                panic!("compared")
+            };
+            let got: Vec<RuleId> = changes[0].findings.iter().map(|f| f.rule).collect();
+            assert_eq!(got, want, "user {user}");
+        }
     }
 }

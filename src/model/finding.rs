@@ -62,6 +62,8 @@ pub enum RuleId {
     IamNewUser,
     /// Console login enabled for a user.
     IamConsoleLogin,
+    /// A new access key for a user whose removal is planned (offboarding).
+    IamKeyForDepartingUser,
 }
 
 impl RuleId {
@@ -80,6 +82,7 @@ impl RuleId {
             RuleId::IamNewAccessKey => "iam_new_access_key",
             RuleId::IamNewUser => "iam_new_user",
             RuleId::IamConsoleLogin => "iam_console_login",
+            RuleId::IamKeyForDepartingUser => "iam_key_for_departing_user",
         }
     }
 }
