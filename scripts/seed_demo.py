@@ -35,7 +35,14 @@ if step == "seed":
                                         TagSpecifications=[{"ResourceType": "security-group",
                                                             "Tags": [{"Key": "team", "Value": "ml-platform"}]}])["GroupId"]
         ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=perms)
-    print(f"    seeded VPC {vpc} with security groups: {', '.join(groups)}")
+    iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    trust = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"sagemaker.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
+    iam.create_role(RoleName="ml-training-job", AssumeRolePolicyDocument=trust)
+    iam.put_role_policy(RoleName="ml-training-job", PolicyName="read-datasets",
+                        PolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:ListBucket"],"Resource":["arn:aws:s3:::datasets","arn:aws:s3:::datasets/*"]}]}')
+    iam.create_user(UserName="alice")
+    print(f"    seeded VPC {vpc} with security groups: {', '.join(groups)}; IAM role ml-training-job, user alice")
 elif step == "planned":
     ec2.authorize_security_group_ingress(GroupId=group_id("inference-api"),
                                          IpPermissions=[tcp(8443, "10.20.0.0/16", "internal LB (STD-0007)")])
