@@ -520,7 +520,7 @@ async fn report_lists_changes_decisions_and_exposure() {
     let out = env.run(&["report", "--since", "1d", "--format", "json"]);
     assert_eq!(out.code, 0, "{out}");
     let r: serde_json::Value = serde_json::from_str(&out.stdout).expect("report json");
-    assert_eq!(r["schema_version"], 1);
+    assert_eq!(r["schema_version"], 2);
     assert_eq!(r["ledger"]["verified"], true);
     assert_eq!(r["totals"]["changes"], 2);
     assert_eq!(r["totals"]["matched"], 1);

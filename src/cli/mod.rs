@@ -85,7 +85,7 @@ pub enum Command {
     Records(RecordsCommand),
     /// Write the period report (matched versus unmatched changes, coverage, ledger integrity).
     #[command(
-        after_help = "Times are RFC 3339 (2026-06-01T00:00:00Z), a date (2026-06-01, UTC midnight) or an age (180d, 12h).\n\nExamples:\n  driftwatch report --since 2026-06-01 --until 2026-11-30 --format markdown -o report.md\n  driftwatch report --since 180d --format json"
+        after_help = "Times are RFC 3339 (2026-06-01T00:00:00Z), a date (2026-06-01, UTC midnight) or an age (180d, 12h).\n\nExamples:\n  driftwatch report --since 2026-06-01 --until 2026-11-30 --format html -o report.html\n  driftwatch report --since 180d --format xlsx -o report.xlsx\n  driftwatch report --since 30d --format csv -o changes.csv\n  driftwatch report --since 180d --format json"
     )]
     Report {
         #[arg(long)]
@@ -195,6 +195,9 @@ pub enum ScanFormat {
 pub enum ReportFormat {
     Json,
     Markdown,
+    Html,
+    Xlsx,
+    Csv,
 }
 
 #[derive(Debug, Subcommand)]

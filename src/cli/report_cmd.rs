@@ -55,20 +55,36 @@ pub fn run(
     for e in &load.errors {
         eprintln!("warning: record not in the register: {e}");
     }
-    let r = report::build(&db, records.active(), since, until, now)?;
-    let text = match format {
-        ReportFormat::Json => report::render_json(&r),
-        ReportFormat::Markdown => report::render_markdown(&r),
-    };
-    write_output(output, &text)?;
+    let deadline = SignedDuration::from_secs(cfg.obligations.retrospective_deadline_secs as i64);
+    let r = report::build(&db, records.active(), since, until, now, deadline)?;
+    match format {
+        ReportFormat::Xlsx => {
+            let Some(path) = output else {
+                anyhow::bail!("--format xlsx needs -o FILE (it is a binary file)");
+            };
+            let bytes = report::render_xlsx(&r).context("cannot build the workbook")?;
+            std::fs::write(path, bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        _ => {
+            let text = match format {
+                ReportFormat::Json => report::render_json(&r),
+                ReportFormat::Markdown => report::render_markdown(&r),
+                ReportFormat::Html => report::render_html(&r),
+                ReportFormat::Csv => report::render_csv(&r),
+                ReportFormat::Xlsx => String::new(),
+            };
+            write_output(output, &text)?;
+        }
+    }
     if let Some(p) = output {
         eprintln!(
             "report written to {} ({} changes: {} matched, {} unmatched, {} violations; ledger {})",
             p.display(),
-            r.totals.changes,
-            r.totals.matched,
-            r.totals.unmatched,
-            r.totals.violations,
+            r.totals.all.changes,
+            r.totals.all.matched,
+            r.totals.all.unmatched,
+            r.totals.all.violations,
             if r.ledger.verified {
                 "verified"
             } else {

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::Report;
+use super::{Report, alerts_summary, fields_summary, findings_summary};
 
 fn esc(s: &str) -> String {
     s.replace('\\', "\\\\")
@@ -46,23 +46,25 @@ fn write_report(r: &Report, o: &mut String) -> std::fmt::Result {
         writeln!(o)?;
     }
     writeln!(o, "## Summary\n")?;
-    let t = &r.totals;
-    writeln!(o, "| changes | matched | unmatched | violations |")?;
-    writeln!(o, "|---:|---:|---:|---:|")?;
+    let t = &r.totals.all;
     writeln!(
         o,
-        "| {} | {} | {} | {} |\n",
-        t.changes, t.matched, t.unmatched, t.violations
+        "| changes | matched | unmatched | violations | reverted |"
     )?;
+    writeln!(o, "|---:|---:|---:|---:|---:|")?;
     writeln!(
         o,
-        "By severity: {}\n",
-        t.by_severity
-            .iter()
-            .map(|(k, v)| format!("{k} {v}"))
+        "| {} | {} | {} | {} | {} |\n",
+        t.changes, t.matched, t.unmatched, t.violations, t.reverted
+    )?;
+    let by = |m: &std::collections::BTreeMap<String, super::Counts>| {
+        m.iter()
+            .map(|(k, v)| format!("{k} {}", v.changes))
             .collect::<Vec<_>>()
             .join(", ")
-    )?;
+    };
+    writeln!(o, "By severity: {}\n", by(&r.totals.by_severity))?;
+    writeln!(o, "By month: {}\n", by(&r.totals.by_month))?;
     writeln!(o, "## Coverage\n")?;
     writeln!(o, "| scope | baseline | failed polls | blind periods |")?;
     writeln!(o, "|---|---|---:|---|")?;
@@ -97,27 +99,14 @@ fn write_report(r: &Report, o: &mut String) -> std::fmt::Result {
     } else {
         writeln!(
             o,
-            "| observed | drift | decision | severity | scope | resource | action | fields | findings | record | reason | alerted |"
+            "| observed | drift | decision | severity | scope | resource | action | fields | findings | record | reason | retrospective | alerted |"
         )?;
-        writeln!(o, "|---|---|---|---|---|---|---|---|---|---|---|---|")?;
+        writeln!(o, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")?;
         for c in &r.changes {
             let e = &c.entry;
-            let fields: Vec<&str> = e.fields.iter().map(|f| f.path.as_str()).collect();
-            let findings: Vec<&str> = e.findings.iter().map(|f| f.message.as_str()).collect();
-            let alerts: Vec<String> = c
-                .alerts
-                .iter()
-                .map(|a| {
-                    format!(
-                        "{} {}",
-                        a.sink,
-                        a.delivered_at.as_deref().unwrap_or("(pending)")
-                    )
-                })
-                .collect();
             writeln!(
                 o,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 e.observed_at,
                 e.drift_id,
                 e.decision.as_str(),
@@ -125,11 +114,12 @@ fn write_report(r: &Report, o: &mut String) -> std::fmt::Result {
                 esc(&e.scope),
                 esc(&e.name),
                 e.action,
-                esc(&fields.join(", ")),
-                esc(&findings.join("; ")),
+                esc(&fields_summary(e)),
+                esc(&findings_summary(e)),
                 esc(e.record_id.as_deref().unwrap_or("-")),
                 esc(&e.reason),
-                esc(&alerts.join("; "))
+                c.retrospective.status,
+                esc(&alerts_summary(c))
             )?;
         }
         writeln!(o)?;
@@ -152,13 +142,79 @@ fn write_report(r: &Report, o: &mut String) -> std::fmt::Result {
         }
         writeln!(o)?;
     }
-    writeln!(o, "## Change records\n")?;
+    writeln!(o, "## Break-glass sessions\n")?;
+    if r.break_glass.is_empty() {
+        writeln!(o, "None.")?;
+    }
+    for b in &r.break_glass {
+        writeln!(
+            o,
+            "- {} ({}): {} .. {}, {} min, closed {}, {} change(s), retrospective {}",
+            esc(&b.id),
+            esc(&b.requested_by),
+            b.opened_at,
+            b.planned_end,
+            b.duration_minutes,
+            b.closed_at.as_deref().unwrap_or("NO"),
+            b.changes.len(),
+            esc(b.retrospective.as_deref().unwrap_or("MISSING"))
+        )?;
+    }
+    writeln!(o, "\n## Segregation of duties\n")?;
+    if r.sod_violations.is_empty() {
+        writeln!(
+            o,
+            "No record was approved by its requester or by a bot account."
+        )?;
+    }
+    for v in &r.sod_violations {
+        writeln!(
+            o,
+            "- {} {}:{}: {}",
+            v.at,
+            esc(&v.file),
+            v.line,
+            esc(&v.message)
+        )?;
+    }
+    writeln!(o, "\n## Compliance mapping\n")?;
+    writeln!(
+        o,
+        "| framework | control | title | evidence | sections | exceptions |"
+    )?;
+    writeln!(o, "|---|---|---|---|---|---|")?;
+    for q in &r.compliance {
+        writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} |",
+            q.framework,
+            q.control,
+            q.title,
+            esc(&q.evidence),
+            q.sections.join(", "),
+            if q.exceptions.is_empty() {
+                "none".to_string()
+            } else {
+                esc(&q.exceptions.join(", "))
+            }
+        )?;
+    }
+    writeln!(o, "\n## Change records\n")?;
     writeln!(
         o,
         "| id | type | title | requested by | approved by | window | used by | file |"
     )?;
     writeln!(o, "|---|---|---|---|---|---|---|---|")?;
     for rec in &r.records {
+        let used = if rec.used {
+            rec.used_by.join(", ")
+        } else if rec.standard_never_used {
+            "unused (standard)".to_string()
+        } else if rec.window_passed_unused {
+            "window passed unused".to_string()
+        } else {
+            "unused".to_string()
+        };
         writeln!(
             o,
             "| {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -168,11 +224,7 @@ fn write_report(r: &Report, o: &mut String) -> std::fmt::Result {
             esc(&rec.requested_by),
             esc(&rec.approved_by.join(", ")),
             rec.window.as_deref().unwrap_or("-"),
-            if rec.used_by.is_empty() {
-                "unused".to_string()
-            } else {
-                rec.used_by.join(", ")
-            },
+            used,
             esc(&rec.origin)
         )?;
     }
