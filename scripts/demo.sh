@@ -72,7 +72,10 @@ step "driftwatch ledger verify"
 "$BIN" ledger verify
 
 step "driftwatch report"
+"$BIN" report --since 1d --format html -o "$OUT/report.html"
+"$BIN" report --since 1d --format xlsx -o "$OUT/report.xlsx"
 "$BIN" report --since 1d --format markdown -o "$OUT/report.md"
 "$BIN" report --since 1d --format json -o "$OUT/report.json"
 echo
-echo "Report: $OUT/report.md (and report.json). driftwatch's own log: $OUT/driftwatch.log"
+echo "Report: $OUT/report.html (open it in a browser; also report.xlsx, report.md, report.json)."
+echo "driftwatch's own log: $OUT/driftwatch.log"

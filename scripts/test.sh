@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: installs its peers (moto's server into a venv from PyPI; curl,
-# sqlite3, promtool, systemd-analyze and Alertmanager from Debian when missing; the manifest and Dockerfile
+# sqlite3, promtool, systemd-analyze, Alertmanager and Chromium from Debian when missing; the manifest and Dockerfile
 # linters into a venv by scripts/validate_deploy.sh), then runs every unit and integration
 # test.
 set -euo pipefail
@@ -8,7 +8,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-need_tools curl sqlite3 python3 promtool:prometheus systemd-analyze:systemd prometheus-alertmanager
+need_tools curl sqlite3 python3 promtool:prometheus systemd-analyze:systemd prometheus-alertmanager chromium
 setup_target_dir
 setup_moto
 echo "==> cargo test (moto: $DRIFTWATCH_MOTO_SERVER)"
