@@ -11,6 +11,22 @@ use crate::model::{Observation, Scope};
 
 pub type PollFuture<'a> = Pin<Box<dyn Future<Output = Observation> + Send + 'a>>;
 
+/// An observation from a listing's result: complete, or failed with its kind and message.
+pub fn observation(
+    scope: &Scope,
+    observed_at: jiff::Timestamp,
+    listed: Result<Vec<crate::model::Resource>, (crate::model::FailureKind, String)>,
+) -> Observation {
+    Observation {
+        scope: scope.clone(),
+        observed_at,
+        outcome: match listed {
+            Ok(r) => crate::model::Outcome::Complete(r),
+            Err((kind, message)) => crate::model::Outcome::Failed { kind, message },
+        },
+    }
+}
+
 pub trait Source: Send + Sync {
     fn scope(&self) -> &Scope;
     /// A short label for metrics and logs (`aws.ec2`).

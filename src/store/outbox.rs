@@ -63,44 +63,28 @@ pub(crate) fn enqueue(tx: &Transaction<'_>, at: Timestamp, items: &[OutboxItem])
 impl Db {
     /// Rows not yet delivered nor abandoned whose next attempt is due.
     pub fn outbox_due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxRow>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, sink, idempotency_key, payload, attempts, created_at FROM outbox
-             WHERE delivered_at IS NULL AND abandoned_at IS NULL AND next_attempt_at <= ?1
-             ORDER BY id LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![ts(now), limit as i64], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, u32>(4)?,
-                r.get::<_, String>(5)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, sink, key, payload, attempts, created) = row?;
-            out.push(OutboxRow {
-                id,
-                sink,
-                idempotency_key: key,
-                payload,
-                attempts,
-                created_at: parse_ts(&created)?,
-            });
-        }
-        Ok(out)
+        self.pending_rows("AND next_attempt_at <= ?1", params![ts(now), limit as i64])
     }
 
     /// Pending rows regardless of their next attempt time (the final drain at shutdown).
     pub fn outbox_pending(&self, after_id: i64, limit: usize) -> Result<Vec<OutboxRow>> {
-        let mut stmt = self.conn.prepare(
+        self.pending_rows("AND id > ?1", params![after_id, limit as i64])
+    }
+
+    /// Undelivered, not abandoned rows matching `condition` (with `?1`), oldest first, at most
+    /// `?2`.
+    fn pending_rows(
+        &self,
+        condition: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<OutboxRow>> {
+        let sql = format!(
             "SELECT id, sink, idempotency_key, payload, attempts, created_at FROM outbox
-             WHERE delivered_at IS NULL AND abandoned_at IS NULL AND id > ?1
-             ORDER BY id LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![after_id, limit as i64], |r| {
+             WHERE delivered_at IS NULL AND abandoned_at IS NULL {condition}
+             ORDER BY id LIMIT ?2"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(args, |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, String>(1)?,

@@ -8,8 +8,8 @@ use jiff::Timestamp;
 
 use super::classify;
 use crate::model::aws::{Direction, Peer, SecurityGroup, SecurityGroupRule};
-use crate::model::{FailureKind, Observation, Outcome, Resource, Scope};
-use crate::sources::{PollFuture, Source};
+use crate::model::{FailureKind, Resource, Scope};
+use crate::sources::{PollFuture, Source, observation};
 
 pub struct Ec2Source {
     scope: Scope,
@@ -90,17 +90,7 @@ impl Source for Ec2Source {
     }
 
     fn poll(&self, observed_at: Timestamp) -> PollFuture<'_> {
-        Box::pin(async move {
-            let outcome = match self.list().await {
-                Ok(r) => Outcome::Complete(r),
-                Err((kind, message)) => Outcome::Failed { kind, message },
-            };
-            Observation {
-                scope: self.scope.clone(),
-                observed_at,
-                outcome,
-            }
-        })
+        Box::pin(async move { observation(&self.scope, observed_at, self.list().await) })
     }
 }
 

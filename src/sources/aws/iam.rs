@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 
 use super::classify;
 use super::limit::Throttle;
-use crate::model::{FailureKind, Kind, Observation, Outcome, Resource, ResourceKey, Scope, iam};
-use crate::sources::{PollFuture, Source};
+use crate::model::{FailureKind, Kind, Resource, ResourceKey, Scope, iam};
+use crate::sources::{PollFuture, Source, observation};
 
 pub struct IamSource {
     scope: Scope,
@@ -166,17 +166,7 @@ impl Source for IamSource {
     }
 
     fn poll(&self, observed_at: Timestamp) -> PollFuture<'_> {
-        Box::pin(async move {
-            let outcome = match self.list().await {
-                Ok(r) => Outcome::Complete(r),
-                Err((kind, message)) => Outcome::Failed { kind, message },
-            };
-            Observation {
-                scope: self.scope.clone(),
-                observed_at,
-                outcome,
-            }
-        })
+        Box::pin(async move { observation(&self.scope, observed_at, self.list().await) })
     }
 }
 
