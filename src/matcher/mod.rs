@@ -1,10 +1,10 @@
 //! Pure matcher: a change and the active change records give a decision with its reason.
-//! Records are indexed by (provider, kind) so a change is compared only with the scope
-//! entries that could cover it, never with every record.
+//! Records are indexed by (provider, kind) and target glob (one `GlobSet` per bucket) so a
+//! change is compared only with the scope entries that could cover it, never with every record.
 
 use std::collections::HashMap;
 
-use globset::{Glob, GlobMatcher};
+use globset::{Glob, GlobMatcher, GlobSet, GlobSetBuilder};
 use jiff::SignedDuration;
 
 use crate::model::aws::SecurityGroupRule;
@@ -34,37 +34,70 @@ struct IndexedEntry {
     target: Option<GlobMatcher>,
 }
 
-/// The active records with their scope entries indexed by provider and kind.
+/// The scope entries of one (provider, kind): those without a target apply to every change;
+/// targeted ones are found through one `GlobSet` over all their globs, so a change meets only
+/// the entries whose target glob matches one of its names.
+#[derive(Default)]
+struct Bucket {
+    untargeted: Vec<IndexedEntry>,
+    targeted: Vec<IndexedEntry>,
+    globs: Vec<Glob>,
+    set: GlobSet,
+}
+
+/// The active records with their scope entries indexed by provider, kind and target.
 pub struct RecordIndex {
     records: Vec<ChangeRecord>,
-    by_kind: HashMap<(Provider, Option<Kind>), Vec<IndexedEntry>>,
+    by_id: HashMap<String, usize>,
+    by_kind: HashMap<(Provider, Option<Kind>), Bucket>,
 }
 
 impl RecordIndex {
     pub fn new(records: Vec<ChangeRecord>) -> Self {
-        let mut by_kind: HashMap<(Provider, Option<Kind>), Vec<IndexedEntry>> = HashMap::new();
+        let mut by_kind: HashMap<(Provider, Option<Kind>), Bucket> = HashMap::new();
         for (ri, r) in records.iter().enumerate() {
             for (ei, e) in r.scope.iter().enumerate() {
-                // Targets were validated as globs when the record was loaded; an entry whose
-                // glob still fails to compile is skipped rather than matching everything.
-                let target = match &e.target {
-                    None => None,
-                    Some(t) => match Glob::new(t) {
-                        Ok(g) => Some(g.compile_matcher()),
-                        Err(_) => continue,
-                    },
-                };
-                by_kind
-                    .entry((e.provider, e.kind.clone()))
-                    .or_default()
-                    .push(IndexedEntry {
+                let bucket = by_kind.entry((e.provider, e.kind.clone())).or_default();
+                match &e.target {
+                    None => bucket.untargeted.push(IndexedEntry {
                         record: ri,
                         entry: ei,
-                        target,
-                    });
+                        target: None,
+                    }),
+                    // Targets were validated as globs when the record was loaded; an entry
+                    // whose glob still fails to compile is skipped rather than matching all.
+                    Some(t) => {
+                        if let Ok(g) = Glob::new(t) {
+                            bucket.globs.push(g.clone());
+                            bucket.targeted.push(IndexedEntry {
+                                record: ri,
+                                entry: ei,
+                                target: Some(g.compile_matcher()),
+                            });
+                        }
+                    }
+                }
             }
         }
-        RecordIndex { records, by_kind }
+        for b in by_kind.values_mut() {
+            // Every glob in the builder compiled above, so building the set cannot fail; an
+            // empty set (matching nothing) is the safe fallback.
+            let mut builder = GlobSetBuilder::new();
+            for g in b.globs.drain(..) {
+                builder.add(g);
+            }
+            b.set = builder.build().unwrap_or_else(|_| GlobSet::empty());
+        }
+        let by_id = records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id.clone(), i))
+            .collect();
+        RecordIndex {
+            records,
+            by_id,
+            by_kind,
+        }
     }
 
     pub fn records(&self) -> &[ChangeRecord] {
@@ -72,14 +105,29 @@ impl RecordIndex {
     }
 
     pub fn get(&self, id: &str) -> Option<&ChangeRecord> {
-        self.records.iter().find(|r| r.id == id)
+        self.by_id.get(id).and_then(|i| self.records.get(*i))
     }
 
-    fn candidates<'a>(&'a self, change: &'a Change) -> impl Iterator<Item = &'a IndexedEntry> + 'a {
+    /// The scope entries that could cover this change, each once.
+    fn candidates(&self, change: &Change) -> Vec<&IndexedEntry> {
         let p = change.key.provider();
-        let exact = self.by_kind.get(&(p, Some(change.key.kind.clone())));
-        let any = self.by_kind.get(&(p, None));
-        exact.into_iter().chain(any).flatten()
+        let names: &[String] = change
+            .resource()
+            .map(|r| r.targets.as_slice())
+            .unwrap_or(&[]);
+        let mut out = Vec::new();
+        for key in [(p, Some(change.key.kind.clone())), (p, None)] {
+            let Some(b) = self.by_kind.get(&key) else {
+                continue;
+            };
+            out.extend(b.untargeted.iter());
+            let mut hits: Vec<usize> = names.iter().flat_map(|n| b.set.matches(n)).collect();
+            hits.sort_unstable();
+            hits.dedup();
+            out.extend(hits.into_iter().filter_map(|i| b.targeted.get(i)));
+        }
+        out.sort_by_key(|e| (e.record, e.entry));
+        out
     }
 }
 

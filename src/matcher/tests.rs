@@ -230,3 +230,31 @@ fn other_account_is_not_covered() {
         DecisionKind::Unmatched
     );
 }
+
+#[test]
+fn the_index_narrows_candidates_to_matching_targets() {
+    let yaml: String = (0..2000)
+        .map(|i| {
+            format!("- id: STD-{i}\n  title: t\n  type: standard\n  requested_by: a@x\n  approved_by: [{{ name: b@x, at: 2026-01-01T00:00:00Z }}]\n  scope: [{{ provider: aws, kind: aws.ec2.security_group_rule, target: svc-{i}-* }}]\n")
+        })
+        .collect::<String>()
+        + "- id: ANY-AWS\n  title: t\n  type: standard\n  requested_by: a@x\n  approved_by: [{ name: b@x, at: 2026-01-01T00:00:00Z }]\n  scope: [{ provider: aws }]\n";
+    let index = RecordIndex::new(
+        parse_file("r.yaml", &yaml, &ValidationSettings::default()).expect("valid"),
+    );
+    let c = change("svc-1234-api", 443, "10.0.0.0/8", "2026-11-21T10:00:00Z");
+    let ids: Vec<&str> = index
+        .candidates(&c)
+        .into_iter()
+        .map(|e| index.records[e.record].id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        vec!["STD-1234", "ANY-AWS"],
+        "only the matching glob and the untargeted entry"
+    );
+    assert_eq!(
+        decide(&c, &index, &MatchSettings::default()).record_id(),
+        Some("STD-1234")
+    );
+}
