@@ -192,6 +192,12 @@ impl Db {
         &self.path
     }
 
+    /// Rows inserted, updated or deleted since the database was opened (for benchmarks and
+    /// the "steady state writes nothing" check).
+    pub fn total_changes(&self) -> u64 {
+        self.conn.total_changes()
+    }
+
     fn migrate(&mut self) -> Result<()> {
         let version: i64 = self
             .conn
