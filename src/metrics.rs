@@ -259,6 +259,31 @@ impl Metrics {
         }
     }
 
+    /// AWS calls made so far: `(account, service, operation) -> count`, read back from the
+    /// exposition (the registry does not expose its families for iteration).
+    pub fn aws_request_counts(&self) -> Vec<(String, String, String, u64)> {
+        let text = self.encode();
+        let label = |l: &str, name: &str| {
+            l.split(&format!("{name}=\""))
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or("")
+                .to_string()
+        };
+        text.lines()
+            .filter(|l| l.starts_with("driftwatch_aws_requests_total{"))
+            .filter_map(|l| {
+                let n = l.rsplit(' ').next()?.parse::<f64>().ok()? as u64;
+                Some((
+                    label(l, "account"),
+                    label(l, "service"),
+                    label(l, "operation"),
+                    n,
+                ))
+            })
+            .collect()
+    }
+
     /// The OpenMetrics text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::new();

@@ -379,6 +379,19 @@ async fn paging_reads_every_page_and_a_failed_page_deletes_nothing() {
     let got: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
     assert_eq!(got["scopes"][0]["resources"].as_u64(), Some(want_resources));
     assert_eq!(proxy.stats()["describe_security_groups_calls"], 3);
+    // The scan counts its own calls: the minimum, ceil(6 groups / 2 per page).
+    let calls: Vec<(String, u64)> = got["aws_requests"]
+        .as_array()
+        .expect("aws_requests")
+        .iter()
+        .map(|c| {
+            (
+                c["operation"].as_str().unwrap_or("").to_string(),
+                c["calls"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(calls, vec![("DescribeSecurityGroups".to_string(), 3)]);
 
     // Page 2 fails: the scope is Failed, exit 2, and nothing is reported deleted.
     let failing = PagingProxy::start(&moto.url, 2, 2);

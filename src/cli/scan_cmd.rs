@@ -9,6 +9,7 @@ use crate::daemon::{CycleReport, Daemon, ScopeStatus};
 pub async fn run(cfg: Config, format: ScanFormat) -> anyhow::Result<Exit> {
     let mut daemon = Daemon::build(cfg).await?;
     let report = daemon.cycle().await;
+    let calls = daemon.metrics().aws_request_counts();
     let dispatch = daemon.dispatcher().run_once().await;
     let stats = daemon.store().call(|db| db.outbox_stats()).await?;
     daemon.close();
@@ -17,7 +18,7 @@ pub async fn run(cfg: Config, format: ScanFormat) -> anyhow::Result<Exit> {
         ScanFormat::Table => print!("{}", table(&report, delivered, stats.pending)),
         ScanFormat::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&as_json(&report, delivered, stats.pending))?
+            serde_json::to_string_pretty(&as_json(&report, delivered, stats.pending, &calls))?
         ),
     }
     dispatch?;
@@ -133,7 +134,12 @@ pub fn table(r: &CycleReport, delivered: u64, pending: u64) -> String {
     o
 }
 
-fn as_json(r: &CycleReport, delivered: u64, pending: u64) -> serde_json::Value {
+fn as_json(
+    r: &CycleReport,
+    delivered: u64,
+    pending: u64,
+    calls: &[(String, String, String, u64)],
+) -> serde_json::Value {
     let scopes: Vec<serde_json::Value> = r
         .scopes
         .iter()
@@ -166,5 +172,6 @@ fn as_json(r: &CycleReport, delivered: u64, pending: u64) -> serde_json::Value {
         "failed": r.failed(),
         "alerts_delivered": delivered,
         "alerts_pending": pending,
+        "aws_requests": calls.iter().map(|(a, s, o, n)| json!({"account": a, "service": s, "operation": o, "calls": n})).collect::<Vec<_>>(),
     })
 }
