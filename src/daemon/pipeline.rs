@@ -82,6 +82,10 @@ impl Pipeline {
             open: &open,
         };
         let evaluation = engine::evaluate(previous.as_deref(), &obs, &settings);
+        let observed = match &obs.outcome {
+            Outcome::Complete(r) => r.len(),
+            Outcome::Failed { .. } => 0,
+        };
         let at = obs.observed_at;
         let at_s = at.to_string();
         let scope_s = scope.to_string();
@@ -145,13 +149,10 @@ impl Pipeline {
                     changes: Vec::new(),
                 }
             }
-            Evaluation::Baseline {
-                resources,
-                exposures,
-            } => {
+            Evaluation::Baseline { exposures } => {
                 write.events.push(LedgerEvent::Baseline {
                     scope: scope_s.clone(),
-                    resources: resources.len(),
+                    resources: observed,
                     exposures: exposures
                         .iter()
                         .map(|e| ExposureEntry {
@@ -168,17 +169,19 @@ impl Pipeline {
                     blind_since: None,
                     last_error: None,
                 });
-                let n = resources.len();
-                write.upserts = resources;
+                // The baseline is the observation itself: moved, not copied.
+                if let Outcome::Complete(r) = obs.outcome {
+                    write.upserts = r;
+                }
                 ScopeReport {
                     scope: scope.clone(),
                     status: ScopeStatus::Baseline,
-                    resources: n,
+                    resources: observed,
                     exposures,
                     changes: Vec::new(),
                 }
             }
-            Evaluation::Compared { resources, changes } => {
+            Evaluation::Compared { changes } => {
                 let mut status = ScopeStatus::Compared;
                 if state.consecutive_failures > 0 || state.blind_since.is_some() {
                     if let Some(since) = state.blind_since {
@@ -203,7 +206,7 @@ impl Pipeline {
                 ScopeReport {
                     scope: scope.clone(),
                     status,
-                    resources: resources.len(),
+                    resources: observed,
                     exposures: Vec::new(),
                     changes,
                 }

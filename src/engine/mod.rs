@@ -107,16 +107,11 @@ pub struct Exposure {
 /// What one observation means for its scope.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Evaluation {
-    /// First complete observation of the scope: it becomes the baseline, no alerts.
-    Baseline {
-        resources: Vec<Resource>,
-        exposures: Vec<Exposure>,
-    },
+    /// First complete observation of the scope: it becomes the baseline (the observation's
+    /// resources), no alerts.
+    Baseline { exposures: Vec<Exposure> },
     /// A complete observation compared with the stored state.
-    Compared {
-        resources: Vec<Resource>,
-        changes: Vec<Evaluated>,
-    },
+    Compared { changes: Vec<Evaluated> },
     /// The listing failed; the stored state stays as it is.
     Failed,
 }
@@ -150,10 +145,7 @@ pub fn evaluate(
                 })
             })
             .collect();
-        return Evaluation::Baseline {
-            resources: resources.clone(),
-            exposures,
-        };
+        return Evaluation::Baseline { exposures };
     };
     let changes = diff(previous, observation)
         .into_iter()
@@ -172,10 +164,7 @@ pub fn evaluate(
             }
         })
         .collect();
-    Evaluation::Compared {
-        resources: resources.clone(),
-        changes,
-    }
+    Evaluation::Compared { changes }
 }
 
 #[cfg(test)]
