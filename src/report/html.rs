@@ -225,21 +225,7 @@ fn write_html(r: &Report, o: &mut String) -> std::fmt::Result {
         .scopes
         .iter()
         .map(|s| {
-            let blind = if s.blind_periods.is_empty() {
-                "none".to_string()
-            } else {
-                s.blind_periods
-                    .iter()
-                    .map(|p| {
-                        format!(
-                            "{} .. {}",
-                            p.since,
-                            p.until.as_deref().unwrap_or("still blind")
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            };
+            let blind = super::blind_summary(s);
             (
                 if s.blind_periods.is_empty() {
                     ""
@@ -423,15 +409,7 @@ fn write_html(r: &Report, o: &mut String) -> std::fmt::Result {
         .records
         .iter()
         .map(|rec| {
-            let used = if rec.used {
-                rec.used_by.join(", ")
-            } else if rec.standard_never_used {
-                "unused (standard)".into()
-            } else if rec.window_passed_unused {
-                "window passed unused".into()
-            } else {
-                "unused".into()
-            };
+            let used = super::record_use_summary(rec);
             (
                 String::new(),
                 vec![

@@ -69,21 +69,7 @@ fn write_report(r: &Report, o: &mut String) -> std::fmt::Result {
     writeln!(o, "| scope | baseline | failed polls | blind periods |")?;
     writeln!(o, "|---|---|---:|---|")?;
     for s in &r.scopes {
-        let blind = if s.blind_periods.is_empty() {
-            "none".to_string()
-        } else {
-            s.blind_periods
-                .iter()
-                .map(|p| {
-                    format!(
-                        "{} .. {}",
-                        p.since,
-                        p.until.as_deref().unwrap_or("still blind")
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("; ")
-        };
+        let blind = super::blind_summary(s);
         writeln!(
             o,
             "| {} | {} | {} | {} |",
@@ -206,15 +192,7 @@ fn write_report(r: &Report, o: &mut String) -> std::fmt::Result {
     )?;
     writeln!(o, "|---|---|---|---|---|---|---|---|")?;
     for rec in &r.records {
-        let used = if rec.used {
-            rec.used_by.join(", ")
-        } else if rec.standard_never_used {
-            "unused (standard)".to_string()
-        } else if rec.window_passed_unused {
-            "window passed unused".to_string()
-        } else {
-            "unused".to_string()
-        };
+        let used = super::record_use_summary(rec);
         writeln!(
             o,
             "| {} | {} | {} | {} | {} | {} | {} | {} |",

@@ -660,6 +660,37 @@ pub fn fields_summary(c: &ChangeEntry) -> String {
     s
 }
 
+/// A scope's blind periods in one line (`none` when it never went blind).
+pub fn blind_summary(s: &ScopeCoverage) -> String {
+    if s.blind_periods.is_empty() {
+        return "none".to_string();
+    }
+    s.blind_periods
+        .iter()
+        .map(|p| {
+            format!(
+                "{} .. {}",
+                p.since,
+                p.until.as_deref().unwrap_or("still blind")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Which drifts used a record, or why it went unused.
+pub fn record_use_summary(r: &RecordUse) -> String {
+    if r.used {
+        r.used_by.join(", ")
+    } else if r.standard_never_used {
+        "unused (standard)".into()
+    } else if r.window_passed_unused {
+        "window passed unused".into()
+    } else {
+        "unused".into()
+    }
+}
+
 pub fn findings_summary(c: &ChangeEntry) -> String {
     c.findings
         .iter()

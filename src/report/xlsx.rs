@@ -169,18 +169,7 @@ pub fn render_xlsx(r: &Report) -> Result<Vec<u8>, XlsxError> {
                 s.time(1, b)?;
             }
             s.num(2, sc.failed_polls as f64)?;
-            let blind: Vec<String> = sc
-                .blind_periods
-                .iter()
-                .map(|p| {
-                    format!(
-                        "{} .. {}",
-                        p.since,
-                        p.until.as_deref().unwrap_or("still blind")
-                    )
-                })
-                .collect();
-            s.text(3, &blind.join("; "))?;
+            s.text(3, &super::blind_summary(sc))?;
             s.row += 1;
         }
         s.finish(cols.len())?;
