@@ -1,11 +1,11 @@
 //! Pure diff: the last complete state of a scope and a new observation give the changes.
 //! No IO, no clock: `observed_at` comes from the observation.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
-use crate::model::{Action, Change, FieldChange, Observation, Outcome, Resource};
+use crate::model::{Action, Change, FieldChange, Kind, Observation, Outcome, Resource};
 
 /// Compare the previous complete state of a scope with a new observation.
 ///
@@ -16,11 +16,20 @@ pub fn diff(previous: &[Resource], observation: &Observation) -> Vec<Change> {
         Outcome::Complete(resources) => resources,
         Outcome::Failed { .. } => return Vec::new(),
     };
-    let before: BTreeMap<_, &Resource> = previous.iter().map(|r| (&r.key, r)).collect();
-    let after: BTreeMap<_, &Resource> = current.iter().map(|r| (&r.key, r)).collect();
+    // One scope per observation: (kind, id) identifies a resource; hashing beats ordered
+    // comparisons of long ids on large scopes. Changes are sorted by key at the end.
+    let before: HashMap<(&Kind, &str), &Resource> = previous
+        .iter()
+        .map(|r| ((&r.key.kind, r.key.id.as_str()), r))
+        .collect();
+    let after: HashMap<(&Kind, &str), &Resource> = current
+        .iter()
+        .map(|r| ((&r.key.kind, r.key.id.as_str()), r))
+        .collect();
     let mut changes = Vec::new();
-    for (key, now) in &after {
-        match before.get(key) {
+    for (k, now) in &after {
+        let key = &now.key;
+        match before.get(k) {
             None => changes.push(Change::new(
                 (*key).clone(),
                 Action::Create,
@@ -40,8 +49,9 @@ pub fn diff(previous: &[Resource], observation: &Observation) -> Vec<Change> {
             Some(_) => {}
         }
     }
-    for (key, was) in &before {
-        if !after.contains_key(key) {
+    for (k, was) in &before {
+        let key = &was.key;
+        if !after.contains_key(k) {
             changes.push(Change::new(
                 (*key).clone(),
                 Action::Delete,
@@ -52,6 +62,7 @@ pub fn diff(previous: &[Resource], observation: &Observation) -> Vec<Change> {
             ));
         }
     }
+    changes.sort_by(|a, b| a.key.cmp(&b.key));
     changes
 }
 
