@@ -355,14 +355,8 @@ async fn outage_then_recovery_delivers_every_alert_once_and_escalates() {
 
 #[tokio::test]
 async fn sigkill_with_undelivered_alerts_delivers_after_restart_once() {
-    let moto = Moto::start();
-    let hook = Receiver::start();
+    let (moto, hook, env) = moto_with_webhook();
     hook.set_status(503);
-    let env = Env::new(&Settings {
-        endpoint: &moto.url,
-        webhook: Some(&hook.url),
-        ..Default::default()
-    });
     let ec2 = moto.ec2().await;
     let sg = create_group(&ec2, "tensorboard").await;
     let mut d = Running::start(env.command(&["run"]));
@@ -422,13 +416,7 @@ async fn rate_limited_receiver_is_retried_after_its_retry_after() {
 
 #[tokio::test]
 async fn a_flapping_rule_pages_once_within_the_quiet_period() {
-    let moto = Moto::start();
-    let hook = Receiver::start();
-    let env = Env::new(&Settings {
-        endpoint: &moto.url,
-        webhook: Some(&hook.url),
-        ..Default::default()
-    });
+    let (moto, hook, env) = moto_with_webhook();
     let ec2 = moto.ec2().await;
     let sg = create_group(&ec2, "bastion").await;
     assert_eq!(env.run(&["scan"]).code, 0);

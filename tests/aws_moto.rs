@@ -40,13 +40,7 @@ scope: [{ provider: aws, target: mlflow }]
 
 #[tokio::test]
 async fn unplanned_world_open_ssh_is_alerted_once_with_its_finding() {
-    let moto = Moto::start();
-    let hook = Receiver::start();
-    let env = Env::new(&Settings {
-        endpoint: &moto.url,
-        webhook: Some(&hook.url),
-        ..Default::default()
-    });
+    let (moto, hook, env) = moto_with_webhook();
     let ec2 = moto.ec2().await;
     let sg = create_group(&ec2, "jupyter-notebooks").await;
     authorize(&ec2, &sg, 8888, "10.8.0.0/16").await;
@@ -126,13 +120,7 @@ async fn unplanned_world_open_ssh_is_alerted_once_with_its_finding() {
 
 #[tokio::test]
 async fn planned_change_is_matched_and_out_of_window_is_a_violation() {
-    let moto = Moto::start();
-    let hook = Receiver::start();
-    let env = Env::new(&Settings {
-        endpoint: &moto.url,
-        webhook: Some(&hook.url),
-        ..Default::default()
-    });
+    let (moto, hook, env) = moto_with_webhook();
     env.record("std-1.yaml", STANDARD_8443);
     env.record("chg-9.yaml", EXPIRED_WINDOW);
     let ec2 = moto.ec2().await;
@@ -309,14 +297,8 @@ async fn sigterm_finishes_the_cycle_in_flight() {
 
 #[tokio::test]
 async fn webhook_outage_keeps_alerts_and_delivers_once_later() {
-    let moto = Moto::start();
-    let hook = Receiver::start();
+    let (moto, hook, env) = moto_with_webhook();
     hook.set_status(503);
-    let env = Env::new(&Settings {
-        endpoint: &moto.url,
-        webhook: Some(&hook.url),
-        ..Default::default()
-    });
     let ec2 = moto.ec2().await;
     let sg = create_group(&ec2, "ray-head").await;
     assert_eq!(env.run(&["scan"]).code, 0);
@@ -558,13 +540,7 @@ async fn report_lists_changes_decisions_and_exposure() {
 
 #[tokio::test]
 async fn bad_record_file_is_alerted_once_and_the_others_still_match() {
-    let moto = Moto::start();
-    let hook = Receiver::start();
-    let env = Env::new(&Settings {
-        endpoint: &moto.url,
-        webhook: Some(&hook.url),
-        ..Default::default()
-    });
+    let (moto, hook, env) = moto_with_webhook();
     env.record("std-1.yaml", STANDARD_8443);
     env.record("broken.yaml", "id: CHG-X\ntitle: self approved\ntype: standard\nrequested_by: a@example.com\napproved_by: [{ name: a@example.com, at: 2026-01-01T00:00:00Z }]\nscope: [{ provider: aws }]\n");
     let ec2 = moto.ec2().await;

@@ -171,14 +171,8 @@ async fn edited_record_file_is_reloaded_without_restart() {
 
 #[tokio::test]
 async fn sigterm_delivers_queued_alerts_within_the_bound() {
-    let moto = Moto::start();
-    let hook = Receiver::start();
+    let (moto, hook, env) = moto_with_webhook();
     hook.set_status(503);
-    let env = Env::new(&Settings {
-        endpoint: &moto.url,
-        webhook: Some(&hook.url),
-        ..Default::default()
-    });
     let ec2 = moto.ec2().await;
     let sg = create_group(&ec2, "jupyter-notebooks").await;
     let mut d = Running::start(env.command(&["run"]));

@@ -695,3 +695,16 @@ impl Drop for Alertmanager {
         let _ = self.child.wait();
     }
 }
+
+/// moto's server, a webhook receiver, and a config whose webhook sink points at it: the setup
+/// most scenarios share.
+pub fn moto_with_webhook() -> (Moto, Receiver, Env) {
+    let moto = Moto::start();
+    let hook = Receiver::start();
+    let env = Env::new(&Settings {
+        endpoint: &moto.url,
+        webhook: Some(&hook.url),
+        ..Default::default()
+    });
+    (moto, hook, env)
+}
