@@ -29,7 +29,11 @@ fn default_active_secs() -> u64 {
     86_400
 }
 
-/// Delivery settings every network sink shares.
+// Each sink section repeats its delivery fields (timeout, attempts, concurrency) and its
+// secret triple (inline, `_env`, `_file`): `deny_unknown_fields` cannot be combined with
+// `#[serde(flatten)]`, and unknown keys must stay errors.
+
+/// The log sink: alerts as structured log lines.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogSinkConfig {
