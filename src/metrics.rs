@@ -57,6 +57,15 @@ pub struct AwsCallLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KubeEventLabels {
+    pub scope: String,
+    /// `group/version/Kind`.
+    pub kind: String,
+    /// `apply`, `delete`, `listed`, or `error_<kind>` (`error_gone`, `error_forbidden`, ...).
+    pub event: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BuildLabels {
     pub version: String,
 }
@@ -94,6 +103,8 @@ pub struct Metrics {
     pub obligations_overdue: Gauge,
     pub store_errors: Family<ErrorLabels, Counter>,
     pub config_reloads: Family<ErrorLabels, Counter>,
+    pub kube_watch_events: Family<KubeEventLabels, Counter>,
+    pub kube_detection: Histogram,
 }
 
 impl Default for Metrics {
@@ -141,6 +152,8 @@ impl Metrics {
             obligations_overdue: Gauge::default(),
             store_errors: Family::default(),
             config_reloads: Family::default(),
+            kube_watch_events: Family::default(),
+            kube_detection: duration_histogram(),
         };
         r.register(
             "driftwatch_polls",
@@ -252,6 +265,16 @@ impl Metrics {
             "driftwatch_config_reloads",
             "Config reloads (SIGHUP), by result",
             m.config_reloads.clone(),
+        );
+        r.register(
+            "driftwatch_kubernetes_watch_events",
+            "Kubernetes watch events and errors, by cluster, kind and event",
+            m.kube_watch_events.clone(),
+        );
+        r.register(
+            "driftwatch_kubernetes_detection_seconds",
+            "From a Kubernetes watch event to its changes decided and committed (ledger and outbox)",
+            m.kube_detection.clone(),
         );
         Metrics {
             registry: Arc::new(r),

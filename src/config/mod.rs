@@ -9,7 +9,9 @@ use serde::Deserialize;
 
 use crate::model::Severity;
 
+mod kubernetes;
 mod sinks;
+pub use kubernetes::{ClusterConfig, KindConfig, KubernetesConfig};
 pub use sinks::{
     AlertingConfig, AlertmanagerSinkConfig, LogSinkConfig, PagerDutySinkConfig, RouteConfig,
     SinkConfig, SlackSinkConfig, WebhookSinkConfig,
@@ -90,6 +92,8 @@ pub struct Config {
     pub sources: SourcesConfig,
     #[serde(default)]
     pub aws: Option<AwsConfig>,
+    #[serde(default)]
+    pub kubernetes: Option<KubernetesConfig>,
     #[serde(default)]
     pub rules: RulesConfig,
     #[serde(default)]
@@ -375,6 +379,9 @@ impl Config {
         };
         fix(&mut self.state_dir);
         fix(&mut self.records.dir);
+        if let Some(k) = &mut self.kubernetes {
+            k.resolve_paths(base);
+        }
         for s in &mut self.sinks {
             s.resolve_paths(base);
         }
@@ -433,11 +440,12 @@ impl Config {
             }
         }
         match &self.aws {
-            None => err(
+            None if self.kubernetes.is_none() => err(
                 "aws".into(),
-                "no source configured: add an [aws] section with regions and [[aws.accounts]]"
+                "no source configured: add an [aws] section with regions and [[aws.accounts]], or [[kubernetes.clusters]]"
                     .into(),
             ),
+            None => {}
             Some(aws) => {
                 if let Some(u) = &aws.endpoint_url
                     && reqwest::Url::parse(u).is_err()
@@ -542,6 +550,9 @@ impl Config {
             s.validate(&format!("sinks[{i}]"), &mut errs);
         }
         self.alerting.validate(&self.sinks, &mut errs);
+        if let Some(k) = &self.kubernetes {
+            k.validate(&mut errs);
+        }
         errs
     }
 

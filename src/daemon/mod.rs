@@ -25,6 +25,7 @@ use crate::records::{LoadReport, RecordError, RecordSet, ValidationSettings};
 use crate::rules::{RuleSettings, default_sensitive_ports, port_label};
 use crate::sinks::{Dispatcher, Sinks, alert_for_record};
 use crate::sources::Source;
+use crate::sources::kubernetes::Touched;
 use crate::store::{Db, LedgerEvent, StoreError, StoreHandle};
 pub use health::{Health, ScopeHealth};
 pub use pipeline::{ScopeReport, ScopeStatus};
@@ -161,6 +162,29 @@ pub struct Daemon {
     health: Arc<Health>,
     /// Seconds since the epoch of the main loop's last sign of life (systemd watchdog).
     heartbeat: Arc<AtomicI64>,
+    /// Kubernetes watches report changes here; the run loop decides them at once.
+    touched_tx: mpsc::Sender<Touched>,
+    touched_rx: Option<mpsc::Receiver<Touched>>,
+}
+
+/// Every source the config asks for: AWS (polled) and Kubernetes (watched).
+async fn build_sources(
+    cfg: &Config,
+    metrics: &Metrics,
+    touched: &mpsc::Sender<Touched>,
+) -> Vec<Arc<dyn Source>> {
+    let mut sources: Vec<Arc<dyn Source>> = crate::sources::aws::build_sources(cfg, metrics)
+        .await
+        .into_iter()
+        .map(Arc::from)
+        .collect();
+    sources.extend(
+        crate::sources::kubernetes::build_sources(cfg, metrics, Some(touched.clone()))
+            .await
+            .into_iter()
+            .map(Arc::<dyn Source>::from),
+    );
+    sources
 }
 
 impl Daemon {
@@ -181,11 +205,9 @@ impl Daemon {
         let (store, thread) = StoreHandle::spawn(db).map_err(DaemonError::Thread)?;
         let sinks = Sinks::from_config(&cfg.sinks, &cfg.alerting)?;
         let metrics = Metrics::new();
-        let sources: Vec<Arc<dyn Source>> = crate::sources::aws::build_sources(&cfg, &metrics)
-            .await
-            .into_iter()
-            .map(Arc::from)
-            .collect();
+        // Bounded: a full channel already holds a wake-up, and each cycle reads whole states.
+        let (touched_tx, touched_rx) = mpsc::channel(64);
+        let sources = build_sources(&cfg, &metrics, &touched_tx).await;
         let health = Arc::new(Health::default());
         health.set_store_open(true);
         health.set_scopes(sources.iter().map(|s| s.scope().to_string()));
@@ -202,6 +224,8 @@ impl Daemon {
             metrics,
             health,
             heartbeat: Arc::new(AtomicI64::new(jiff::Timestamp::now().as_second())),
+            touched_tx,
+            touched_rx: Some(touched_rx),
         })
     }
 
@@ -305,6 +329,15 @@ impl Daemon {
 
     /// One poll of every source, each result committed as it arrives.
     pub async fn cycle(&mut self) -> CycleReport {
+        self.cycle_for(None).await
+    }
+
+    /// A cycle over the sources of `only` (every source when `None`): the same records,
+    /// retrospectives, pipeline and obligations as a full cycle.
+    async fn cycle_for(
+        &mut self,
+        only: Option<&std::collections::BTreeSet<String>>,
+    ) -> CycleReport {
         let started = Instant::now();
         let load = self.reload_records().await;
         self.close_retrospectives().await;
@@ -312,6 +345,9 @@ impl Daemon {
         let at = crate::clock::now();
         let mut polls = JoinSet::new();
         for s in &self.sources {
+            if only.is_some_and(|o| !o.contains(&s.scope().to_string())) {
+                continue;
+            }
             let s = s.clone();
             polls.spawn(async move {
                 let t = Instant::now();
@@ -531,11 +567,8 @@ impl Daemon {
                 return;
             }
         };
-        let sources: Vec<Arc<dyn Source>> = crate::sources::aws::build_sources(&new, &self.metrics)
-            .await
-            .into_iter()
-            .map(Arc::from)
-            .collect();
+        // The old sources (and their watches) stop when replaced below.
+        let sources = build_sources(&new, &self.metrics, &self.touched_tx).await;
         let mut cfg = new;
         cfg.state_dir = self.cfg.state_dir.clone();
         cfg.http = self.cfg.http.clone();
@@ -591,6 +624,15 @@ impl Daemon {
         let dispatch = tokio::spawn(dispatcher.run(dispatch_stop_rx));
         let (records_tx, mut records_rx) = mpsc::channel::<()>(16);
         let mut watcher = watch_records::watch(&self.cfg.records.dir, records_tx.clone());
+        let (_idle_tx, idle_rx) = mpsc::channel::<Touched>(1);
+        let mut touched_rx = self.touched_rx.take().unwrap_or(idle_rx);
+        let debounce = Duration::from_millis(
+            self.cfg
+                .kubernetes
+                .as_ref()
+                .map(|k| k.debounce_ms)
+                .unwrap_or(250),
+        );
         tracing::info!(
             sources = self.sources.len(),
             interval_secs = self.cfg.interval_secs,
@@ -655,6 +697,20 @@ impl Daemon {
                             }
                         }
                         notify_systemd(&[sd_notify::NotifyState::Ready]);
+                    }
+                    Some(first) = touched_rx.recv() => {
+                        // Let a burst (one `kubectl apply` of many objects) settle, then decide
+                        // every touched cluster in one cycle.
+                        tokio::time::sleep(debounce).await;
+                        let mut scopes = std::collections::BTreeSet::from([first.scope.to_string()]);
+                        let earliest = first.at;
+                        while let Ok(t) = touched_rx.try_recv() {
+                            scopes.insert(t.scope.to_string());
+                        }
+                        let report = self.cycle_for(Some(&scopes)).await;
+                        self.metrics.kube_detection.observe(earliest.elapsed().as_secs_f64());
+                        wake.notify_one();
+                        tracing::debug!(scopes = ?scopes, changes = report.scopes.iter().map(|s| s.changes.len()).sum::<usize>(), after_ms = earliest.elapsed().as_millis() as u64, "watch events decided");
                     }
                     Some(()) = records_rx.recv() => {
                         // Debounce: editors write a file in several steps.

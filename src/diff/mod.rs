@@ -30,22 +30,28 @@ pub fn diff(previous: &[Resource], observation: &Observation) -> Vec<Change> {
     for (k, now) in &after {
         let key = &now.key;
         match before.get(k) {
-            None => changes.push(Change::new(
-                (*key).clone(),
-                Action::Create,
-                None,
-                Some((*now).clone()),
-                field_changes(None, Some(now)),
-                observation.observed_at,
-            )),
-            Some(was) if was.hash() != now.hash() => changes.push(Change::new(
-                (*key).clone(),
-                Action::Modify,
-                Some((*was).clone()),
-                Some((*now).clone()),
-                field_changes(Some(was), Some(now)),
-                observation.observed_at,
-            )),
+            None => changes.push(
+                Change::new(
+                    (*key).clone(),
+                    Action::Create,
+                    None,
+                    Some((*now).clone()),
+                    field_changes(None, Some(now)),
+                    observation.observed_at,
+                )
+                .with_actor(now.actor.clone()),
+            ),
+            Some(was) if was.hash() != now.hash() => changes.push(
+                Change::new(
+                    (*key).clone(),
+                    Action::Modify,
+                    Some((*was).clone()),
+                    Some((*now).clone()),
+                    field_changes(Some(was), Some(now)),
+                    observation.observed_at,
+                )
+                .with_actor(now.actor.clone()),
+            ),
             Some(_) => {}
         }
     }

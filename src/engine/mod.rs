@@ -4,9 +4,10 @@
 use crate::diff::diff;
 use crate::matcher::{MatchSettings, RecordIndex, decide};
 use crate::model::{
-    Change, ChangeRecord, Decision, Finding, Kind, Observation, Outcome, Resource, Severity,
+    Change, ChangeRecord, Decision, Finding, Kind, Observation, Outcome, Provider, Resource,
+    Severity,
 };
-use crate::rules::{RuleSettings, assess_change, assess_resource, max_severity};
+use crate::rules::{RuleSettings, ScopeContext, assess_change, assess_resource, max_severity};
 
 /// A change with what the rules and the matcher made of it.
 #[derive(Clone, Debug, PartialEq)]
@@ -134,11 +135,17 @@ pub fn evaluate(
         Outcome::Failed { .. } => return Evaluation::Failed,
         Outcome::Complete(r) => r,
     };
+    // Only Kubernetes rules look across the scope (which roles grant everything, which
+    // namespaces have a NetworkPolicy); AWS scopes skip the pass.
+    let ctx = match observation.scope.provider() {
+        Provider::Kubernetes => ScopeContext::from_resources(resources),
+        Provider::Aws => ScopeContext::default(),
+    };
     let Some(previous) = previous else {
         let exposures = resources
             .iter()
             .filter_map(|r| {
-                let findings = assess_resource(r, s.rules);
+                let findings = assess_resource(r, s.rules, &ctx);
                 (!findings.is_empty()).then(|| Exposure {
                     resource: r.clone(),
                     findings,
@@ -150,7 +157,7 @@ pub fn evaluate(
     let changes = diff(previous, observation)
         .into_iter()
         .map(|change| {
-            let mut findings = assess_change(&change, s.rules);
+            let mut findings = assess_change(&change, s.rules, &ctx);
             findings.extend(departing_user_key(&change, s));
             let decision = decide(&change, s.records, s.matching);
             let reverts = reverted_by(&change, s.open);

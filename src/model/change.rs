@@ -92,6 +92,12 @@ impl Change {
         }
     }
 
+    /// The same change attributed to `actor` (not part of the fingerprint).
+    pub fn with_actor(mut self, actor: Option<String>) -> Self {
+        self.actor = actor;
+        self
+    }
+
     pub fn drift_id(&self) -> DriftId {
         DriftId(format!(
             "d-{}",

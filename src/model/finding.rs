@@ -64,6 +64,20 @@ pub enum RuleId {
     IamConsoleLogin,
     /// A new access key for a user whose removal is planned (offboarding).
     IamKeyForDepartingUser,
+    /// A (Cluster)RoleBinding to cluster-admin or to a role with `*` verbs on `*` resources.
+    K8sAdminBinding,
+    /// A binding whose subject is `system:anonymous` or `system:unauthenticated`.
+    K8sAnonymousSubject,
+    /// A Role or ClusterRole granting `*` verbs on `*` resources.
+    K8sWildcardRole,
+    /// A Service of type LoadBalancer or NodePort without `loadBalancerSourceRanges`.
+    K8sServiceExposed,
+    /// A NetworkPolicy deleted.
+    K8sNetworkPolicyDeleted,
+    /// A namespace left without any NetworkPolicy.
+    K8sNamespaceUnprotected,
+    /// An Ingress serving a host it did not serve before.
+    K8sIngressNewHost,
 }
 
 impl RuleId {
@@ -83,6 +97,13 @@ impl RuleId {
             RuleId::IamNewUser => "iam_new_user",
             RuleId::IamConsoleLogin => "iam_console_login",
             RuleId::IamKeyForDepartingUser => "iam_key_for_departing_user",
+            RuleId::K8sAdminBinding => "k8s_admin_binding",
+            RuleId::K8sAnonymousSubject => "k8s_anonymous_subject",
+            RuleId::K8sWildcardRole => "k8s_wildcard_role",
+            RuleId::K8sServiceExposed => "k8s_service_exposed",
+            RuleId::K8sNetworkPolicyDeleted => "k8s_network_policy_deleted",
+            RuleId::K8sNamespaceUnprotected => "k8s_namespace_unprotected",
+            RuleId::K8sIngressNewHost => "k8s_ingress_new_host",
         }
     }
 }

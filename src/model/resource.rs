@@ -22,6 +22,10 @@ pub struct Resource {
     pub tags: BTreeMap<String, String>,
     pub attributes: Value,
     hash: String,
+    /// Who last wrote it, when the API says (a Kubernetes field manager). Not content: it is
+    /// outside the hash, and not part of the stored state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
 }
 
 impl Resource {
@@ -40,7 +44,14 @@ impl Resource {
             tags,
             attributes,
             hash,
+            actor: None,
         }
+    }
+
+    /// The same resource with the API's last writer attached.
+    pub fn with_actor(mut self, actor: Option<String>) -> Self {
+        self.actor = actor;
+        self
     }
 
     /// SHA-256 over the canonical JSON of name, tags and attributes.

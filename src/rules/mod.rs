@@ -1,6 +1,9 @@
 //! Pure risk rules: a resource state or a change gives findings with a severity and a sentence.
 
 mod iam;
+mod kubernetes;
+
+pub use kubernetes::ScopeContext;
 
 use std::collections::BTreeMap;
 
@@ -69,7 +72,14 @@ pub fn default_sensitive_ports() -> BTreeMap<u16, String> {
 
 /// Findings on a resource as it stands (used for a change's new state and for the
 /// pre-existing exposure listed at baseline).
-pub fn assess_resource(resource: &Resource, settings: &RuleSettings) -> Vec<Finding> {
+pub fn assess_resource(
+    resource: &Resource,
+    settings: &RuleSettings,
+    ctx: &ScopeContext,
+) -> Vec<Finding> {
+    if resource.key.kind.provider() == crate::model::Provider::Kubernetes {
+        return kubernetes::assess(resource, ctx);
+    }
     let Some(rule) = SecurityGroupRule::from_resource(resource) else {
         return iam::assess(resource, settings);
     };
@@ -119,9 +129,13 @@ pub fn assess_resource(resource: &Resource, settings: &RuleSettings) -> Vec<Find
 
 /// Findings on a change: the risks its new state introduces. Deletes remove exposure and
 /// fire nothing.
-pub fn assess_change(change: &Change, settings: &RuleSettings) -> Vec<Finding> {
+/// Kubernetes changes fire only the risks their new state adds (see `kubernetes`).
+pub fn assess_change(change: &Change, settings: &RuleSettings, ctx: &ScopeContext) -> Vec<Finding> {
+    if change.key.kind.provider() == crate::model::Provider::Kubernetes {
+        return kubernetes::assess_change(change, ctx);
+    }
     let mut out = match (change.action, &change.after) {
-        (Action::Create | Action::Modify, Some(after)) => assess_resource(after, settings),
+        (Action::Create | Action::Modify, Some(after)) => assess_resource(after, settings, ctx),
         _ => Vec::new(),
     };
     out.extend(iam::assess_change(change));
@@ -196,10 +210,11 @@ mod tests {
         ];
         let settings = RuleSettings::default();
         for (name, r, want) in cases {
-            let got: Vec<(RuleId, Severity)> = assess_resource(&res(r), &settings)
-                .into_iter()
-                .map(|f| (f.rule, f.severity))
-                .collect();
+            let got: Vec<(RuleId, Severity)> =
+                assess_resource(&res(r), &settings, &ScopeContext::default())
+                    .into_iter()
+                    .map(|f| (f.rule, f.severity))
+                    .collect();
             assert_eq!(got, want.into_iter().collect::<Vec<_>>(), "case: {name}");
         }
     }
@@ -208,7 +223,9 @@ mod tests {
     fn egress_to_world_is_not_exposure() {
         let mut r = rule("sg-1", "tcp", 22, 22, "0.0.0.0/0");
         r.direction = Direction::Egress;
-        assert!(assess_resource(&res(r), &RuleSettings::default()).is_empty());
+        assert!(
+            assess_resource(&res(r), &RuleSettings::default(), &ScopeContext::default()).is_empty()
+        );
     }
 
     #[test]
@@ -216,6 +233,7 @@ mod tests {
         let f = assess_resource(
             &res(rule("sg-9", "tcp", 22, 22, "0.0.0.0/0")),
             &RuleSettings::default(),
+            &ScopeContext::default(),
         );
         assert_eq!(
             f[0].message,

@@ -1,8 +1,10 @@
 //! Sources: components that list one scope's resources and return an `Observation`. Each is
-//! built from its config section; the daemon polls them. A listing that does not complete is
+//! built from its config section; the daemon polls them (a Kubernetes source answers from its
+//! watches and also wakes the daemon when they see a change). A listing that does not complete is
 //! returned as `Outcome::Failed` with no resources, never as a short list.
 
 pub mod aws;
+pub mod kubernetes;
 
 use std::future::Future;
 use std::pin::Pin;

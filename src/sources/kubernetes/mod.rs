@@ -1,0 +1,655 @@
+//! The Kubernetes source: one per configured cluster (its scope). It watches instead of
+//! polling: a task per kind runs `kube::runtime::watcher` with backoff and keeps the cluster's
+//! normalized objects in memory, and after each event it tells the daemon, which decides
+//! within the debounce. `poll` answers from that state, so the daemon's pipeline (diff against
+//! the stored snapshot, rules, matching, ledger, outbox) is the same as for AWS: a relist after
+//! a 410 Gone or a reconnect is compared with the stored state, never replayed as creates and
+//! deletes. A poll fails (the scope keeps its state, and goes blind after repeated failures)
+//! while a kind has not finished its first list or its watch keeps failing.
+//!
+//! Objects are read through the dynamic API (`DynamicObject`), so CRDs work the same way as
+//! built-in kinds; Secrets are refused by config validation and never listed.
+
+pub mod normalize;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
+
+use crate::config::{ClusterConfig, Config, KindConfig};
+use crate::metrics::{KubeEventLabels, Metrics};
+use crate::model::{FailureKind, Kind, Resource, Scope};
+use crate::sources::{PollFuture, Source, observation};
+
+/// The kinds watched by default: (group, version, kind, plural, namespaced). The ClusterRole
+/// in `deploy/kubernetes/clusterrole.yaml` grants get/list/watch on exactly these.
+pub const DEFAULT_KINDS: &[(&str, &str, &str, &str)] = &[
+    ("", "v1", "Namespace", "namespaces"),
+    ("", "v1", "Service", "services"),
+    ("", "v1", "ServiceAccount", "serviceaccounts"),
+    ("networking.k8s.io", "v1", "Ingress", "ingresses"),
+    (
+        "networking.k8s.io",
+        "v1",
+        "NetworkPolicy",
+        "networkpolicies",
+    ),
+    ("rbac.authorization.k8s.io", "v1", "Role", "roles"),
+    (
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRole",
+        "clusterroles",
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        "v1",
+        "RoleBinding",
+        "rolebindings",
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+    ),
+];
+
+/// A kind to watch: known plural, or resolved through discovery (CRDs).
+#[derive(Clone, Debug)]
+struct KindSpec {
+    gvk: GroupVersionKind,
+    plural: Option<&'static str>,
+}
+
+impl KindSpec {
+    fn model(&self) -> Kind {
+        Kind::Kubernetes {
+            group: self.gvk.group.clone(),
+            version: self.gvk.version.clone(),
+            kind: self.gvk.kind.clone(),
+        }
+    }
+}
+
+fn kinds_for(c: &ClusterConfig) -> Vec<KindSpec> {
+    let mut out: Vec<KindSpec> = Vec::new();
+    if c.default_kinds {
+        out.extend(DEFAULT_KINDS.iter().map(|(g, v, k, p)| KindSpec {
+            gvk: GroupVersionKind::gvk(g, v, k),
+            plural: Some(p),
+        }));
+    }
+    for KindConfig {
+        group,
+        version,
+        kind,
+    } in &c.kinds
+    {
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        if !out.iter().any(|k| k.gvk == gvk) {
+            out.push(KindSpec { gvk, plural: None });
+        }
+    }
+    out
+}
+
+/// Why a watch is not (yet) usable, as a failure kind and a metric label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WatchErrorKind {
+    /// The kind could not be resolved through API discovery (unknown CRD, unreachable).
+    Discovery,
+    /// The initial list or a relist failed.
+    ListFailed,
+    /// A watch could not be started.
+    WatchStartFailed,
+    /// The API server ended the watch with 410 Gone: the watcher relists.
+    Gone,
+    /// Another error event from the API server during a watch.
+    WatchError,
+    /// The watch connection failed.
+    WatchFailed,
+    /// An object in the stream could not be decoded or normalized; it is skipped.
+    Malformed,
+    /// The API server refused (RBAC).
+    Forbidden,
+}
+
+impl WatchErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WatchErrorKind::Discovery => "discovery",
+            WatchErrorKind::ListFailed => "list_failed",
+            WatchErrorKind::WatchStartFailed => "watch_start_failed",
+            WatchErrorKind::Gone => "gone",
+            WatchErrorKind::WatchError => "watch_error",
+            WatchErrorKind::WatchFailed => "watch_failed",
+            WatchErrorKind::Malformed => "malformed",
+            WatchErrorKind::Forbidden => "forbidden",
+        }
+    }
+
+    fn failure(self) -> FailureKind {
+        match self {
+            WatchErrorKind::Forbidden => FailureKind::Denied,
+            WatchErrorKind::Malformed => FailureKind::InvalidResponse,
+            WatchErrorKind::Discovery
+            | WatchErrorKind::ListFailed
+            | WatchErrorKind::WatchStartFailed
+            | WatchErrorKind::WatchFailed => FailureKind::Unreachable,
+            WatchErrorKind::Gone | WatchErrorKind::WatchError => FailureKind::Other,
+        }
+    }
+}
+
+fn classify(e: &watcher::Error) -> WatchErrorKind {
+    let forbidden = |c: &kube::Error| matches!(c, kube::Error::Api(s) if s.code == 403);
+    match e {
+        watcher::Error::InitialListFailed(c) if forbidden(c) => WatchErrorKind::Forbidden,
+        watcher::Error::WatchStartFailed(c) if forbidden(c) => WatchErrorKind::Forbidden,
+        watcher::Error::InitialListFailed(kube::Error::SerdeError(_))
+        | watcher::Error::WatchFailed(kube::Error::SerdeError(_)) => WatchErrorKind::Malformed,
+        watcher::Error::InitialListFailed(_) => WatchErrorKind::ListFailed,
+        watcher::Error::WatchStartFailed(_) => WatchErrorKind::WatchStartFailed,
+        watcher::Error::WatchError(s) if s.code == 410 => WatchErrorKind::Gone,
+        watcher::Error::WatchError(s) if s.code == 403 => WatchErrorKind::Forbidden,
+        watcher::Error::WatchError(_) => WatchErrorKind::WatchError,
+        watcher::Error::WatchFailed(_) => WatchErrorKind::WatchFailed,
+        watcher::Error::NoResourceVersion => WatchErrorKind::WatchError,
+    }
+}
+
+/// One kind's watched state.
+#[derive(Debug, Default)]
+struct KindState {
+    label: String,
+    /// The first list completed.
+    synced: bool,
+    objects: BTreeMap<String, Resource>,
+    /// Objects of a relist in progress; swapped in whole at its end.
+    pending: Option<BTreeMap<String, Resource>>,
+    last_ok: Option<Instant>,
+    last_error: Option<(Instant, WatchErrorKind, String)>,
+    /// The resolved API resource, for a recovery probe.
+    api: Option<ApiResource>,
+}
+
+impl KindState {
+    /// A watch error newer than the last event, within the window, that a successful list
+    /// may show to be over (not for RBAC refusals: a list can work where a watch may not).
+    fn probe_candidate(&self, window: Duration) -> Option<ApiResource> {
+        let (at, kind, _) = self.last_error.as_ref()?;
+        let recovered = self.last_ok.is_some_and(|ok| ok >= *at);
+        (self.synced && !recovered && at.elapsed() < window && *kind != WatchErrorKind::Forbidden)
+            .then(|| self.api.clone())
+            .flatten()
+    }
+
+    /// Why a poll cannot vouch for this kind, if it cannot.
+    fn problem(&self, window: Duration) -> Option<(FailureKind, String)> {
+        if !self.synced {
+            let why = match &self.last_error {
+                Some((_, k, m)) => format!("{}: {m}", k.as_str()),
+                None => "initial list not complete".into(),
+            };
+            let kind = self
+                .last_error
+                .as_ref()
+                .map(|(_, k, _)| k.failure())
+                .unwrap_or(FailureKind::Timeout);
+            return Some((kind, format!("{}: not listed yet ({why})", self.label)));
+        }
+        let (at, kind, message) = self.last_error.as_ref()?;
+        let recovered = self.last_ok.is_some_and(|ok| ok >= *at);
+        if recovered || at.elapsed() >= window || *kind == WatchErrorKind::Malformed {
+            return None;
+        }
+        Some((
+            kind.failure(),
+            format!(
+                "{}: watch failing ({}): {message}",
+                self.label,
+                kind.as_str()
+            ),
+        ))
+    }
+}
+
+struct Shared {
+    kinds: Mutex<Vec<KindState>>,
+    synced: Notify,
+}
+
+impl Shared {
+    /// Lock the state. A panic while holding the lock cannot leave it half-written in a way
+    /// that matters (each update is one map operation), so a poisoned lock is used as is.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<KindState>> {
+        self.kinds
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A change seen by a watch, for the daemon: which scope, and when it was received.
+#[derive(Clone, Debug)]
+pub struct Touched {
+    pub scope: Scope,
+    pub at: Instant,
+}
+
+/// Stops the watch tasks when the source is dropped (a config reload builds new ones).
+struct Tasks(Vec<JoinHandle<()>>);
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
+}
+
+pub struct KubeSource {
+    scope: Scope,
+    client: Option<kube::Client>,
+    shared: Arc<Shared>,
+    sync_timeout: Duration,
+    error_window: Duration,
+    _tasks: Tasks,
+}
+
+/// Why a cluster's client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("kubeconfig {path}: {message}")]
+    Kubeconfig { path: String, message: String },
+    #[error("in-cluster config: {0}")]
+    InCluster(String),
+    #[error("client: {0}")]
+    Client(String),
+}
+
+pub async fn client_for(c: &ClusterConfig) -> Result<kube::Client, ClientError> {
+    let config = match &c.kubeconfig {
+        Some(path) => {
+            let shown = path.display().to_string();
+            let kc =
+                kube::config::Kubeconfig::read_from(path).map_err(|e| ClientError::Kubeconfig {
+                    path: shown.clone(),
+                    message: e.to_string(),
+                })?;
+            let opts = kube::config::KubeConfigOptions {
+                context: c.context.clone(),
+                ..Default::default()
+            };
+            kube::Config::from_custom_kubeconfig(kc, &opts)
+                .await
+                .map_err(|e| ClientError::Kubeconfig {
+                    path: shown,
+                    message: e.to_string(),
+                })?
+        }
+        None => kube::Config::incluster().map_err(|e| ClientError::InCluster(e.to_string()))?,
+    };
+    kube::Client::try_from(config).map_err(|e| ClientError::Client(e.to_string()))
+}
+
+/// Build a source per configured cluster and start its watches. `touched` receives a
+/// message after each change a watch sees (after the first list).
+pub async fn build_sources(
+    cfg: &Config,
+    metrics: &Metrics,
+    touched: Option<mpsc::Sender<Touched>>,
+) -> Vec<Box<dyn Source>> {
+    let Some(k) = &cfg.kubernetes else {
+        return Vec::new();
+    };
+    let mut out: Vec<Box<dyn Source>> = Vec::new();
+    for c in &k.clusters {
+        let scope = Scope::Kubernetes {
+            cluster: c.name.clone(),
+        };
+        let client = match client_for(c).await {
+            Ok(cl) => Some(cl),
+            Err(e) => {
+                tracing::error!(scope = %scope, error = %e, "cannot build a Kubernetes client; the cluster is blind until the config is fixed");
+                None
+            }
+        };
+        out.push(Box::new(KubeSource::start(
+            scope,
+            client,
+            kinds_for(c),
+            Duration::from_secs(k.sync_timeout_secs),
+            Duration::from_secs(k.error_window_secs),
+            metrics.clone(),
+            touched.clone(),
+        )));
+    }
+    out
+}
+
+impl KubeSource {
+    fn start(
+        scope: Scope,
+        client: Option<kube::Client>,
+        kinds: Vec<KindSpec>,
+        sync_timeout: Duration,
+        error_window: Duration,
+        metrics: Metrics,
+        touched: Option<mpsc::Sender<Touched>>,
+    ) -> KubeSource {
+        let states = kinds
+            .iter()
+            .map(|k| KindState {
+                label: k.model().to_string(),
+                last_error: client.is_none().then(|| {
+                    (
+                        Instant::now(),
+                        WatchErrorKind::ListFailed,
+                        "no client (see the log)".to_string(),
+                    )
+                }),
+                ..Default::default()
+            })
+            .collect();
+        let shared = Arc::new(Shared {
+            kinds: Mutex::new(states),
+            synced: Notify::new(),
+        });
+        let mut tasks = Vec::new();
+        if let Some(client) = client.clone() {
+            for (i, spec) in kinds.into_iter().enumerate() {
+                let w = Watch {
+                    client: client.clone(),
+                    scope: scope.clone(),
+                    index: i,
+                    spec,
+                    shared: shared.clone(),
+                    metrics: metrics.clone(),
+                    touched: touched.clone(),
+                };
+                tasks.push(tokio::spawn(w.run()));
+            }
+        }
+        KubeSource {
+            scope,
+            client,
+            shared,
+            sync_timeout,
+            error_window,
+            _tasks: Tasks(tasks),
+        }
+    }
+
+    /// The state as a listing: complete when every kind is listed and no watch is failing.
+    fn snapshot(&self) -> Result<Vec<Resource>, (FailureKind, String)> {
+        let kinds = self.shared.lock();
+        let problems: Vec<(FailureKind, String)> = kinds
+            .iter()
+            .filter_map(|k| k.problem(self.error_window))
+            .collect();
+        if let Some((kind, _)) = problems.first() {
+            let message = problems
+                .iter()
+                .map(|(_, m)| m.as_str())
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Err((*kind, message));
+        }
+        Ok(kinds
+            .iter()
+            .flat_map(|k| k.objects.values().cloned())
+            .collect())
+    }
+
+    fn all_synced(&self) -> bool {
+        self.shared.lock().iter().all(|k| k.synced)
+    }
+
+    /// After watch errors the watcher reconnects silently (no event until something
+    /// changes): a one-item list of each such kind tells whether the API server is back. The
+    /// watch resumes from its last resourceVersion (or relists after 410 Gone), so nothing
+    /// that changed meanwhile is lost.
+    async fn probe_recovered(&self) {
+        let Some(client) = &self.client else { return };
+        let candidates: Vec<(usize, ApiResource)> = {
+            let kinds = self.shared.lock();
+            kinds
+                .iter()
+                .enumerate()
+                .filter_map(|(i, k)| k.probe_candidate(self.error_window).map(|a| (i, a)))
+                .collect()
+        };
+        for (i, ar) in candidates {
+            let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+            let probe = tokio::time::timeout(
+                Duration::from_secs(5),
+                api.list_metadata(&kube::api::ListParams::default().limit(1)),
+            )
+            .await;
+            if let Ok(Ok(_)) = probe {
+                let mut kinds = self.shared.lock();
+                kinds[i].last_ok = Some(Instant::now());
+                tracing::info!(scope = %self.scope, kind = %kinds[i].label, "API server answers again; the watch resumes where it stopped");
+            }
+        }
+    }
+}
+
+impl Source for KubeSource {
+    fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    fn service(&self) -> &'static str {
+        "kubernetes"
+    }
+
+    fn poll(&self, observed_at: jiff::Timestamp) -> PollFuture<'_> {
+        Box::pin(async move {
+            // The first poll after start waits for the initial lists (bounded).
+            let deadline = tokio::time::Instant::now() + self.sync_timeout;
+            loop {
+                let notified = self.shared.synced.notified();
+                if self.all_synced() {
+                    break;
+                }
+                if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                    break;
+                }
+            }
+            self.probe_recovered().await;
+            observation(&self.scope, observed_at, self.snapshot())
+        })
+    }
+}
+
+/// One kind's watch task.
+struct Watch {
+    client: kube::Client,
+    scope: Scope,
+    index: usize,
+    spec: KindSpec,
+    shared: Arc<Shared>,
+    metrics: Metrics,
+    touched: Option<mpsc::Sender<Touched>>,
+}
+
+impl Watch {
+    fn count(&self, event: &str) {
+        self.metrics
+            .kube_watch_events
+            .get_or_create(&KubeEventLabels {
+                scope: self.scope.to_string(),
+                kind: self.shared.lock()[self.index].label.clone(),
+                event: event.to_string(),
+            })
+            .inc();
+    }
+
+    fn error(&self, kind: WatchErrorKind, message: String) {
+        let label = {
+            let mut kinds = self.shared.lock();
+            let k = &mut kinds[self.index];
+            if kind != WatchErrorKind::Malformed {
+                k.last_error = Some((Instant::now(), kind, message.clone()));
+            }
+            k.label.clone()
+        };
+        self.count(&format!("error_{}", kind.as_str()));
+        match kind {
+            WatchErrorKind::Gone => {
+                tracing::info!(scope = %self.scope, kind = %label, "watch expired (410 Gone); relisting and reconciling with the stored state")
+            }
+            WatchErrorKind::Malformed => {
+                tracing::warn!(scope = %self.scope, kind = %label, error = %message, "skipping an object that cannot be read; the watch goes on")
+            }
+            _ => {
+                tracing::warn!(scope = %self.scope, kind = %label, error = kind.as_str(), "watch failed, retrying with backoff: {message}")
+            }
+        }
+    }
+
+    fn touch(&self) {
+        if let Some(tx) = &self.touched {
+            // A full channel already holds a wake-up for the daemon: dropping this one loses
+            // nothing, the next cycle reads the whole state.
+            let _ = tx.try_send(Touched {
+                scope: self.scope.clone(),
+                at: Instant::now(),
+            });
+        }
+    }
+
+    async fn resolve(&self) -> ApiResource {
+        if let Some(plural) = self.spec.plural {
+            return ApiResource::from_gvk_with_plural(&self.spec.gvk, plural);
+        }
+        let mut delay = Duration::from_millis(500);
+        loop {
+            match kube::discovery::pinned_kind(&self.client, &self.spec.gvk).await {
+                Ok((ar, _caps)) => return ar,
+                Err(e) => {
+                    self.error(WatchErrorKind::Discovery, e.to_string());
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(60));
+                }
+            }
+        }
+    }
+
+    fn normalized(&self, obj: &DynamicObject) -> Option<(String, Resource)> {
+        let value = match serde_json::to_value(obj) {
+            Ok(v) => v,
+            Err(e) => {
+                self.error(WatchErrorKind::Malformed, e.to_string());
+                return None;
+            }
+        };
+        match normalize::normalize(&self.scope, &self.spec.model(), &value) {
+            Ok(r) => Some((r.key.id.clone(), r)),
+            Err(e) => {
+                self.error(WatchErrorKind::Malformed, e.to_string());
+                None
+            }
+        }
+    }
+
+    fn id_of(obj: &DynamicObject) -> Option<String> {
+        let name = obj.metadata.name.as_deref()?;
+        Some(normalize::object_id(
+            obj.metadata.namespace.as_deref(),
+            name,
+        ))
+    }
+
+    async fn run(self) {
+        let ar = self.resolve().await;
+        self.shared.lock()[self.index].api = Some(ar.clone());
+        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &ar);
+        let mut stream = watcher::watcher(api, watcher::Config::default())
+            .default_backoff()
+            .boxed();
+        while let Some(item) = stream.next().await {
+            let event = match item {
+                Ok(e) => e,
+                Err(e) => {
+                    self.error(classify(&e), e.to_string());
+                    continue;
+                }
+            };
+            match event {
+                Event::Init => {
+                    self.shared.lock()[self.index].pending = Some(BTreeMap::new());
+                }
+                Event::InitApply(obj) => {
+                    let normalized = self.normalized(&obj);
+                    let mut kinds = self.shared.lock();
+                    let k = &mut kinds[self.index];
+                    let pending = k.pending.get_or_insert_with(BTreeMap::new);
+                    match normalized {
+                        Some((id, r)) => {
+                            pending.insert(id, r);
+                        }
+                        // Unreadable now: keep what was last read rather than infer a delete.
+                        None => {
+                            if let Some(id) = Self::id_of(&obj)
+                                && let Some(prev) = k.objects.get(&id).cloned()
+                            {
+                                k.pending.get_or_insert_with(BTreeMap::new).insert(id, prev);
+                            }
+                        }
+                    }
+                }
+                Event::InitDone => {
+                    let first = {
+                        let mut kinds = self.shared.lock();
+                        let k = &mut kinds[self.index];
+                        k.objects = k.pending.take().unwrap_or_default();
+                        k.last_ok = Some(Instant::now());
+                        let first = !k.synced;
+                        k.synced = true;
+                        first
+                    };
+                    self.count("listed");
+                    if first {
+                        self.shared.synced.notify_waiters();
+                    } else {
+                        // A relist may hide changes made while the watch was down.
+                        self.touch();
+                    }
+                }
+                Event::Apply(obj) => {
+                    if let Some((id, r)) = self.normalized(&obj) {
+                        let mut kinds = self.shared.lock();
+                        let k = &mut kinds[self.index];
+                        k.objects.insert(id, r);
+                        k.last_ok = Some(Instant::now());
+                    }
+                    self.count("apply");
+                    self.touch();
+                }
+                Event::Delete(obj) => {
+                    if let Some(id) = Self::id_of(&obj) {
+                        let mut kinds = self.shared.lock();
+                        let k = &mut kinds[self.index];
+                        k.objects.remove(&id);
+                        k.last_ok = Some(Instant::now());
+                    }
+                    self.count("delete");
+                    self.touch();
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
