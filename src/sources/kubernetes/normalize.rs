@@ -2,7 +2,7 @@
 //! what a person can change is kept, so the diff shows their edit and nothing the API server
 //! or a controller wrote: server metadata (uid, resourceVersion, generation, timestamps,
 //! managedFields), `status`, the last-applied annotation, ClusterIPs and NodePorts the server
-//! allocated (kept when a field manager set them), rules a ClusterRole aggregates, and the
+//! allocated (kept when a field manager set them), the default external traffic policy, rules a ClusterRole aggregates, and the
 //! token Secrets the controller lists on a ServiceAccount. The last writer (the managedFields
 //! entry with the latest time) becomes the resource's actor.
 
@@ -207,6 +207,11 @@ fn strip_allocated_service_fields(attributes: &mut Map<String, Value>, managed: 
     if !owned(managed, &["f:spec", "f:healthCheckNodePort"]) {
         spec.remove("healthCheckNodePort");
     }
+    // Defaulted when the type becomes NodePort or LoadBalancer, during decoding, so the
+    // request's manager owns it: the default value says nothing a person chose.
+    if spec.get("externalTrafficPolicy").and_then(Value::as_str) == Some("Cluster") {
+        spec.remove("externalTrafficPolicy");
+    }
     if let Some(Value::Array(ports)) = spec.get_mut("ports") {
         for p in ports.iter_mut() {
             let Value::Object(port) = p else { continue };
@@ -284,6 +289,7 @@ mod tests {
             },
             "spec": {
                 "type": "NodePort", "clusterIP": "10.96.0.12", "clusterIPs": ["10.96.0.12"],
+                "externalTrafficPolicy": "Cluster",
                 "ports": [{"port": 80, "protocol": "TCP", "targetPort": 8080, "nodePort": 31234}],
                 "selector": {"app": "web"}
             },

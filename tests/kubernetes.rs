@@ -1,0 +1,211 @@
+//! The Kubernetes source against a real kube-apiserver (v1.20, built from Debian's source
+//! package by scripts/k8s_build.sh and started by scripts/k8s_up.sh): baseline, an unplanned
+//! ClusterRoleBinding to cluster-admin, a Service patched to NodePort, a planned change, an API
+//! server restart in the middle of the watch, and the shipped read-only RBAC being enough.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{Env, KubeApi, Receiver, Running, Settings, kube_apply};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use serde_json::{Value, json};
+
+const CLUSTER: &str = "live";
+
+/// A config watching only the cluster, alerting to `hook`.
+fn kube_env(kubeconfig: &Path, hook: Option<&str>) -> Env {
+    let env = Env::new(&Settings::default());
+    let mut text = format!(
+        r#"state_dir = "state"
+interval_secs = 2
+shutdown_drain_secs = 5
+[records]
+dir = "changes"
+[sources]
+blind_after_failures = 2
+[kubernetes]
+debounce_ms = 100
+error_window_secs = 20
+[[kubernetes.clusters]]
+name = "{CLUSTER}"
+kubeconfig = "{}"
+[http]
+enabled = false
+[[sinks]]
+type = "log"
+"#,
+        kubeconfig.display()
+    );
+    if let Some(url) = hook {
+        text.push_str(&format!(
+            "[[sinks]]\ntype = \"webhook\"\nname = \"hook\"\nurl = \"{url}\"\ntimeout_secs = 2\nmax_attempts = 5\n"
+        ));
+    }
+    std::fs::write(&env.config, text).expect("config");
+    env
+}
+
+fn shop_namespace() -> Value {
+    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}})
+}
+
+fn web_service() -> Value {
+    json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "web", "namespace": "shop", "labels": {"app": "web"}},
+        "spec": {"type": "ClusterIP", "selector": {"app": "web"},
+                 "ports": [{"port": 80, "protocol": "TCP", "targetPort": 8080}]}})
+}
+
+fn admin_binding(name: &str, user: &str) -> Value {
+    json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]})
+}
+
+const PLANNED_ROLE: &str = r#"
+id: CHG-K8S-1
+title: The shop team may manage its own ConfigMaps
+type: standard
+requested_by: ana@example.com
+approved_by: [{ name: lee@example.com, at: 2026-01-05T09:00:00Z }]
+scope:
+  - provider: kubernetes
+    cluster: live
+    kind: rbac.authorization.k8s.io/v1/Role
+    target: shop/*
+    actions: [create]
+"#;
+
+/// Webhook alerts for changes (not driftwatch's own events), parsed.
+fn change_alerts(hook: &Receiver) -> Vec<Value> {
+    hook.requests()
+        .iter()
+        .map(|r| r.json())
+        .filter(|v| v["drift_id"].is_string())
+        .collect()
+}
+
+fn wait_alert(hook: &Receiver, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let mut found = None;
+    common::wait_until(what, Duration::from_secs(30), || {
+        found = change_alerts(hook).into_iter().find(|a| pred(a));
+        found.is_some()
+    });
+    found.expect("found")
+}
+
+fn ledger_changes(env: &Env) -> Vec<Value> {
+    env.ledger()
+        .into_iter()
+        .filter(|e| e["type"] == "change")
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watched_changes_are_decided_and_survive_an_apiserver_restart() {
+    let k8s = KubeApi::start();
+    let client = k8s.client().await;
+    kube_apply(&client, shop_namespace()).await;
+    kube_apply(&client, web_service()).await;
+    let hook = Receiver::start();
+    let env = kube_env(&k8s.kubeconfig, Some(&hook.url));
+    env.record("chg-k8s-1.yaml", PLANNED_ROLE);
+    let mut run = Running::start(env.command(&["run"]));
+    run.wait_log("baseline recorded", Duration::from_secs(60));
+
+    // An unplanned ClusterRoleBinding to cluster-admin: unmatched, critical, with the actor.
+    let t = Instant::now();
+    kube_apply(
+        &client,
+        admin_binding("contractor-admin", "mallory@example.com"),
+    )
+    .await;
+    let a = wait_alert(&hook, "the cluster-admin binding alert", |a| {
+        a["resource_id"] == "contractor-admin"
+    });
+    eprintln!(
+        "cluster-admin binding: alert delivered {} ms after the API call returned",
+        t.elapsed().as_millis()
+    );
+    assert_eq!(a["event"], "unmatched", "{a}");
+    assert_eq!(a["severity"], "critical", "{a}");
+    assert_eq!(a["provider"], "kubernetes");
+    assert_eq!(a["scope"], format!("kubernetes:{CLUSTER}"));
+    assert_eq!(a["kind"], "rbac.authorization.k8s.io/v1/ClusterRoleBinding");
+    assert_eq!(a["action"], "create");
+    assert_eq!(a["actor"], "driftwatch-tests", "the field manager: {a}");
+    assert_eq!(a["findings"][0]["rule"], "k8s_admin_binding", "{a}");
+
+    // The Service patched to NodePort: a modify whose diff is the type only (the allocated
+    // NodePort is the server's), with the exposure finding.
+    let services: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "shop",
+        &kube::api::ApiResource::from_gvk_with_plural(
+            &kube::api::GroupVersionKind::gvk("", "v1", "Service"),
+            "services",
+        ),
+    );
+    services
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"type": "NodePort"}})),
+        )
+        .await
+        .expect("patch to NodePort");
+    let a = wait_alert(&hook, "the NodePort alert", |a| {
+        a["resource_id"] == "shop/web"
+    });
+    assert_eq!(a["action"], "modify", "{a}");
+    assert_eq!(a["findings"][0]["rule"], "k8s_service_exposed", "{a}");
+    let paths: Vec<&str> = a["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .filter_map(|f| f["path"].as_str())
+        .collect();
+    assert_eq!(paths, vec!["attributes.spec.type"], "{a}");
+
+    // A change a record covers: matched, no alert.
+    kube_apply(
+        &client,
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": "configmap-editor", "namespace": "shop"},
+            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "update"]}]}),
+    )
+    .await;
+    run.wait_log("CHG-K8S-1", Duration::from_secs(30));
+
+    // The API server goes away: the scope fails, then is reported blind; nothing is deleted.
+    let before_restart = ledger_changes(&env).len();
+    k8s.stop_apiserver();
+    run.wait_log("blind=true", Duration::from_secs(60));
+    k8s.start_apiserver();
+    // Back: the same objects are seen again with no change, and the next change is seen.
+    kube_apply(&client, admin_binding("after-restart", "eve@example.com")).await;
+    wait_alert(&hook, "a change after the restart", |a| {
+        a["resource_id"] == "after-restart"
+    });
+    let changes = ledger_changes(&env);
+    let new: Vec<&Value> = changes[before_restart..].iter().collect();
+    assert_eq!(
+        new.len(),
+        1,
+        "only the one real change after the restart, no false creates or deletes: {new:?}"
+    );
+    let decided: Vec<String> = changes
+        .iter()
+        .map(|c| format!("{} {} {}", c["action"], c["resource_id"], c["decision"]))
+        .collect();
+    eprintln!("ledger changes: {decided:#?}");
+    assert!(
+        decided.contains(&"\"create\" \"shop/configmap-editor\" \"matched\"".to_string()),
+        "{decided:?}"
+    );
+    run.signal("TERM");
+    assert_eq!(run.wait_exit(Duration::from_secs(30)), 0);
+}
