@@ -209,3 +209,98 @@ async fn watched_changes_are_decided_and_survive_an_apiserver_restart() {
     run.signal("TERM");
     assert_eq!(run.wait_exit(Duration::from_secs(30)), 0);
 }
+
+/// Apply a manifest file from deploy/kubernetes/ (one document).
+async fn apply_deploy_file(client: &kube::Client, name: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy/kubernetes")
+        .join(name);
+    let text = std::fs::read_to_string(&path).expect("read manifest");
+    let v: Value = serde_saphyr::from_str(&text).expect("parse manifest");
+    kube_apply(client, v).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_read_only_cluster_role_is_enough() {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::ServiceAccount;
+
+    let k8s = KubeApi::start();
+    let admin = k8s.client().await;
+    for f in [
+        "namespace.yaml",
+        "serviceaccount.yaml",
+        "clusterrole.yaml",
+        "clusterrolebinding.yaml",
+    ] {
+        apply_deploy_file(&admin, f).await;
+    }
+    // A token for the driftwatch ServiceAccount, as its pod would get one.
+    let sas: Api<ServiceAccount> = Api::namespaced(admin.clone(), "driftwatch");
+    let tr = sas
+        .create_token_request(
+            "driftwatch",
+            &Default::default(),
+            &TokenRequest {
+                spec: Some(TokenRequestSpec {
+                    audiences: Some(vec!["https://kubernetes.default.svc".into()]),
+                    expiration_seconds: Some(3600),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("token request");
+    let token = tr.status.and_then(|s| s.token).expect("a token");
+    let kubeconfig = k8s.kubeconfig_with_token("watcher.kubeconfig", &token);
+    kube_apply(&admin, shop_namespace()).await;
+    kube_apply(&admin, web_service()).await;
+
+    // Everything the source reads, it may read: baseline, then a change.
+    let env = kube_env(&kubeconfig, None);
+    let out = env.run(&["scan", "--format", "json"]);
+    assert_eq!(out.code, 0, "{out}");
+    let v: Value = serde_json::from_str(&out.stdout).expect("scan json");
+    assert_eq!(v["scopes"][0]["status"], "baseline", "{v}");
+    let resources = v["scopes"][0]["resources"].as_u64().expect("count");
+    assert!(resources > 50, "the cluster's objects were listed: {v}");
+    kube_apply(&admin, admin_binding("late-night-fix", "oscar@example.com")).await;
+    let out = env.run(&["scan", "--format", "json"]);
+    assert_eq!(out.code, 1, "an unplanned change: {out}");
+    let v: Value = serde_json::from_str(&out.stdout).expect("scan json");
+    assert_eq!(v["scopes"][0]["status"], "ok", "{v}");
+    assert_eq!(
+        v["scopes"][0]["changes"][0]["resource"],
+        "late-night-fix",
+        "{v}"
+    );
+
+    // And nothing more: the same identity cannot write, nor read Secrets.
+    let watcher = {
+        let kc = kube::config::Kubeconfig::read_from(&kubeconfig).expect("kubeconfig");
+        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .expect("config");
+        kube::Client::try_from(cfg).expect("client")
+    };
+    let denied = |r: Result<Value, kube::Error>| match r {
+        Err(kube::Error::Api(s)) => s.code == 403,
+        _ => false,
+    };
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::all(watcher.clone());
+    assert!(
+        denied(secrets.list(&Default::default()).await.map(|_| Value::Null)),
+        "listing Secrets must be forbidden"
+    );
+    let bindings: Api<k8s_openapi::api::rbac::v1::ClusterRoleBinding> = Api::all(watcher);
+    let write = bindings
+        .create(
+            &Default::default(),
+            &serde_json::from_value(admin_binding("escalate", "system:serviceaccount:driftwatch:driftwatch"))
+                .expect("binding"),
+        )
+        .await
+        .map(|_| Value::Null);
+    assert!(denied(write), "creating a binding must be forbidden");
+}
