@@ -271,8 +271,7 @@ async fn the_shipped_read_only_cluster_role_is_enough() {
     let v: Value = serde_json::from_str(&out.stdout).expect("scan json");
     assert_eq!(v["scopes"][0]["status"], "ok", "{v}");
     assert_eq!(
-        v["scopes"][0]["changes"][0]["resource"],
-        "late-night-fix",
+        v["scopes"][0]["changes"][0]["resource"], "late-night-fix",
         "{v}"
     );
 
@@ -297,8 +296,11 @@ async fn the_shipped_read_only_cluster_role_is_enough() {
     let write = bindings
         .create(
             &Default::default(),
-            &serde_json::from_value(admin_binding("escalate", "system:serviceaccount:driftwatch:driftwatch"))
-                .expect("binding"),
+            &serde_json::from_value(admin_binding(
+                "escalate",
+                "system:serviceaccount:driftwatch:driftwatch",
+            ))
+            .expect("binding"),
         )
         .await
         .map(|_| Value::Null);

@@ -100,3 +100,70 @@ fn secrets_never_print() {
         "config Debug leaks the URL"
     );
 }
+
+#[test]
+fn kubernetes_clusters_alone_are_a_source() {
+    let cfg = parse(
+        r#"
+[[kubernetes.clusters]]
+name = "prod-eu"
+kubeconfig = "kube/prod.yaml"
+context = "prod-eu"
+kinds = [{ group = "security.istio.io", version = "v1", kind = "AuthorizationPolicy" }]
+"#,
+    )
+    .expect("valid");
+    let k = cfg.kubernetes.expect("kubernetes section");
+    assert_eq!(
+        k.clusters[0].kubeconfig.as_deref(),
+        Some(Path::new("/etc/driftwatch/kube/prod.yaml"))
+    );
+    assert!(k.clusters[0].default_kinds);
+    assert_eq!(k.debounce_ms, 250);
+}
+
+#[test]
+fn kubernetes_errors_name_their_fields() {
+    let err = parse(
+        r#"
+[kubernetes]
+sync_timeout_secs = 0
+[[kubernetes.clusters]]
+name = "a:b"
+[[kubernetes.clusters]]
+name = "in"
+kubeconfig = "k"
+in_cluster = true
+[[kubernetes.clusters]]
+name = "in2"
+in_cluster = true
+context = "x"
+default_kinds = false
+[[kubernetes.clusters]]
+name = "in3"
+in_cluster = true
+kinds = [{ version = "v1", kind = "Secret" }, { version = "", kind = "lower" }]
+"#,
+    )
+    .expect_err("invalid");
+    let ConfigError::Invalid { errors, .. } = err else {
+        panic!("{err}")
+    };
+    let got: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(
+        got,
+        vec![
+            "kubernetes.sync_timeout_secs",
+            "kubernetes.clusters[0].name",
+            "kubernetes.clusters[0].kubeconfig",
+            "kubernetes.clusters[1].in_cluster",
+            "kubernetes.clusters[2].context",
+            "kubernetes.clusters[2].kinds",
+            "kubernetes.clusters[3].kinds[0].kind",
+            "kubernetes.clusters[3].kinds[1].version",
+            "kubernetes.clusters[3].kinds[1].kind",
+        ],
+        "{errors:#?}"
+    );
+    assert!(errors[6].message.contains("never read"), "{}", errors[6]);
+}

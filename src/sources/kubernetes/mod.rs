@@ -156,6 +156,12 @@ fn classify(e: &watcher::Error) -> WatchErrorKind {
         watcher::Error::WatchStartFailed(c) if forbidden(c) => WatchErrorKind::Forbidden,
         watcher::Error::InitialListFailed(kube::Error::SerdeError(_))
         | watcher::Error::WatchFailed(kube::Error::SerdeError(_)) => WatchErrorKind::Malformed,
+        // kube-client reads a watch line it cannot decode as an event as a `Status` when it
+        // can (every Status field is optional): one without a code is an undecodable object,
+        // not an answer from the API server.
+        watcher::Error::WatchFailed(kube::Error::Api(s)) if s.code == 0 => {
+            WatchErrorKind::Malformed
+        }
         watcher::Error::InitialListFailed(_) => WatchErrorKind::ListFailed,
         watcher::Error::WatchStartFailed(_) => WatchErrorKind::WatchStartFailed,
         watcher::Error::WatchError(s) if s.code == 410 => WatchErrorKind::Gone,

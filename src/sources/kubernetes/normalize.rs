@@ -2,7 +2,7 @@
 //! what a person can change is kept, so the diff shows their edit and nothing the API server
 //! or a controller wrote: server metadata (uid, resourceVersion, generation, timestamps,
 //! managedFields), `status`, the last-applied annotation, ClusterIPs and NodePorts the server
-//! allocated (kept when a field manager set them), the default external traffic policy, rules a ClusterRole aggregates, and the
+//! allocated (kept when a field manager set them), Service fields left at the server's default, rules a ClusterRole aggregates, and the
 //! token Secrets the controller lists on a ServiceAccount. The last writer (the managedFields
 //! entry with the latest time) becomes the resource's actor.
 
@@ -192,6 +192,18 @@ fn node_port_owned(managed: &[Value], port: &Value, protocol: &str) -> bool {
     })
 }
 
+/// Service fields the server defaults, with their default values: the external traffic
+/// policy (NodePort, LoadBalancer), and fields newer servers add (1.20 `ipFamilyPolicy`,
+/// 1.22 `internalTrafficPolicy`, 1.24 `allocateLoadBalancerNodePorts`).
+type DefaultValue = fn() -> Value;
+const SERVICE_DEFAULTS: &[(&str, DefaultValue)] = &[
+    ("externalTrafficPolicy", || Value::from("Cluster")),
+    ("internalTrafficPolicy", || Value::from("Cluster")),
+    ("ipFamilyPolicy", || Value::from("SingleStack")),
+    ("allocateLoadBalancerNodePorts", || Value::from(true)),
+    ("sessionAffinity", || Value::from("None")),
+];
+
 fn strip_allocated_service_fields(attributes: &mut Map<String, Value>, managed: &[Value]) {
     let Some(Value::Object(spec)) = attributes.get_mut("spec") else {
         return;
@@ -207,10 +219,16 @@ fn strip_allocated_service_fields(attributes: &mut Map<String, Value>, managed: 
     if !owned(managed, &["f:spec", "f:healthCheckNodePort"]) {
         spec.remove("healthCheckNodePort");
     }
-    // Defaulted when the type becomes NodePort or LoadBalancer, during decoding, so the
-    // request's manager owns it: the default value says nothing a person chose.
-    if spec.get("externalTrafficPolicy").and_then(Value::as_str) == Some("Cluster") {
-        spec.remove("externalTrafficPolicy");
+    // Defaults the server writes during decoding, so the request's manager owns them: a
+    // default value says nothing a person chose, and newer servers add more of them (an
+    // upgrade must not look like every Service changed).
+    for (field, default) in SERVICE_DEFAULTS {
+        if spec.get(*field) == Some(&default()) {
+            spec.remove(*field);
+        }
+    }
+    if !owned(managed, &["f:spec", "f:ipFamilies"]) {
+        spec.remove("ipFamilies");
     }
     if let Some(Value::Array(ports)) = spec.get_mut("ports") {
         for p in ports.iter_mut() {
@@ -336,6 +354,25 @@ mod tests {
             json!("{other}");
         let b = normalize(&scope(), &kind("", "Service"), &later).expect("b");
         assert_eq!(a.hash(), b.hash());
+    }
+
+    #[test]
+    fn a_server_upgrade_that_adds_defaults_is_not_a_change() {
+        let old = normalize(&scope(), &kind("", "Service"), &service(false)).expect("1.20");
+        let mut newer = service(false);
+        newer["spec"]["internalTrafficPolicy"] = json!("Cluster");
+        newer["spec"]["ipFamilyPolicy"] = json!("SingleStack");
+        newer["spec"]["ipFamilies"] = json!(["IPv4"]);
+        newer["spec"]["sessionAffinity"] = json!("None");
+        let new = normalize(&scope(), &kind("", "Service"), &newer).expect("1.33");
+        assert_eq!(old.hash(), new.hash());
+        // A value a person chose is kept.
+        newer["spec"]["internalTrafficPolicy"] = json!("Local");
+        let local = normalize(&scope(), &kind("", "Service"), &newer).expect("local");
+        assert_eq!(
+            local.attributes["spec"]["internalTrafficPolicy"],
+            json!("Local")
+        );
     }
 
     #[test]
