@@ -25,6 +25,29 @@ pub fn check(config: &Path, loaded: Result<Config, ConfigError>) -> anyhow::Resu
             if let Some(u) = cfg.aws.as_ref().and_then(|a| a.endpoint_url.as_ref()) {
                 println!("  aws.endpoint_url: {u}");
             }
+            for c in cfg.kubernetes.iter().flat_map(|k| &k.clusters) {
+                let via = match (&c.kubeconfig, &c.context) {
+                    (Some(p), Some(ctx)) => format!("kubeconfig {} context {ctx}", p.display()),
+                    (Some(p), None) => format!("kubeconfig {}", p.display()),
+                    (None, _) => "in-cluster service account".into(),
+                };
+                let mut kinds: Vec<String> = Vec::new();
+                if c.default_kinds {
+                    kinds.push("default kinds".into());
+                }
+                kinds.extend(c.kinds.iter().map(|k| {
+                    if k.group.is_empty() {
+                        format!("{}/{}", k.version, k.kind)
+                    } else {
+                        format!("{}/{}/{}", k.group, k.version, k.kind)
+                    }
+                }));
+                println!(
+                    "  source: kubernetes cluster {} via {via}; watching {}",
+                    c.name,
+                    kinds.join(", ")
+                );
+            }
             for s in &cfg.sinks {
                 // Secrets were resolved by validation to prove they are readable; none is
                 // printed.
