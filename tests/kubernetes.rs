@@ -306,3 +306,114 @@ async fn the_shipped_read_only_cluster_role_is_enough() {
         .map(|_| Value::Null);
     assert!(denied(write), "creating a binding must be forbidden");
 }
+
+/// The CustomResourceDefinition of Istio's AuthorizationPolicy (trimmed to what the API server
+/// needs: group, names, one served version with an open schema).
+fn istio_authorization_policy_crd() -> Value {
+    json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "authorizationpolicies.security.istio.io"},
+        "spec": {"group": "security.istio.io", "scope": "Namespaced",
+            "names": {"kind": "AuthorizationPolicy", "plural": "authorizationpolicies",
+                      "singular": "authorizationpolicy", "listKind": "AuthorizationPolicyList"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object",
+                    "x-kubernetes-preserve-unknown-fields": true}}}]}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clusters_are_scopes_crds_are_watched_and_an_unreachable_one_is_reported() {
+    let k8s = KubeApi::start();
+    let admin = k8s.client().await;
+    kube_apply(&admin, istio_authorization_policy_crd()).await;
+    kube_apply(&admin, shop_namespace()).await;
+    // The CRD is served once established; discovery in the source resolves it.
+    let policy = |action: &str| {
+        json!({"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+            "metadata": {"name": "allow-frontend", "namespace": "shop"},
+            "spec": {"action": action, "rules": [{"from": [{"source": {"namespaces": ["frontend"]}}]}]}})
+    };
+    let mut applied = false;
+    for _ in 0..100 {
+        let client = admin.clone();
+        let p = policy("ALLOW");
+        if tokio::spawn(async move { kube_apply(&client, p).await })
+            .await
+            .is_ok()
+        {
+            applied = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(applied, "the CRD was never served");
+
+    let env = kube_env(&k8s.kubeconfig, None);
+    let unreachable = k8s.kubeconfig_with_token("unreachable.kubeconfig", "x");
+    let text = std::fs::read_to_string(&unreachable)
+        .expect("kubeconfig")
+        .replace(&format!("127.0.0.1:{}", k8s.port), "127.0.0.1:9");
+    std::fs::write(&unreachable, text).expect("kubeconfig");
+    let mut config = std::fs::read_to_string(&env.config).expect("config");
+    config = config.replace("[kubernetes]\n", "[kubernetes]\nsync_timeout_secs = 3\n");
+    config.push_str(&format!(
+        r#"
+[[kubernetes.clusters]]
+name = "mesh"
+kubeconfig = "{}"
+default_kinds = false
+kinds = [{{ group = "security.istio.io", version = "v1", kind = "AuthorizationPolicy" }}]
+[[kubernetes.clusters]]
+name = "gone"
+kubeconfig = "{}"
+"#,
+        k8s.kubeconfig.display(),
+        unreachable.display()
+    ));
+    std::fs::write(&env.config, config).expect("config");
+
+    let out = env.run(&["scan", "--format", "json"]);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|_| panic!("{out}"));
+    let status = |scope: &str| {
+        v["scopes"]
+            .as_array()
+            .expect("scopes")
+            .iter()
+            .find(|s| s["scope"] == scope)
+            .unwrap_or_else(|| panic!("no {scope}: {v}"))
+            .clone()
+    };
+    assert_eq!(status("kubernetes:live")["status"], "baseline", "{v}");
+    let mesh = status("kubernetes:mesh");
+    assert_eq!(mesh["status"], "baseline", "{v}");
+    assert_eq!(
+        mesh["resources"], 1,
+        "only the CRD kind is watched there: {v}"
+    );
+    let gone = status("kubernetes:gone");
+    assert_eq!(gone["status"], "FAILED (unreachable)", "{v}");
+    assert!(
+        gone["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not listed yet"),
+        "the failure says which kind and why: {gone}"
+    );
+    assert_eq!(out.code, 2, "a failed scope is an error: {out}");
+
+    // A change to the custom resource is a change in its cluster's scope.
+    kube_apply(&admin, policy("DENY")).await;
+    let out = env.run(&["scan", "--format", "json"]);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|_| panic!("{out}"));
+    let mesh = v["scopes"]
+        .as_array()
+        .expect("scopes")
+        .iter()
+        .find(|s| s["scope"] == "kubernetes:mesh")
+        .cloned()
+        .expect("mesh");
+    assert_eq!(mesh["changes"][0]["resource"], "shop/allow-frontend", "{v}");
+    assert_eq!(
+        mesh["changes"][0]["kind"],
+        "security.istio.io/v1/AuthorizationPolicy"
+    );
+}

@@ -147,6 +147,10 @@ fn as_json(
             json!({
                 "scope": s.scope.to_string(),
                 "status": status_text(&s.status),
+                "error": match &s.status {
+                    ScopeStatus::Failed { message, .. } => Some(message.as_str()),
+                    _ => None,
+                },
                 "resources": s.resources,
                 "exposures": s.exposures.iter().flat_map(|e| e.findings.iter().map(|f| json!({
                     "resource": e.resource.name, "severity": f.severity, "rule": f.rule, "message": f.message,
