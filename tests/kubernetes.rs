@@ -417,3 +417,41 @@ kubeconfig = "{}"
         "security.istio.io/v1/AuthorizationPolicy"
     );
 }
+
+/// Not a pass/fail test: prints detection latency figures. Run it with
+/// `scripts/bench_k8s_latency.sh` (release build, N changes one after another).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: scripts/bench_k8s_latency.sh"]
+async fn detection_latency_benchmark() {
+    let n: usize = std::env::var("DRIFTWATCH_BENCH_CHANGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let k8s = KubeApi::start();
+    let client = k8s.client().await;
+    kube_apply(&client, shop_namespace()).await;
+    let hook = Receiver::start();
+    let env = kube_env(&k8s.kubeconfig, Some(&hook.url));
+    let mut run = Running::start(env.command(&["run"]));
+    run.wait_log("baseline recorded", Duration::from_secs(60));
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..n {
+        let name = format!("bench-{i}");
+        let t = Instant::now();
+        kube_apply(&client, admin_binding(&name, "bench@example.com")).await;
+        wait_alert(&hook, "the benchmark alert", |a| {
+            a["resource_id"] == name.as_str()
+        });
+        samples.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    samples.sort_by(|a, b| a.total_cmp(b));
+    let pct = |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize];
+    println!(
+        "kubernetes detection latency over {n} changes (API call returned -> webhook received, debounce_ms = 100): median {:.0} ms, p95 {:.0} ms, max {:.0} ms",
+        pct(0.5),
+        pct(0.95),
+        pct(1.0)
+    );
+    run.signal("TERM");
+    run.wait_exit(Duration::from_secs(30));
+}
