@@ -2,6 +2,7 @@
 //! errors out), and the directory loader that keeps each file's last valid version.
 
 mod dir;
+pub mod remote;
 pub mod render;
 mod schema;
 pub mod ticket;
