@@ -120,8 +120,9 @@ pub struct Loader {
     pub since: Timestamp,
     next_due: Option<tokio::time::Instant>,
     pub last_error: Option<RemoteError>,
-    /// A `records_source_stale` alert is out for the current outage.
-    pub stale_alerted: bool,
+    /// The outage a `records_source_stale` alert is out for (the last good poll's time, or
+    /// the start): set by the daemon, cleared when the source answers again.
+    pub stale_episode: Option<String>,
 }
 
 impl Loader {
@@ -223,7 +224,7 @@ impl RemoteRecords {
                 since: now,
                 next_due: None,
                 last_error: None,
-                stale_alerted: false,
+                stale_episode: None,
             }),
             Err(message) => errs.push(FieldError { field, message }),
         };
