@@ -2,6 +2,8 @@
 //! test script installs), the EC2 paging proxy, and an HTTP receiver on 127.0.0.1:0.
 #![allow(dead_code)]
 
+pub mod fake_api;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -12,6 +12,13 @@ use crate::config::{GithubRecordsConfig, Secret};
 use crate::records::ticket::Ticket;
 use crate::records::ticket::github::{self as gh, Issue, Review};
 
+/// Everything but RFC 3986's unreserved characters is escaped in a query value.
+const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
 pub struct Github {
     name: String,
     api: String,
@@ -81,10 +88,7 @@ impl Github {
         let mut used = Vec::new();
         let mut tickets = Vec::new();
         for repo in self.repositories.clone() {
-            let label = percent_encoding::utf8_percent_encode(
-                &self.label,
-                percent_encoding::NON_ALPHANUMERIC,
-            );
+            let label = percent_encoding::utf8_percent_encode(&self.label, QUERY_VALUE);
             let url = format!(
                 "{}/repos/{repo}/issues?labels={label}&state=all&sort=updated&direction=desc&per_page={}",
                 self.api, self.page_size
