@@ -69,7 +69,8 @@ mod tests {
         let t1 = "2026-11-20T10:00:00Z";
         let t2 = "2026-11-20T11:00:00Z";
         // (author, votes, counted names with times, reasons not counted)
-        let cases: Vec<(&str, Vec<Vote>, Vec<(&str, &str)>, Vec<&str>)> = vec![
+        type Case<'a> = (&'a str, Vec<Vote>, Vec<(&'a str, &'a str)>, Vec<&'a str>);
+        let cases: Vec<Case> = vec![
             (
                 "alice",
                 vec![vote("bob", false, t1)],

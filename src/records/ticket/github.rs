@@ -186,7 +186,8 @@ mod tests {
         let a = "2026-11-20T10:00:00Z";
         let b = "2026-11-20T11:00:00Z";
         // (reviews, approving logins with their time)
-        let cases: Vec<(Vec<Review>, Vec<(&str, &str)>)> = vec![
+        type Case<'a> = (Vec<Review>, Vec<(&'a str, &'a str)>);
+        let cases: Vec<Case> = vec![
             (vec![review("bob", "User", "APPROVED", a)], vec![("bob", a)]),
             (
                 vec![
