@@ -2,6 +2,10 @@
 //! `[[records.linear]]`): where to read them, how often, and the token (inline, `token_env`
 //! or `token_file`, like the sinks' secrets; never printed).
 
+// As with the sinks, each section repeats its schedule and token fields (`token`, `token_env`,
+// `token_file`): `deny_unknown_fields` cannot be combined with `#[serde(flatten)]`, and unknown
+// keys must stay errors. `commons` reads them back as one shape for the shared checks.
+
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -198,6 +202,8 @@ struct Common<'a> {
         &'a Option<PathBuf>,
         bool,
     ),
+    /// The token can be read (variable set, file readable).
+    readable: Result<(), String>,
 }
 
 impl GithubRecordsConfig {
@@ -220,44 +226,38 @@ impl LinearRecordsConfig {
 
 impl super::RecordsConfig {
     fn commons(&self) -> Vec<Common<'_>> {
-        let mut out = Vec::new();
-        for (i, c) in self.github.iter().enumerate() {
-            out.push(Common {
-                path: format!("records.github[{i}]"),
-                name: &c.name,
-                url: &c.api_url,
-                interval: c.interval_secs,
-                stale: c.stale_after_secs,
-                timeout: c.timeout_secs,
-                page: (c.page_size, 100),
-                token: (&c.token, &c.token_env, &c.token_file, false),
-            });
+        // Every source section has these fields under the same names (but the URL's).
+        macro_rules! common {
+            ($kind:literal, $url:ident, $max_page:expr, $required:expr) => {
+                |(i, c)| Common {
+                    path: format!(concat!("records.", $kind, "[{}]"), i),
+                    name: &c.name,
+                    url: &c.$url,
+                    interval: c.interval_secs,
+                    stale: c.stale_after_secs,
+                    timeout: c.timeout_secs,
+                    page: (c.page_size, $max_page),
+                    token: (&c.token, &c.token_env, &c.token_file, $required),
+                    readable: c.token().map(|_| ()),
+                }
+            };
         }
-        for (i, c) in self.jira.iter().enumerate() {
-            out.push(Common {
-                path: format!("records.jira[{i}]"),
-                name: &c.name,
-                url: &c.url,
-                interval: c.interval_secs,
-                stale: c.stale_after_secs,
-                timeout: c.timeout_secs,
-                page: (c.page_size, 100),
-                token: (&c.token, &c.token_env, &c.token_file, true),
-            });
-        }
-        for (i, c) in self.linear.iter().enumerate() {
-            out.push(Common {
-                path: format!("records.linear[{i}]"),
-                name: &c.name,
-                url: &c.api_url,
-                interval: c.interval_secs,
-                stale: c.stale_after_secs,
-                timeout: c.timeout_secs,
-                page: (c.page_size, 250),
-                token: (&c.token, &c.token_env, &c.token_file, true),
-            });
-        }
-        out
+        let github = self
+            .github
+            .iter()
+            .enumerate()
+            .map(common!("github", api_url, 100, false));
+        let jira = self
+            .jira
+            .iter()
+            .enumerate()
+            .map(common!("jira", url, 100, true));
+        let linear = self
+            .linear
+            .iter()
+            .enumerate()
+            .map(common!("linear", api_url, 250, true));
+        github.chain(jira).chain(linear).collect()
     }
 
     pub(super) fn resolve_source_paths(&mut self, base: &Path) {
@@ -400,27 +400,11 @@ impl super::RecordsConfig {
 
     /// Tokens that cannot be read (unset variable, unreadable file); never the value.
     pub(super) fn source_secret_errors(&self, errs: &mut Vec<FieldError>) {
-        for (i, c) in self.github.iter().enumerate() {
-            if let Err(e) = c.token() {
+        for c in self.commons() {
+            if let Err(message) = c.readable {
                 errs.push(FieldError {
-                    field: format!("records.github[{i}].token"),
-                    message: e,
-                });
-            }
-        }
-        for (i, c) in self.jira.iter().enumerate() {
-            if let Err(e) = c.token() {
-                errs.push(FieldError {
-                    field: format!("records.jira[{i}].token"),
-                    message: e,
-                });
-            }
-        }
-        for (i, c) in self.linear.iter().enumerate() {
-            if let Err(e) = c.token() {
-                errs.push(FieldError {
-                    field: format!("records.linear[{i}].token"),
-                    message: e,
+                    field: format!("{}.token", c.path),
+                    message,
                 });
             }
         }

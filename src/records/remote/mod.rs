@@ -229,48 +229,41 @@ impl RemoteRecords {
             Err(message) => errs.push(FieldError { field, message }),
         };
         let r = &cfg.records;
-        for (i, c) in r.github.iter().enumerate() {
-            let client = c
-                .token()
-                .and_then(|t| github::Github::new(c, t).map_err(|e| e.to_string()))
-                .map(Client::Github);
-            add(
-                &c.name,
-                System::Github,
-                c.interval_secs,
-                c.stale_after_secs,
-                format!("records.github[{i}]"),
-                client,
-            );
+        // Every source section names its token and schedule alike; only the client differs.
+        macro_rules! build {
+            ($list:expr, $kind:literal, $system:expr, $new:path, $variant:path) => {
+                for (i, c) in $list.iter().enumerate() {
+                    let client = c
+                        .token()
+                        .and_then(|t| $new(c, t).map_err(|e| e.to_string()))
+                        .map($variant);
+                    let field = format!(concat!("records.", $kind, "[{}]"), i);
+                    add(
+                        &c.name,
+                        $system,
+                        c.interval_secs,
+                        c.stale_after_secs,
+                        field,
+                        client,
+                    );
+                }
+            };
         }
-        for (i, c) in r.jira.iter().enumerate() {
-            let client = c
-                .token()
-                .and_then(|t| jira::Jira::new(c, t).map_err(|e| e.to_string()))
-                .map(Client::Jira);
-            add(
-                &c.name,
-                System::Jira,
-                c.interval_secs,
-                c.stale_after_secs,
-                format!("records.jira[{i}]"),
-                client,
-            );
-        }
-        for (i, c) in r.linear.iter().enumerate() {
-            let client = c
-                .token()
-                .and_then(|t| linear::Linear::new(c, t).map_err(|e| e.to_string()))
-                .map(Client::Linear);
-            add(
-                &c.name,
-                System::Linear,
-                c.interval_secs,
-                c.stale_after_secs,
-                format!("records.linear[{i}]"),
-                client,
-            );
-        }
+        build!(
+            r.github,
+            "github",
+            System::Github,
+            github::Github::new,
+            Client::Github
+        );
+        build!(r.jira, "jira", System::Jira, jira::Jira::new, Client::Jira);
+        build!(
+            r.linear,
+            "linear",
+            System::Linear,
+            linear::Linear::new,
+            Client::Linear
+        );
         if !errs.is_empty() {
             return Err(errs);
         }

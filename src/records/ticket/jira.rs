@@ -394,6 +394,13 @@ mod tests {
         json!({"accountId": id, "emailAddress": format!("{id}@example.com"), "accountType": kind})
     }
 
+    fn approved(t: &Ticket) -> Vec<String> {
+        t.approvals
+            .iter()
+            .map(|a| format!("{} at {}", a.name, a.at))
+            .collect()
+    }
+
     #[test]
     fn approvals_from_transitions_or_a_field() {
         let issue: Issue = serde_json::from_value(json!({
@@ -414,17 +421,9 @@ mod tests {
         };
         let t = ticket("jira", "https://acme.atlassian.net/", &issue, &transitions);
         assert_eq!(t.url, "https://acme.atlassian.net/browse/CHG-1");
-        let got: Vec<(String, String)> = t
-            .approvals
-            .iter()
-            .map(|a| (a.name.clone(), a.at.to_string()))
-            .collect();
         assert_eq!(
-            got,
-            vec![(
-                "bob@example.com".to_string(),
-                "2026-11-20T10:00:00Z".to_string()
-            )]
+            approved(&t),
+            vec!["bob@example.com at 2026-11-20T10:00:00Z"]
         );
         assert_eq!(
             t.not_counted,
@@ -438,17 +437,9 @@ mod tests {
             ..Default::default()
         };
         let t = ticket("jira", "https://acme.atlassian.net", &issue, &field);
-        let got: Vec<(String, String)> = t
-            .approvals
-            .iter()
-            .map(|a| (a.name.clone(), a.at.to_string()))
-            .collect();
         assert_eq!(
-            got,
-            vec![(
-                "bob@example.com".to_string(),
-                "2026-11-20T09:00:00Z".to_string()
-            )]
+            approved(&t),
+            vec!["bob@example.com at 2026-11-20T09:00:00Z"]
         );
         assert_eq!(
             t.not_counted,
