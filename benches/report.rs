@@ -63,6 +63,7 @@ fn entry(i: u64, at: Timestamp) -> ChangeEntry {
         reverts: Vec::new(),
         alert_suppressed: false,
         revert_by: None,
+        record_url: None,
     }
 }
 

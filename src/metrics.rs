@@ -105,6 +105,7 @@ pub struct Metrics {
     pub config_reloads: Family<ErrorLabels, Counter>,
     pub kube_watch_events: Family<KubeEventLabels, Counter>,
     pub kube_detection: Histogram,
+    pub record_sources: RecordSourceMetrics,
 }
 
 impl Default for Metrics {
@@ -154,7 +155,9 @@ impl Metrics {
             config_reloads: Family::default(),
             kube_watch_events: Family::default(),
             kube_detection: duration_histogram(),
+            record_sources: RecordSourceMetrics::default(),
         };
+        m.record_sources.register(&mut r);
         r.register(
             "driftwatch_polls",
             "Polls of a scope by outcome (complete or failed)",
@@ -320,6 +323,80 @@ impl Metrics {
     /// TYPE, and there is no `# EOF`.
     pub fn encode_prometheus(&self) -> String {
         to_prometheus_text(&self.encode())
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RecordSourceLabels {
+    pub source: String,
+    pub system: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RecordSourcePollLabels {
+    pub source: String,
+    pub system: String,
+    /// `ok` or `failed`.
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RecordSourceErrorLabels {
+    pub source: String,
+    pub system: String,
+    /// `unreachable`, `timeout`, `denied`, `rate_limited`, `server_error`, `invalid_response`.
+    pub kind: String,
+}
+
+/// The loaders of change records from GitHub, Jira and Linear.
+#[derive(Clone, Default)]
+pub struct RecordSourceMetrics {
+    pub polls: Family<RecordSourcePollLabels, Counter>,
+    pub errors: Family<RecordSourceErrorLabels, Counter>,
+    pub records: Family<RecordSourceLabels, Gauge>,
+    pub rejected: Family<RecordSourceLabels, Gauge>,
+    pub unchanged: Family<RecordSourceLabels, Counter>,
+    pub last_success_age: Family<RecordSourceLabels, Gauge>,
+    pub stale: Family<RecordSourceLabels, Gauge>,
+}
+
+impl RecordSourceMetrics {
+    fn register(&self, r: &mut Registry) {
+        r.register(
+            "driftwatch_records_source_polls",
+            "Polls of a ticket system holding change records, by outcome",
+            self.polls.clone(),
+        );
+        r.register(
+            "driftwatch_records_source_errors",
+            "Failed polls of a ticket system, by failure kind",
+            self.errors.clone(),
+        );
+        r.register(
+            "driftwatch_records_source_records",
+            "Records in force from a ticket system (its last good set)",
+            self.records.clone(),
+        );
+        r.register(
+            "driftwatch_records_source_rejected",
+            "Problems with tickets at the last good poll (each names the ticket and field)",
+            self.rejected.clone(),
+        );
+        r.register(
+            "driftwatch_records_source_unchanged_answers",
+            "Answers served from the conditional-request cache (HTTP 304)",
+            self.unchanged.clone(),
+        );
+        r.register(
+            "driftwatch_records_source_last_success_age_seconds",
+            "Seconds since the last good poll of a ticket system (since start if none)",
+            self.last_success_age.clone(),
+        );
+        r.register(
+            "driftwatch_records_source_stale",
+            "1 while a ticket system is stale (no good poll within stale_after_secs)",
+            self.stale.clone(),
+        );
     }
 }
 

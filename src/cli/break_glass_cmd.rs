@@ -155,6 +155,7 @@ pub fn open(
         origin: RecordOrigin {
             file: path.display().to_string(),
             line: 1,
+            url: None,
         },
     };
     write_record(&cfg, &path, &r)?;

@@ -67,6 +67,32 @@ pub fn check(config: &Path, loaded: Result<Config, ConfigError>) -> anyhow::Resu
                 };
                 println!("  sink {}: {}{detail}", s.name(), s.type_name());
             }
+            for c in &cfg.records.github {
+                println!(
+                    "  records source {}: github {} label {} every {} s{}",
+                    c.name,
+                    c.repositories.join(", "),
+                    c.label,
+                    c.interval_secs,
+                    if c.token().ok().flatten().is_some() {
+                        " (token <redacted>)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            for c in &cfg.records.jira {
+                println!(
+                    "  records source {}: jira {} as {} (token <redacted>) every {} s",
+                    c.name, c.url, c.email, c.interval_secs
+                );
+            }
+            for c in &cfg.records.linear {
+                println!(
+                    "  records source {}: linear {} label {} (token <redacted>) every {} s",
+                    c.name, c.api_url, c.label, c.interval_secs
+                );
+            }
             for (i, r) in cfg.alerting.routes.iter().enumerate() {
                 println!(
                     "  route {i}: {:?} min_severity {} -> {}",

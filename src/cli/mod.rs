@@ -203,11 +203,18 @@ pub enum ReportFormat {
 #[derive(Debug, Subcommand)]
 pub enum RecordsCommand {
     /// Validate every record file in a directory; one `file:line: field: message` per problem.
+    /// With --sources, also read every GitHub, Jira and Linear source in the config once and
+    /// list the records imported and the tickets rejected.
     #[command(
-        after_help = "Exit 0 when every file is valid, 1 when any is not, 2 when the directory cannot be read.\nBot-account patterns come from the config when --config names a readable file.\n\nExamples:\n  driftwatch records check config/changes\n  driftwatch records check --format json changes/ | jq '.errors[]'"
+        after_help = "Exit 0 when every file and ticket is valid, 1 when any is not, 2 when the directory cannot be read or a source cannot be reached.\nBot-account patterns come from the config when --config names a readable file.\n\nExamples:\n  driftwatch records check config/changes\n  driftwatch records check --format json changes/ | jq '.errors[]'\n  driftwatch -c /etc/driftwatch/driftwatch.toml records check --sources"
     )]
     Check {
-        dir: PathBuf,
+        /// The records directory (default with --sources: the config's records.dir).
+        #[arg(required_unless_present = "sources")]
+        dir: Option<PathBuf>,
+        /// Also read the ticket systems configured under [records] (needs --config).
+        #[arg(long)]
+        sources: bool,
         #[arg(long, value_enum, default_value = "text")]
         format: CheckFormat,
     },
@@ -281,9 +288,19 @@ pub async fn run(cli: Cli, set_level: Option<SetLogLevel>) -> anyhow::Result<Exi
     match &cli.command {
         Command::Run => run_cmd::run(loader.clone(), loader.load()?).await,
         Command::Scan { format } => scan_cmd::run(loader.load()?, *format).await,
-        Command::Records(RecordsCommand::Check { dir, format }) => {
-            records_cmd::check(loader.load().ok(), dir, *format)
-        }
+        Command::Records(RecordsCommand::Check {
+            dir,
+            sources: false,
+            format,
+        }) => match dir {
+            Some(dir) => records_cmd::check(loader.load().ok(), dir, *format),
+            None => anyhow::bail!("name a records directory, or use --sources"),
+        },
+        Command::Records(RecordsCommand::Check {
+            dir,
+            sources: true,
+            format,
+        }) => records_cmd::check_sources(loader.load()?, dir.as_deref(), *format).await,
         Command::Report {
             since,
             until,

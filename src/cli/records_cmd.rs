@@ -51,3 +51,93 @@ pub fn check(config: Option<Config>, dir: &Path, format: CheckFormat) -> anyhow:
         Exit::Findings
     })
 }
+
+/// `records check --sources`: the directory and every ticket source, read once now.
+pub async fn check_sources(
+    cfg: Config,
+    dir: Option<&Path>,
+    format: CheckFormat,
+) -> anyhow::Result<Exit> {
+    use crate::records::remote::RemoteRecords;
+
+    let settings = validation_settings(&cfg);
+    let dir = dir.unwrap_or(&cfg.records.dir).to_path_buf();
+    let mut remote =
+        RemoteRecords::from_config(&cfg, None, crate::clock::now()).map_err(|errs| {
+            let lines: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+            anyhow::anyhow!("records sources: {}", lines.join("; "))
+        })?;
+    let outcomes = remote.refresh_all(&settings, crate::clock::now()).await;
+    let mut set = RecordSet::new();
+    for l in remote.loaders() {
+        set.set_imported(
+            &l.name,
+            l.snapshot.records.clone(),
+            l.snapshot.rejected.clone(),
+        );
+    }
+    let report = if dir.is_dir() {
+        set.reload(&dir, &settings)
+    } else {
+        anyhow::bail!("{} is not a directory", dir.display());
+    };
+    let failed: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| {
+            o.result
+                .as_ref()
+                .err()
+                .map(|e| format!("{}: {e}", o.source))
+        })
+        .collect();
+    match format {
+        CheckFormat::Text => {
+            for r in set.active() {
+                println!(
+                    "record {} ({}) {}",
+                    r.id,
+                    r.record_type,
+                    r.origin.url.as_deref().unwrap_or(&r.origin.to_string())
+                );
+            }
+            for e in &report.errors {
+                println!("{e}");
+            }
+            for f in &failed {
+                println!("source failed: {f}");
+            }
+            println!(
+                "{} file(s), {} source(s), {} valid record(s), {} error(s)",
+                report.files_read,
+                outcomes.len(),
+                report.records_active,
+                report.errors.len()
+            );
+        }
+        CheckFormat::Json => {
+            let records: Vec<serde_json::Value> = set
+                .active()
+                .iter()
+                .map(|r| serde_json::json!({"id": r.id, "type": r.record_type, "origin": r.origin.to_string(), "url": r.origin.url, "approved_by": r.approved_by.iter().map(|a| &a.name).collect::<Vec<_>>(), "retrospective_for": r.retrospective_for}))
+                .collect();
+            let errors: Vec<serde_json::Value> = report
+                .errors
+                .iter()
+                .map(|e| serde_json::json!({"file": e.file, "line": e.line, "field": e.field, "message": e.message}))
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "files": report.files_read, "records": records, "errors": errors, "failed_sources": failed,
+                }))?
+            );
+        }
+    }
+    Ok(if !failed.is_empty() {
+        Exit::Error
+    } else if report.errors.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Findings
+    })
+}

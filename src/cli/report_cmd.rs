@@ -51,6 +51,13 @@ pub fn run(
     };
     let db = Db::open_existing(&cfg.database_path())?;
     let mut records = RecordSet::new();
+    // Records imported from ticket systems: the last good set the daemon kept.
+    let sources = crate::records::remote::source_names(&cfg);
+    for (name, snap) in
+        crate::records::remote::cached_snapshots(&crate::records::remote::cache_dir(&cfg), &sources)
+    {
+        records.set_imported(&name, snap.records, Vec::new());
+    }
     let load = records.reload(&cfg.records.dir, &validation_settings(&cfg));
     for e in &load.errors {
         eprintln!("warning: record not in the register: {e}");

@@ -10,8 +10,12 @@ use serde::Deserialize;
 use crate::model::Severity;
 
 mod kubernetes;
+mod record_sources;
 mod sinks;
 pub use kubernetes::{ClusterConfig, KindConfig, KubernetesConfig};
+pub use record_sources::{
+    GithubRecordsConfig, JiraFieldsConfig, JiraRecordsConfig, LinearRecordsConfig,
+};
 pub use sinks::{
     AlertingConfig, AlertmanagerSinkConfig, LogSinkConfig, PagerDutySinkConfig, RouteConfig,
     SinkConfig, SlackSinkConfig, WebhookSinkConfig,
@@ -204,6 +208,15 @@ pub struct RecordsConfig {
     /// How far after a window's end a `revert_by` may lie.
     #[serde(default = "default_revert_hours")]
     pub max_revert_after_window_hours: u64,
+    /// Records kept as GitHub issues or pull requests (`[[records.github]]`).
+    #[serde(default)]
+    pub github: Vec<GithubRecordsConfig>,
+    /// Records kept as Jira issues (`[[records.jira]]`).
+    #[serde(default)]
+    pub jira: Vec<JiraRecordsConfig>,
+    /// Records kept as Linear issues (`[[records.linear]]`).
+    #[serde(default)]
+    pub linear: Vec<LinearRecordsConfig>,
 }
 
 fn default_records_dir() -> PathBuf {
@@ -223,6 +236,9 @@ impl Default for RecordsConfig {
             grace_secs: default_grace(),
             bot_patterns: None,
             max_revert_after_window_hours: default_revert_hours(),
+            github: Vec::new(),
+            jira: Vec::new(),
+            linear: Vec::new(),
         }
     }
 }
@@ -382,6 +398,7 @@ impl Config {
         if let Some(k) = &mut self.kubernetes {
             k.resolve_paths(base);
         }
+        self.records.resolve_source_paths(base);
         for s in &mut self.sinks {
             s.resolve_paths(base);
         }
@@ -553,6 +570,7 @@ impl Config {
         if let Some(k) = &self.kubernetes {
             k.validate(&mut errs);
         }
+        self.records.validate_sources(&mut errs);
         errs
     }
 
@@ -562,6 +580,7 @@ impl Config {
         for (i, s) in self.sinks.iter().enumerate() {
             s.secret_errors(&format!("sinks[{i}]"), &mut errs);
         }
+        self.records.source_secret_errors(&mut errs);
         errs
     }
 

@@ -316,7 +316,7 @@ impl PagerDutySinkConfig {
     }
 }
 
-fn http_url(u: &str) -> Result<(), String> {
+pub(super) fn http_url(u: &str) -> Result<(), String> {
     match reqwest::Url::parse(u) {
         Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Ok(()),
         _ => Err(format!("`{u}` is not an http(s) URL")),
@@ -324,7 +324,7 @@ fn http_url(u: &str) -> Result<(), String> {
 }
 
 /// Exactly one of inline, env and file (or none, for an optional secret).
-fn given<T>(
+pub(super) fn given<T>(
     field: &str,
     required: bool,
     inline: &Option<T>,
@@ -343,7 +343,7 @@ fn given<T>(
     Ok(())
 }
 
-fn required_secret(
+pub(super) fn required_secret(
     field: &str,
     inline: &Option<Secret>,
     env: &Option<String>,
@@ -353,7 +353,7 @@ fn required_secret(
         .ok_or_else(|| format!("set exactly one of {field}, {field}_env, {field}_file"))
 }
 
-fn optional_secret(
+pub(super) fn optional_secret(
     field: &str,
     inline: &Option<Secret>,
     env: &Option<String>,

@@ -6,6 +6,7 @@
 pub mod health;
 pub mod http;
 pub mod pipeline;
+mod record_sources;
 pub mod scheduler;
 mod watch_records;
 
@@ -21,6 +22,7 @@ use crate::config::{Config, ConfigError};
 use crate::matcher::{MatchSettings, RecordIndex};
 use crate::metrics::{ChangeLabels, ErrorLabels, FailureLabels, Metrics, PollLabels, ScopeLabels};
 use crate::model::Outcome;
+use crate::records::remote::{RemoteRecords, cache_dir, source_names};
 use crate::records::{LoadReport, RecordError, RecordSet, ValidationSettings};
 use crate::rules::{RuleSettings, default_sensitive_ports, port_label};
 use crate::sinks::{Dispatcher, Sinks, alert_for_record};
@@ -155,6 +157,8 @@ pub struct Daemon {
     store_thread: Option<std::thread::JoinHandle<()>>,
     sources: Vec<Arc<dyn Source>>,
     records: RecordSet,
+    /// Loaders of change records kept in GitHub, Jira and Linear (`record_sources.rs`).
+    remote: RemoteRecords,
     validation: ValidationSettings,
     pipeline: pipeline::Pipeline,
     sinks: watch::Sender<Sinks>,
@@ -192,7 +196,7 @@ impl Daemon {
         let secrets = cfg.secret_errors();
         if !secrets.is_empty() {
             return Err(ConfigError::Invalid {
-                path: "the sinks' secrets".into(),
+                path: "the secrets".into(),
                 errors: secrets,
             }
             .into());
@@ -208,6 +212,7 @@ impl Daemon {
         // Bounded: a full channel already holds a wake-up, and each cycle reads whole states.
         let (touched_tx, touched_rx) = mpsc::channel(64);
         let sources = build_sources(&cfg, &metrics, &touched_tx).await;
+        let remote = build_remote(&cfg)?;
         let health = Arc::new(Health::default());
         health.set_store_open(true);
         health.set_scopes(sources.iter().map(|s| s.scope().to_string()));
@@ -220,6 +225,7 @@ impl Daemon {
             store_thread: Some(thread),
             sources,
             records: RecordSet::new(),
+            remote,
             sinks: sinks_tx,
             metrics,
             health,
@@ -339,6 +345,7 @@ impl Daemon {
         only: Option<&std::collections::BTreeSet<String>>,
     ) -> CycleReport {
         let started = Instant::now();
+        self.refresh_record_sources().await;
         let load = self.reload_records().await;
         self.close_retrospectives().await;
         let index = RecordIndex::new(self.records.active().to_vec());
@@ -571,6 +578,15 @@ impl Daemon {
         let sources = build_sources(&new, &self.metrics, &self.touched_tx).await;
         let mut cfg = new;
         cfg.state_dir = self.cfg.state_dir.clone();
+        match build_remote(&cfg) {
+            Ok(remote) => {
+                self.records.retain_imported(&source_names(&cfg));
+                self.remote = remote;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "records sources not rebuilt; keeping the running ones")
+            }
+        }
         cfg.http = self.cfg.http.clone();
         self.health
             .set_scopes(sources.iter().map(|s| s.scope().to_string()));
@@ -674,8 +690,13 @@ impl Daemon {
             let next = tokio::time::Instant::now() + Duration::from_secs(self.cfg.interval_secs);
             loop {
                 self.beat();
+                let remote_due = self.remote.next_due();
                 tokio::select! {
                     _ = tokio::time::sleep_until(next) => break,
+                    _ = sleep_until_some(remote_due) => {
+                        self.refresh_record_sources().await;
+                        self.reload_records().await;
+                    }
                     _ = control.stop.changed() => {
                         if *control.stop.borrow() {
                             break 'run;
@@ -761,6 +782,23 @@ impl Daemon {
             // The thread only runs queued closures; a panic there has already been reported.
             let _ = t.join();
         }
+    }
+}
+
+/// The record-source loaders, each reading its token now.
+fn build_remote(cfg: &Config) -> Result<RemoteRecords, ConfigError> {
+    RemoteRecords::from_config(cfg, Some(&cache_dir(cfg)), crate::clock::now()).map_err(|errors| {
+        ConfigError::Invalid {
+            path: "records sources".into(),
+            errors,
+        }
+    })
+}
+
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -243,6 +243,11 @@ impl Pipeline {
                     .and_then(|r| r.revert_by)
                     .map(|t| t.to_string());
             }
+            entry.record_url = ev
+                .decision
+                .record_id()
+                .and_then(|id| index.get(id))
+                .and_then(|r| r.origin.url.clone());
             let event = match ev.decision {
                 Decision::Matched { .. } => EventKind::Matched,
                 Decision::Violation { .. } => EventKind::Violation,
@@ -365,5 +370,6 @@ fn change_entry(ev: &Evaluated) -> ChangeEntry {
         reverts: ev.reverts.clone(),
         alert_suppressed: false,
         revert_by: None,
+        record_url: None,
     }
 }

@@ -77,8 +77,12 @@ pub struct ScopeEntry {
 /// Where a record was read from, for messages and reports.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordOrigin {
+    /// The file, or for an imported record its source and ticket (`github acme/infra#42`).
     pub file: String,
     pub line: u32,
+    /// The ticket's web page, for an imported record (reports and alerts link to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 impl fmt::Display for RecordOrigin {

@@ -1,5 +1,6 @@
 //! The records directory: every `*.yaml`/`*.yml` file, reloaded on demand. A file that fails
-//! keeps its last valid version active; a broken file never unloads the others.
+//! keeps its last valid version active; a broken file never unloads the others. Records
+//! imported from ticket systems join the set after the files (`set_imported`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,8 @@ use crate::model::ChangeRecord;
 #[derive(Debug, Default)]
 pub struct RecordSet {
     files: BTreeMap<PathBuf, Vec<ChangeRecord>>,
+    /// Per ticket source: its last good set and the tickets it rejected.
+    imported: BTreeMap<String, (Vec<ChangeRecord>, Vec<RecordError>)>,
     active: Vec<ChangeRecord>,
 }
 
@@ -78,14 +81,47 @@ impl RecordSet {
                 }
             }
         }
-        // Ids are unique across files: the first file (in path order) keeps an id, later
-        // definitions are rejected with a pointer to the first.
+        self.files = next;
+        report.errors.append(&mut self.recompute());
+        report.records_active = self.active.len();
+        report
+    }
+
+    /// Replace what a ticket source contributes: its last good records and its rejected
+    /// tickets (reported with every reload). Returns id clashes with records already active.
+    pub fn set_imported(
+        &mut self,
+        source: &str,
+        records: Vec<ChangeRecord>,
+        rejected: Vec<RecordError>,
+    ) -> Vec<RecordError> {
+        self.imported
+            .insert(source.to_string(), (records, rejected));
+        self.recompute()
+    }
+
+    /// Forget sources no longer configured.
+    pub fn retain_imported(&mut self, sources: &[String]) {
+        self.imported.retain(|k, _| sources.contains(k));
+        self.recompute();
+    }
+
+    /// The active set from the files then each source; ids are unique across all of them:
+    /// the first (files in path order, then sources by name) keeps an id, later definitions
+    /// are rejected with a pointer to the first. Returns those rejections and every source's
+    /// rejected tickets.
+    fn recompute(&mut self) -> Vec<RecordError> {
+        let mut errors = Vec::new();
         let mut seen: BTreeMap<String, String> = BTreeMap::new();
         let mut active = Vec::new();
-        for records in next.values() {
+        let sources = self
+            .files
+            .values()
+            .chain(self.imported.values().map(|(r, _)| r));
+        for records in sources {
             for r in records {
                 if let Some(first) = seen.get(&r.id) {
-                    report.errors.push(RecordError {
+                    errors.push(RecordError {
                         file: r.origin.file.clone(),
                         line: r.origin.line,
                         field: "id".into(),
@@ -97,10 +133,11 @@ impl RecordSet {
                 }
             }
         }
-        self.files = next;
         self.active = active;
-        report.records_active = self.active.len();
-        report
+        for (_, rejected) in self.imported.values() {
+            errors.extend(rejected.iter().cloned());
+        }
+        errors
     }
 }
 
@@ -155,6 +192,46 @@ mod tests {
         set.reload(dir.path(), &settings);
         let ids: Vec<&str> = set.active().iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, vec!["STD-2"], "a removed file unloads");
+    }
+
+    #[test]
+    fn imported_records_join_after_the_files_and_ids_stay_unique() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("a.yaml"), GOOD).expect("write");
+        let settings = ValidationSettings::default();
+        let file_rec = parse_file("x", GOOD, &settings).expect("valid").remove(0);
+        let mut clash = file_rec.clone();
+        clash.origin.file = "github acme/infra#1".into();
+        let mut other = file_rec.clone();
+        other.id = "acme/infra#2".into();
+        let rejected = RecordError {
+            file: "github acme/infra#3".into(),
+            line: 0,
+            field: "approved_by".into(),
+            message: "no approval".into(),
+        };
+        let mut set = RecordSet::new();
+        set.reload(dir.path(), &settings);
+        let errs = set.set_imported("github", vec![clash, other], vec![rejected.clone()]);
+        let ids: Vec<&str> = set.active().iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, vec!["STD-1", "acme/infra#2"]);
+        let shown: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        let first = format!("{}:1", dir.path().join("a.yaml").display());
+        assert_eq!(
+            shown,
+            vec![
+                format!(
+                    "github acme/infra#1:1: id: duplicate id STD-1 (already defined at {first})"
+                ),
+                "github acme/infra#3: approved_by: no approval".to_string(),
+            ]
+        );
+        // A reload of the directory reports the source's rejections again and keeps its records.
+        let r = set.reload(dir.path(), &settings);
+        assert_eq!(r.errors.len(), 2);
+        assert_eq!(r.records_active, 2);
+        set.retain_imported(&[]);
+        assert_eq!(set.active().len(), 1);
     }
 
     #[test]

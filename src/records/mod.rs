@@ -2,8 +2,10 @@
 //! errors out), and the directory loader that keeps each file's last valid version.
 
 mod dir;
+pub mod remote;
 pub mod render;
 mod schema;
+pub mod ticket;
 mod validate;
 
 pub use dir::{LoadReport, RecordSet};
@@ -12,7 +14,7 @@ pub use validate::{ValidationSettings, is_drift_id, is_record_id, parse_file};
 use std::fmt;
 
 /// One problem with one record file, naming file, line and field.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub struct RecordError {
     pub file: String,
     /// 1-based; 0 when the problem concerns the whole file (unreadable).

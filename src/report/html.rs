@@ -425,7 +425,10 @@ fn write_html(r: &Report, o: &mut String) -> std::fmt::Result {
                         .map(|u| link(u))
                         .collect::<Vec<_>>()
                         .join("<br>"),
-                    esc(&rec.origin),
+                    match &rec.url {
+                        Some(u) => link(u),
+                        None => esc(&rec.origin),
+                    },
                 ],
             )
         })

@@ -203,7 +203,7 @@ fn write_report(r: &Report, o: &mut String) -> std::fmt::Result {
             esc(&rec.approved_by.join(", ")),
             rec.window.as_deref().unwrap_or("-"),
             used,
-            esc(&rec.origin)
+            esc(rec.url.as_deref().unwrap_or(&rec.origin))
         )?;
     }
     Ok(())

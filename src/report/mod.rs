@@ -155,6 +155,8 @@ pub struct RecordUse {
     pub approved_by: Vec<String>,
     pub window: Option<String>,
     pub origin: String,
+    /// The ticket's page, for a record imported from GitHub, Jira or Linear.
+    pub url: Option<String>,
     pub evidence: Vec<String>,
     /// Drift ids this record matched (or was violated by) in the period.
     pub used_by: Vec<String>,
@@ -557,6 +559,7 @@ pub fn build(
                     .collect(),
                 window: r.window.map(|w| format!("{} .. {}", w.start, w.end)),
                 origin: r.origin.to_string(),
+                url: r.origin.url.clone(),
                 evidence: r.evidence.clone(),
                 standard_never_used: !used && r.record_type == RecordType::Standard,
                 window_passed_unused: !used && r.window.is_some_and(|w| w.end < now),

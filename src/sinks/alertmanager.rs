@@ -49,6 +49,7 @@ fn alertname(a: &Alert) -> &'static str {
         super::EventKind::Overdue => "DriftwatchRetrospectiveOverdue",
         super::EventKind::NotReverted => "DriftwatchTemporaryChangeNotReverted",
         super::EventKind::BreakGlassOpen => "DriftwatchBreakGlassStillOpen",
+        super::EventKind::RecordsSourceStale => "DriftwatchRecordsSourceStale",
     }
 }
 

@@ -25,7 +25,8 @@ pub use dispatcher::{DispatchStats, Dispatcher};
 pub use log::LogSink;
 pub use pagerduty::{PagerDutySink, event as pagerduty_event};
 pub use payload::{
-    Alert, AlertStatus, alert_for_change, alert_for_record, alert_for_source, alert_for_system,
+    Alert, AlertStatus, alert_for_change, alert_for_record, alert_for_records_source,
+    alert_for_source, alert_for_system,
 };
 pub use slack::{SlackSink, message as slack_message};
 pub use webhook::{WebhookSink, signature as webhook_signature};
@@ -54,10 +55,13 @@ pub enum EventKind {
     NotReverted,
     /// A break-glass session is past its planned end and not closed.
     BreakGlassOpen,
+    /// A ticket system holding change records has not answered for `stale_after_secs`: its
+    /// last good set is still in force, but new or withdrawn records are not seen.
+    RecordsSourceStale,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 11] = [
+    pub const ALL: [EventKind; 12] = [
         EventKind::Unmatched,
         EventKind::Violation,
         EventKind::Matched,
@@ -69,6 +73,7 @@ impl EventKind {
         EventKind::Overdue,
         EventKind::NotReverted,
         EventKind::BreakGlassOpen,
+        EventKind::RecordsSourceStale,
     ];
 
     /// Every event but `matched`: what a route gets when it names none.
@@ -92,6 +97,7 @@ impl EventKind {
             EventKind::Overdue => "overdue",
             EventKind::NotReverted => "not_reverted",
             EventKind::BreakGlassOpen => "break_glass_open",
+            EventKind::RecordsSourceStale => "records_source_stale",
         }
     }
 }

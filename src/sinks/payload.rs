@@ -48,6 +48,9 @@ pub struct Alert {
     /// A change record to paste, fill and commit (retrospective reminders).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_skeleton: Option<String>,
+    /// The covering record's ticket, when it was imported from GitHub, Jira or Linear.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_url: Option<String>,
 }
 
 impl Alert {
@@ -107,6 +110,7 @@ pub fn alert_for_change(c: &ChangeEntry, event: EventKind) -> Alert {
         fields: c.fields.clone(),
         findings: c.findings.clone(),
         record_id: c.record_id.clone(),
+        record_url: c.record_url.clone(),
         reason: c.reason.clone(),
         actor: c.actor.clone(),
         observed_at: c.observed_at.clone(),
@@ -143,6 +147,7 @@ pub fn alert_for_system(
         fields: Vec::new(),
         findings: Vec::new(),
         record_id: None,
+        record_url: None,
         reason,
         actor: None,
         observed_at: at.to_string(),
@@ -166,6 +171,33 @@ pub fn alert_for_record(e: &crate::records::RecordError, at: &str) -> Alert {
             .into(),
         at,
     )
+}
+
+/// A ticket system holding change records has been unreachable for too long. `episode` (the
+/// last good poll's time, or the start) makes the key and the group one per outage, so the
+/// alert fires once and its resolve closes that outage only.
+pub fn alert_for_records_source(
+    source: &str,
+    system: &str,
+    episode: &str,
+    age_secs: i64,
+    error: &str,
+    at: &str,
+) -> Alert {
+    let group = format!("records_source_stale:{source}:{episode}");
+    let mut a = alert_for_system(
+        EventKind::RecordsSourceStale,
+        Severity::High,
+        "",
+        group.clone(),
+        format!("Change records from {source} ({system}) are stale: no good poll for {age_secs} s"),
+        format!(
+            "last error: {error}; its last good set (from {episode}) stays in force, but new, changed or withdrawn records are not seen, so planned changes may alert as unplanned"
+        ),
+        at,
+    );
+    a.group = Some(group);
+    a
 }
 
 pub fn alert_for_source(scope: &str, event: EventKind, reason: String, at: &str) -> Alert {

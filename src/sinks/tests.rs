@@ -38,6 +38,7 @@ fn entry() -> ChangeEntry {
         reverts: Vec::new(),
         alert_suppressed: false,
         revert_by: None,
+        record_url: None,
     }
 }
 

@@ -60,6 +60,9 @@ pub struct ChangeEntry {
     /// Matched by a temporary record: the change must be undone by then.
     #[serde(default)]
     pub revert_by: Option<String>,
+    /// The covering record's ticket (imported records), for alerts and the report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_url: Option<String>,
 }
 
 /// Why a drift stopped needing attention.
@@ -144,6 +147,21 @@ pub enum LedgerEvent {
         error: String,
         abandoned: bool,
     },
+    /// A ticket system holding change records has not answered for its `stale_after_secs`.
+    RecordsSourceStale {
+        source: String,
+        system: String,
+        /// The last good poll, if there ever was one.
+        last_success: Option<String>,
+        age_secs: i64,
+        error: String,
+    },
+    /// A stale ticket system answered again.
+    RecordsSourceRecovered {
+        source: String,
+        system: String,
+        stale_since: String,
+    },
     /// A change-record file failed validation (written once per distinct error).
     RecordRejected {
         file: String,
@@ -162,6 +180,8 @@ impl LedgerEvent {
             LedgerEvent::SourceBlind { .. } => "source_blind",
             LedgerEvent::SourceRecovered { .. } => "source_recovered",
             LedgerEvent::RecordRejected { .. } => "record_rejected",
+            LedgerEvent::RecordsSourceStale { .. } => "records_source_stale",
+            LedgerEvent::RecordsSourceRecovered { .. } => "records_source_recovered",
             LedgerEvent::DriftClosed { .. } => "drift_closed",
             LedgerEvent::ObligationStep { .. } => "obligation_step",
             LedgerEvent::ObligationClosed { .. } => "obligation_closed",

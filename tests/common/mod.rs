@@ -2,6 +2,8 @@
 //! test script installs), the EC2 paging proxy, and an HTTP receiver on 127.0.0.1:0.
 #![allow(dead_code)]
 
+pub mod fake_api;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -299,6 +301,46 @@ impl Receiver {
     }
 }
 
+/// One HTTP/1.1 request from a kept-alive connection: (method, target, lower-cased headers,
+/// body), or `None` when the peer closed it.
+pub fn read_request(
+    reader: &mut BufReader<TcpStream>,
+) -> Option<(String, String, HashMap<String, String>, String)> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_string();
+    let target = parts.next().unwrap_or("").to_string();
+    let mut headers = HashMap::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 {
+            return None;
+        }
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    let len: usize = headers
+        .get("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    reader.read_exact(&mut body).ok()?;
+    Some((
+        method,
+        target,
+        headers,
+        String::from_utf8_lossy(&body).to_string(),
+    ))
+}
+
 fn serve(
     conn: TcpStream,
     requests: &Mutex<Vec<Received>>,
@@ -306,40 +348,13 @@ fn serve(
     retry_after: &AtomicU16,
 ) {
     let mut reader = BufReader::new(conn);
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-        let mut headers = HashMap::new();
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-            }
-        }
-        let len: usize = headers
-            .get("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let mut body = vec![0u8; len];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
+    while let Some((_, path, headers, body)) = read_request(&mut reader) {
         let code = status.load(Ordering::SeqCst);
         requests.lock().expect("lock").push(Received {
             status: code,
             path,
             headers,
-            body: String::from_utf8_lossy(&body).to_string(),
+            body,
         });
         let ra = retry_after.load(Ordering::SeqCst);
         let extra = if ra > 0 && code >= 300 {

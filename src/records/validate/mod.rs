@@ -408,6 +408,7 @@ fn validate(
         origin: RecordOrigin {
             file: file.to_string(),
             line: id_line as u32,
+            url: None,
         },
     })
 }

@@ -1,0 +1,120 @@
+//! GitHub: `GET /repos/{owner}/{repo}/issues?labels=…&state=all` paged by its `Link` header to
+//! the end, then `GET /repos/{owner}/{repo}/pulls/{n}/reviews` (paged) for each pull request.
+//! Every GET is conditional (ETag), so an unchanged repository costs 304s.
+
+use std::time::Duration;
+
+use jiff::SignedDuration;
+
+use super::RemoteError;
+use super::http::{self, ConditionalGet};
+use crate::config::{GithubRecordsConfig, Secret};
+use crate::records::ticket::Ticket;
+use crate::records::ticket::github::{self as gh, Issue, Review};
+
+/// Everything but RFC 3986's unreserved characters is escaped in a query value.
+const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+pub struct Github {
+    name: String,
+    api: String,
+    repositories: Vec<String>,
+    label: String,
+    token: Option<Secret>,
+    merge_window: SignedDuration,
+    page_size: u32,
+    client: reqwest::Client,
+    get: ConditionalGet,
+}
+
+impl Github {
+    pub fn new(c: &GithubRecordsConfig, token: Option<Secret>) -> Result<Github, RemoteError> {
+        Ok(Github {
+            name: c.name.clone(),
+            api: c.api_url.trim_end_matches('/').to_string(),
+            repositories: c.repositories.clone(),
+            label: c.label.clone(),
+            token,
+            merge_window: SignedDuration::from_secs(c.merge_window_secs.min(i64::MAX as u64) as i64),
+            page_size: c.page_size,
+            client: http::client(Duration::from_secs(c.timeout_secs))?,
+            get: ConditionalGet::default(),
+        })
+    }
+
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        let mut h = vec![
+            ("accept", "application/vnd.github+json".to_string()),
+            ("x-github-api-version", "2022-11-28".to_string()),
+        ];
+        if let Some(t) = &self.token {
+            h.push(("authorization", format!("Bearer {}", t.expose())));
+        }
+        h
+    }
+
+    /// Every page of a list, following `rel="next"`; a repeated URL is an invalid answer.
+    async fn all<T: serde::de::DeserializeOwned>(
+        &mut self,
+        first: String,
+        what: &str,
+        used: &mut Vec<String>,
+    ) -> Result<Vec<T>, RemoteError> {
+        let headers = self.headers();
+        let mut out = Vec::new();
+        let mut next = Some(first);
+        while let Some(url) = next.take() {
+            if used.contains(&url) {
+                return Err(RemoteError::new(
+                    super::FailureKind::InvalidResponse,
+                    format!("{what}: the next page repeats an earlier one"),
+                ));
+            }
+            let page = self.get.get(&self.client, &url, &headers).await?;
+            used.push(url);
+            let mut items: Vec<T> = http::decode(what, &page.body)?;
+            out.append(&mut items);
+            next = page.link.as_deref().and_then(gh::next_link);
+        }
+        Ok(out)
+    }
+
+    /// The tickets of every repository, and how many answers were unchanged (304).
+    pub async fn fetch(&mut self) -> Result<(Vec<Ticket>, u64), RemoteError> {
+        let mut used = Vec::new();
+        let mut tickets = Vec::new();
+        for repo in self.repositories.clone() {
+            let label = percent_encoding::utf8_percent_encode(&self.label, QUERY_VALUE);
+            let url = format!(
+                "{}/repos/{repo}/issues?labels={label}&state=all&sort=updated&direction=desc&per_page={}",
+                self.api, self.page_size
+            );
+            let issues: Vec<Issue> = self.all(url, &format!("{repo} issues"), &mut used).await?;
+            for issue in issues.iter().filter(|i| !i.abandoned()) {
+                let reviews: Vec<Review> = if issue.is_pull_request() {
+                    let url = format!(
+                        "{}/repos/{repo}/pulls/{}/reviews?per_page=100",
+                        self.api, issue.number
+                    );
+                    self.all(url, &format!("{repo}#{} reviews", issue.number), &mut used)
+                        .await?
+                } else {
+                    Vec::new()
+                };
+                tickets.push(gh::ticket(
+                    &self.name,
+                    &repo,
+                    issue,
+                    &reviews,
+                    self.merge_window,
+                ));
+            }
+        }
+        self.get.retain(&used);
+        Ok((tickets, self.get.take_hits()))
+    }
+}

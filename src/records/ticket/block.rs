@@ -1,0 +1,131 @@
+//! Find the record block in a ticket's text: YAML front matter (`---` … `---` at the very
+//! start) or a fenced code block whose info string is `driftwatch`.
+
+/// The YAML of a record block and where it starts in the ticket's text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Block {
+    /// The YAML lines, fences removed, `\n`-separated.
+    pub yaml: String,
+    /// 1-based line of the block's first YAML line in the ticket's text.
+    pub first_line: usize,
+}
+
+/// The one record block in `text`, `Ok(None)` when there is none, or why the text is ambiguous
+/// or malformed.
+pub fn find(text: &str) -> Result<Option<Block>, String> {
+    let lines: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
+    if lines.first().is_some_and(|l| l.trim_end() == "---") {
+        let end = lines
+            .iter()
+            .skip(1)
+            .position(|l| matches!(l.trim_end(), "---" | "..."))
+            .ok_or("the front matter that starts on line 1 has no closing `---`")?;
+        return Ok(Some(Block {
+            yaml: lines[1..=end].join("\n"),
+            first_line: 2,
+        }));
+    }
+    let mut found: Option<Block> = None;
+    let mut i = 0;
+    while i < lines.len() {
+        let Some((fence, info)) = fence_open(lines[i]) else {
+            i += 1;
+            continue;
+        };
+        let close = lines[i + 1..]
+            .iter()
+            .position(|l| is_fence_close(l, &fence))
+            .map(|p| p + i + 1);
+        if info == "driftwatch" {
+            let Some(close) = close else {
+                return Err(format!(
+                    "the ```driftwatch block on line {} is not closed",
+                    i + 1
+                ));
+            };
+            if let Some(first) = &found {
+                return Err(format!(
+                    "two driftwatch blocks (lines {} and {}); a ticket holds one record",
+                    first.first_line - 1,
+                    i + 1
+                ));
+            }
+            found = Some(Block {
+                yaml: lines[i + 1..close].join("\n"),
+                first_line: i + 2,
+            });
+        }
+        i = close.map_or(lines.len(), |c| c + 1);
+    }
+    Ok(found)
+}
+
+/// A fence opening (``` or ~~~, three or more) and the first word of its info string.
+fn fence_open(line: &str) -> Option<(String, String)> {
+    let t = line.trim_start();
+    if line.len() - t.len() > 3 {
+        return None;
+    }
+    let ch = t.chars().next().filter(|c| *c == '`' || *c == '~')?;
+    let n = t.chars().take_while(|c| *c == ch).count();
+    if n < 3 {
+        return None;
+    }
+    let info = t[n..].split_whitespace().next().unwrap_or("").to_string();
+    Some((ch.to_string().repeat(n), info))
+}
+
+fn is_fence_close(line: &str, fence: &str) -> bool {
+    let t = line.trim();
+    let ch = fence.chars().next().unwrap_or('`');
+    t.len() >= fence.len() && t.chars().all(|c| c == ch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_table() {
+        // (ticket text, Ok(Some((yaml, first_line))) | Ok(None) | Err(substring))
+        type Want = Result<Option<(&'static str, usize)>, &'static str>;
+        let cases: &[(&str, Want)] = &[
+            (
+                "---\ntype: normal\n---\nprose",
+                Ok(Some(("type: normal", 2))),
+            ),
+            (
+                "---\r\ntype: normal\r\n...\r\n",
+                Ok(Some(("type: normal", 2))),
+            ),
+            (
+                "Why:\n\n```driftwatch\ntype: normal\nscope: []\n```\nthanks",
+                Ok(Some(("type: normal\nscope: []", 4))),
+            ),
+            ("~~~~ driftwatch\na: 1\n~~~~\n", Ok(Some(("a: 1", 2)))),
+            ("```yaml\na: 1\n```\n", Ok(None)),
+            (
+                "```\n```driftwatch\n```\n",
+                Ok(None), // the inner line is content of an unlabelled block
+            ),
+            ("just prose", Ok(None)),
+            ("---\na: 1\n", Err("no closing `---`")),
+            ("```driftwatch\na: 1\n", Err("is not closed")),
+            (
+                "```driftwatch\na: 1\n```\n```driftwatch\nb: 2\n```\n",
+                Err("two driftwatch blocks (lines 1 and 4)"),
+            ),
+        ];
+        for (text, want) in cases {
+            let got = find(text);
+            match (want, &got) {
+                (Ok(None), Ok(None)) => {}
+                (Ok(Some((yaml, line))), Ok(Some(b))) => {
+                    assert_eq!((b.yaml.as_str(), b.first_line), (*yaml, *line), "{text:?}")
+                }
+                (Err(sub), Err(e)) => assert!(e.contains(sub), "{text:?}: {e}"),
+                _ => panic!("{text:?}: want {want:?}, got {got:?}"),
+            }
+        }
+    }
+}

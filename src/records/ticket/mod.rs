@@ -1,0 +1,226 @@
+//! Change records from tickets (pure: decoded API answers in, records or precise errors out).
+//! A GitHub issue or pull request, a Jira issue or a Linear issue becomes a `Ticket`; its
+//! record block (front matter or a ```driftwatch fence, the file schema) is completed with
+//! what the system itself proves — the key, the title, the author as requester, the approvals
+//! that pass the shared rule (`approval`), mapped fields — and validated exactly like a file.
+//! Errors name the source, the ticket and the field (and the line in the ticket's text when
+//! the field comes from the block).
+
+pub mod approval;
+pub mod block;
+pub mod github;
+pub mod jira;
+pub mod linear;
+
+use crate::model::ChangeRecord;
+use crate::model::record::{Approval, Window};
+
+use super::{RecordError, ValidationSettings, is_drift_id, parse_file};
+
+/// What a record needs from a ticket, whatever system holds it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ticket {
+    /// The configured source's name (`github`, `jira`, or the `name` given in the config).
+    pub source: String,
+    /// `acme/infra#42`, `CHG-7`, `SEC-12`: the record's id.
+    pub key: String,
+    /// The ticket's web page.
+    pub url: String,
+    pub title: String,
+    /// The ticket's author: the record's requester.
+    pub author: String,
+    /// Text holding the record block (Markdown, or Jira's document flattened to text).
+    pub body: String,
+    /// Approvals that passed the rule, and why the others did not count.
+    pub approvals: Vec<Approval>,
+    pub not_counted: Vec<String>,
+    /// Where this system's approvals come from, for messages.
+    pub approval_source: String,
+    /// Record fields taken from the ticket's own fields (Jira's mapped custom fields): the
+    /// key and its YAML value, and what it was read from.
+    pub fields: Vec<MappedField>,
+    /// The window when the block gives none (a merged pull request's merge time).
+    pub default_window: Option<Window>,
+    /// A mapped field that could not be read: `(field, message)`.
+    pub field_errors: Vec<(String, String)>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct MappedField {
+    pub key: String,
+    pub yaml: String,
+    /// `customfield_10040`.
+    pub from: String,
+}
+
+impl Ticket {
+    /// How messages and reports name the ticket: `github acme/infra#42`.
+    pub fn label(&self) -> String {
+        format!("{} {}", self.source, self.key)
+    }
+}
+
+/// JSON string quoting is valid YAML.
+fn q(s: &str) -> String {
+    serde_json::Value::String(s.to_string()).to_string()
+}
+
+/// Drift ids the ticket names as `drift:d-xxxxxxxx` in its title or text.
+pub fn drift_refs(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (i, _) in text.match_indices("drift:") {
+        let id = text[i + 6..].trim_start().get(..10).unwrap_or("");
+        if is_drift_id(id) && !out.iter().any(|d| d == id) {
+            out.push(id.to_string());
+        }
+    }
+    out
+}
+
+/// Keys of the top-level mapping, with their 0-based line in `yaml`.
+fn top_level_keys(yaml: &str) -> Vec<(String, usize)> {
+    yaml.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.starts_with([' ', '\t', '#', '-']))
+        .filter_map(|(i, l)| {
+            let (k, _) = l.split_once(':')?;
+            let k = k.trim().trim_matches(['"', '\'']);
+            (!k.is_empty()).then(|| (k.to_string(), i))
+        })
+        .collect()
+}
+
+/// The ticket as a validated change record, or every problem found.
+pub fn to_record(
+    t: &Ticket,
+    settings: &ValidationSettings,
+) -> Result<ChangeRecord, Vec<RecordError>> {
+    let label = t.label();
+    let err = |line: usize, field: &str, message: String| RecordError {
+        file: label.clone(),
+        line: line as u32,
+        field: field.to_string(),
+        message,
+    };
+    let block = match block::find(&t.body) {
+        Ok(Some(b)) => b,
+        Ok(None) => {
+            return Err(vec![err(
+                0,
+                "",
+                "no record block: put the record's fields in YAML front matter (--- … ---) or in a ```driftwatch fenced block".into(),
+            )]);
+        }
+        Err(e) => return Err(vec![err(0, "", e)]),
+    };
+    let offset = block.first_line - 1;
+    let mut errors = Vec::new();
+    // The block is the file schema minus what the system itself proves.
+    let owned: Vec<(&str, String)> = [
+        ("id", "the ticket key".to_string()),
+        ("title", "the ticket's title".to_string()),
+        ("requested_by", "the ticket's author".to_string()),
+        ("approved_by", t.approval_source.clone()),
+    ]
+    .into_iter()
+    .chain(
+        t.fields
+            .iter()
+            .map(|f| (f.key.as_str(), format!("the ticket's field {}", f.from))),
+    )
+    .collect();
+    let keys = top_level_keys(&block.yaml);
+    for (key, line) in &keys {
+        if let Some((_, what)) = owned.iter().find(|(k, _)| k == key) {
+            errors.push(err(
+                line + 1 + offset,
+                key,
+                format!("comes from {what}; remove it from the block"),
+            ));
+        }
+    }
+    for (field, message) in &t.field_errors {
+        errors.push(err(0, field, message.clone()));
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    // Blank lines first, so the block's lines keep their numbers in the ticket's text; the
+    // system's fields follow it.
+    let mut text = "\n".repeat(offset);
+    text.push_str(&block.yaml);
+    text.push('\n');
+    let appended_from = text.lines().count() + 1;
+    text.push_str(&format!(
+        "id: {}\ntitle: {}\nrequested_by: {}\n",
+        q(&t.key),
+        q(&t.title),
+        q(&t.author)
+    ));
+    if !t.approvals.is_empty() {
+        text.push_str("approved_by:\n");
+        for a in &t.approvals {
+            text.push_str(&format!("  - {{ name: {}, at: {} }}\n", q(&a.name), a.at));
+        }
+    }
+    for f in &t.fields {
+        if f.yaml.contains('\n') {
+            text.push_str(&format!("{}:\n", f.key));
+            for l in f.yaml.lines() {
+                text.push_str(&format!("  {l}\n"));
+            }
+        } else {
+            text.push_str(&format!("{}: {}\n", f.key, f.yaml));
+        }
+    }
+    let has_window =
+        keys.iter().any(|(k, _)| k == "window") || t.fields.iter().any(|f| f.key == "window");
+    if let (false, Some(w)) = (has_window, t.default_window) {
+        text.push_str(&format!(
+            "window: {{ start: {}, end: {} }}\n",
+            w.start, w.end
+        ));
+    }
+    let parsed = parse_file(&label, &text, settings).and_then(|mut rs| {
+        if rs.len() == 1 {
+            Ok(rs.remove(0))
+        } else {
+            Err(vec![err(
+                block.first_line,
+                "",
+                "a ticket holds one record, not a list".into(),
+            )])
+        }
+    });
+    match parsed {
+        Ok(mut r) => {
+            r.origin.line = block.first_line as u32;
+            r.origin.url = Some(t.url.clone());
+            for d in drift_refs(&format!("{}\n{}", t.title, t.body)) {
+                if !r.retrospective_for.contains(&d) {
+                    r.retrospective_for.push(d);
+                }
+            }
+            Ok(r)
+        }
+        Err(errs) => Err(errs
+            .into_iter()
+            .map(|mut e| {
+                if e.line as usize >= appended_from {
+                    e.line = 0;
+                }
+                if e.field == "approved_by" && !t.not_counted.is_empty() {
+                    e.message =
+                        format!("{} (not counted: {})", e.message, t.not_counted.join("; "));
+                }
+                if e.field == "approved_by" && t.approvals.is_empty() {
+                    e.message = format!("{}; approval comes from {}", e.message, t.approval_source);
+                }
+                e
+            })
+            .collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

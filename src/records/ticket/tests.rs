@@ -1,0 +1,230 @@
+//! Data-driven: tickets in, the record or the exact error lines out.
+
+use super::*;
+use crate::model::record::Approval;
+
+const BLOCK: &str = "Open SSH for the GPU nodes.\n\n```driftwatch\ntype: normal\npurpose: debug NCCL\nimpact: 10.8.0.0/16 gets 22\nresources: 2 engineers\nwindow: { start: 2026-11-21T09:00:00Z, end: 2026-11-21T18:00:00Z }\nscope:\n  - { provider: aws, kind: aws.ec2.security_group_rule, target: training-* }\n```\n";
+
+fn approval(name: &str) -> Approval {
+    Approval {
+        name: name.into(),
+        at: "2026-11-20T10:00:00Z".parse().expect("ts"),
+    }
+}
+
+fn base() -> Ticket {
+    Ticket {
+        source: "github".into(),
+        key: "acme/infra#42".into(),
+        url: "https://github.com/acme/infra/pull/42".into(),
+        title: "Open SSH for GPU maintenance".into(),
+        author: "alice".into(),
+        body: BLOCK.into(),
+        approvals: vec![approval("bob")],
+        not_counted: Vec::new(),
+        approval_source: "an APPROVED pull request review by a person".into(),
+        fields: Vec::new(),
+        default_window: None,
+        field_errors: Vec::new(),
+    }
+}
+
+fn errors(t: &Ticket) -> Vec<String> {
+    match to_record(t, &ValidationSettings::default()) {
+        Ok(r) => vec![format!("<valid record {}>", r.id)],
+        Err(e) => e.iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+#[test]
+fn a_valid_ticket_is_a_record_with_its_link() {
+    let r = to_record(&base(), &ValidationSettings::default()).expect("valid");
+    assert_eq!(r.id, "acme/infra#42");
+    assert_eq!(r.title, "Open SSH for GPU maintenance");
+    assert_eq!(r.requested_by, "alice");
+    assert_eq!(r.approved_by, vec![approval("bob")]);
+    assert_eq!(r.origin.file, "github acme/infra#42");
+    assert_eq!(
+        r.origin.line, 4,
+        "the block's first line in the ticket's text"
+    );
+    assert_eq!(
+        r.origin.url.as_deref(),
+        Some("https://github.com/acme/infra/pull/42")
+    );
+    assert_eq!(r.scope[0].target.as_deref(), Some("training-*"));
+}
+
+#[test]
+fn rejected_tickets_name_source_key_line_and_field() {
+    let bot_only = Ticket {
+        approvals: vec![],
+        not_counted: vec!["dependabot[bot] is a bot account (user.type Bot)".into()],
+        ..base()
+    };
+    let self_approved = Ticket {
+        approvals: vec![],
+        not_counted: vec![
+            "alice is the ticket's author and cannot approve their own change".into(),
+        ],
+        ..base()
+    };
+    let typed_approval = Ticket {
+        body: BLOCK.replace(
+            "type: normal\n",
+            "type: normal\napproved_by: [{ name: bob, at: 2026-11-20T10:00:00Z }]\n",
+        ),
+        ..base()
+    };
+    let bad_window = Ticket {
+        body: BLOCK.replace("end: 2026-11-21T18", "end: 2026-11-21T08"),
+        ..base()
+    };
+    let bad_field = Ticket {
+        source: "jira".into(),
+        key: "CHG-7".into(),
+        field_errors: vec![(
+            "window.start".into(),
+            "field customfield_10040: `\"soon\"` is not a date-time".into(),
+        )],
+        ..base()
+    };
+    let cases: Vec<(&str, Ticket, Vec<&str>)> = vec![
+        (
+            "bot approval only",
+            bot_only,
+            vec![
+                "github acme/infra#42: approved_by: a normal record needs at least one approval (pillar 4: authority) (not counted: dependabot[bot] is a bot account (user.type Bot)); approval comes from an APPROVED pull request review by a person",
+            ],
+        ),
+        (
+            "self approval",
+            self_approved,
+            vec![
+                "github acme/infra#42: approved_by: a normal record needs at least one approval (pillar 4: authority) (not counted: alice is the ticket's author and cannot approve their own change); approval comes from an APPROVED pull request review by a person",
+            ],
+        ),
+        (
+            "approval typed into the block",
+            typed_approval,
+            vec![
+                "github acme/infra#42:5: approved_by: comes from an APPROVED pull request review by a person; remove it from the block",
+            ],
+        ),
+        (
+            "window in the block, line in the ticket",
+            bad_window,
+            vec![
+                "github acme/infra#42:8: window.end: 2026-11-21T08:00:00Z is not after window.start 2026-11-21T09:00:00Z",
+            ],
+        ),
+        (
+            "no block",
+            Ticket {
+                body: "please open ssh".into(),
+                ..base()
+            },
+            vec![
+                "github acme/infra#42: no record block: put the record's fields in YAML front matter (--- … ---) or in a ```driftwatch fenced block",
+            ],
+        ),
+        (
+            "unknown field in the block",
+            Ticket {
+                body: BLOCK.replace("type: normal\n", "type: normal\nowner: x\n"),
+                ..base()
+            },
+            vec!["<unknown field>"],
+        ),
+        (
+            "a mapped field that cannot be read",
+            bad_field,
+            vec![
+                "jira CHG-7: window.start: field customfield_10040: `\"soon\"` is not a date-time",
+            ],
+        ),
+    ];
+    for (name, t, want) in cases {
+        let got = errors(&t);
+        if want == ["<unknown field>"] {
+            assert_eq!(got.len(), 1, "{name}: {got:?}");
+            assert!(
+                got[0].starts_with("github acme/infra#42:5: ") && got[0].contains("owner"),
+                "{name}: {got:?}"
+            );
+        } else {
+            assert_eq!(got, want, "{name}");
+        }
+    }
+}
+
+#[test]
+fn a_merged_pull_request_opens_the_window_when_the_block_has_none() {
+    let start: jiff::Timestamp = "2026-11-21T09:30:00Z".parse().expect("ts");
+    let end: jiff::Timestamp = "2026-11-22T09:30:00Z".parse().expect("ts");
+    let t = Ticket {
+        body: BLOCK.replace(
+            "window: { start: 2026-11-21T09:00:00Z, end: 2026-11-21T18:00:00Z }\n",
+            "",
+        ),
+        default_window: Some(Window { start, end }),
+        ..base()
+    };
+    let r = to_record(&t, &ValidationSettings::default()).expect("valid");
+    assert_eq!(r.window, Some(Window { start, end }));
+    // A window in the block wins over the merge time.
+    let t = Ticket {
+        default_window: Some(Window { start, end }),
+        ..base()
+    };
+    let r = to_record(&t, &ValidationSettings::default()).expect("valid");
+    assert_eq!(
+        r.window.map(|w| w.start.to_string()).as_deref(),
+        Some("2026-11-21T09:00:00Z")
+    );
+}
+
+#[test]
+fn drift_references_make_a_retrospective() {
+    let t = Ticket {
+        title: "Retrospective for drift:d-7f3a9c2e".into(),
+        body: format!("{BLOCK}\nAlso covers drift: d-00c0ffee and drift:d-NOTHEX00."),
+        ..base()
+    };
+    let r = to_record(&t, &ValidationSettings::default()).expect("valid");
+    assert_eq!(r.retrospective_for, vec!["d-7f3a9c2e", "d-00c0ffee"]);
+    assert_eq!(drift_refs("no refs"), Vec::<String>::new());
+}
+
+#[test]
+fn mapped_fields_fill_the_record_and_may_not_be_repeated() {
+    let without_scope = BLOCK
+        .split("scope:")
+        .next()
+        .expect("block head")
+        .to_string()
+        + "```\n";
+    let t = Ticket {
+        source: "jira".into(),
+        key: "CHG-7".into(),
+        body: without_scope,
+        fields: vec![MappedField {
+            key: "scope".into(),
+            yaml: "- provider: aws\n  target: \"sg-0abc*\"".into(),
+            from: "customfield_10042".into(),
+        }],
+        ..base()
+    };
+    let r = to_record(&t, &ValidationSettings::default()).expect("valid");
+    assert_eq!(r.scope[0].target.as_deref(), Some("sg-0abc*"));
+    let twice = Ticket {
+        body: BLOCK.into(),
+        ..t
+    };
+    assert_eq!(
+        errors(&twice),
+        vec![
+            "jira CHG-7:9: scope: comes from the ticket's field customfield_10042; remove it from the block"
+        ]
+    );
+}
