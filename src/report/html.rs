@@ -32,6 +32,17 @@ fn link(u: &str) -> String {
     }
 }
 
+/// A record id, linked to its ticket when it was imported from one (http(s) only).
+fn record_cell(id: Option<&str>, url: Option<&str>) -> String {
+    match (id, url) {
+        (Some(id), Some(u)) if u.starts_with("https://") || u.starts_with("http://") => {
+            format!("<a href=\"{}\" rel=\"noreferrer\">{}</a>", esc(u), esc(id))
+        }
+        (Some(id), _) => esc(id),
+        (None, _) => "-".into(),
+    }
+}
+
 const STYLE: &str = r#"
 body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em;color:#1b1f24}
 h1{font-size:1.6em;margin-bottom:.2em}h2{margin-top:1.6em;border-bottom:1px solid #ccd;padding-bottom:.2em}
@@ -271,7 +282,7 @@ fn write_html(r: &Report, o: &mut String) -> std::fmt::Result {
                     esc(&fields_summary(e)),
                     esc(&findings_summary(e)),
                     esc(e.actor.as_deref().unwrap_or("")),
-                    esc(e.record_id.as_deref().unwrap_or("-")),
+                    record_cell(e.record_id.as_deref(), e.record_url.as_deref()),
                     esc(c.requester.as_deref().unwrap_or("")),
                     esc(&c.approvers.join("; ")),
                     esc(c.window.as_deref().unwrap_or("")),
@@ -520,5 +531,22 @@ mod tests {
             "&lt;script&gt;&quot;x&#39;&amp;"
         );
         assert_eq!(super::link("javascript:alert(1)"), "javascript:alert(1)");
+    }
+
+    #[test]
+    fn imported_records_link_to_their_ticket() {
+        let cases = [
+            (
+                Some("acme/infra#42"),
+                Some("https://github.com/acme/infra/pull/42"),
+                "<a href=\"https://github.com/acme/infra/pull/42\" rel=\"noreferrer\">acme/infra#42</a>",
+            ),
+            (Some("STD-1"), None, "STD-1"),
+            (Some("X<1>"), Some("javascript:alert(1)"), "X&lt;1&gt;"),
+            (None, None, "-"),
+        ];
+        for (id, url, want) in cases {
+            assert_eq!(super::record_cell(id, url), want, "{id:?} {url:?}");
+        }
     }
 }
