@@ -97,6 +97,17 @@ fn wait_alert(hook: &Receiver, what: &str, pred: impl Fn(&Value) -> bool) -> Val
     found.expect("found")
 }
 
+/// One scope's entry in `scan --format json` output.
+fn scope_in(scan: &Value, scope: &str) -> Value {
+    scan["scopes"]
+        .as_array()
+        .expect("scopes")
+        .iter()
+        .find(|s| s["scope"] == scope)
+        .unwrap_or_else(|| panic!("no {scope}: {scan}"))
+        .clone()
+}
+
 fn ledger_changes(env: &Env) -> Vec<Value> {
     env.ledger()
         .into_iter()
@@ -373,15 +384,7 @@ kubeconfig = "{}"
 
     let out = env.run(&["scan", "--format", "json"]);
     let v: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|_| panic!("{out}"));
-    let status = |scope: &str| {
-        v["scopes"]
-            .as_array()
-            .expect("scopes")
-            .iter()
-            .find(|s| s["scope"] == scope)
-            .unwrap_or_else(|| panic!("no {scope}: {v}"))
-            .clone()
-    };
+    let status = |scope: &str| scope_in(&v, scope);
     assert_eq!(status("kubernetes:live")["status"], "baseline", "{v}");
     let mesh = status("kubernetes:mesh");
     assert_eq!(mesh["status"], "baseline", "{v}");
@@ -404,13 +407,7 @@ kubeconfig = "{}"
     kube_apply(&admin, policy("DENY")).await;
     let out = env.run(&["scan", "--format", "json"]);
     let v: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|_| panic!("{out}"));
-    let mesh = v["scopes"]
-        .as_array()
-        .expect("scopes")
-        .iter()
-        .find(|s| s["scope"] == "kubernetes:mesh")
-        .cloned()
-        .expect("mesh");
+    let mesh = scope_in(&v, "kubernetes:mesh");
     assert_eq!(mesh["changes"][0]["resource"], "shop/allow-frontend", "{v}");
     assert_eq!(
         mesh["changes"][0]["kind"],
