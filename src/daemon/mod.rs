@@ -345,7 +345,11 @@ impl Daemon {
         only: Option<&std::collections::BTreeSet<String>>,
     ) -> CycleReport {
         let started = Instant::now();
-        self.refresh_record_sources().await;
+        // Ticket systems have their own timer in `run`; a watch-driven cycle does not wait on
+        // them (their last good set is already in the record set).
+        if only.is_none() {
+            self.refresh_record_sources().await;
+        }
         let load = self.reload_records().await;
         self.close_retrospectives().await;
         let index = RecordIndex::new(self.records.active().to_vec());
