@@ -15,4 +15,6 @@ pub use decision::{Decision, DecisionKind, ViolationKind};
 pub use finding::{Finding, RuleId, Severity};
 pub use key::{Kind, Provider, ResourceKey, Scope};
 pub use record::{ChangeRecord, RecordType};
-pub use resource::{FailureKind, Observation, Outcome, Resource, canonical_json, sha256_hex};
+pub use resource::{
+    ContentHash, Digest, FailureKind, Observation, Outcome, Resource, canonical_json, sha256_hex,
+};

@@ -323,7 +323,7 @@ mod tests {
         assert_eq!(r.tags.get("app").map(String::as_str), Some("web"));
         assert_eq!(r.actor.as_deref(), Some("kubectl-patch"));
         assert_eq!(
-            r.attributes,
+            r.attributes(),
             json!({
                 "metadata": {"name": "web", "namespace": "shop", "annotations": {"team": "shop"}},
                 "spec": {
@@ -338,8 +338,8 @@ mod tests {
     #[test]
     fn a_node_port_a_manager_set_is_kept() {
         let r = normalize(&scope(), &kind("", "Service"), &service(true)).expect("normalizes");
-        assert_eq!(r.attributes["spec"]["ports"][0]["nodePort"], json!(31234));
-        assert!(r.attributes["spec"].get("clusterIP").is_none());
+        assert_eq!(r.attributes()["spec"]["ports"][0]["nodePort"], json!(31234));
+        assert!(r.attributes()["spec"].get("clusterIP").is_none());
     }
 
     #[test]
@@ -370,7 +370,7 @@ mod tests {
         newer["spec"]["internalTrafficPolicy"] = json!("Local");
         let local = normalize(&scope(), &kind("", "Service"), &newer).expect("local");
         assert_eq!(
-            local.attributes["spec"]["internalTrafficPolicy"],
+            local.attributes()["spec"]["internalTrafficPolicy"],
             json!("Local")
         );
     }
@@ -380,7 +380,7 @@ mod tests {
         let mut s = service(false);
         s["spec"]["clusterIP"] = json!("None");
         let r = normalize(&scope(), &kind("", "Service"), &s).expect("normalizes");
-        assert_eq!(r.attributes["spec"]["clusterIP"], json!("None"));
+        assert_eq!(r.attributes()["spec"]["clusterIP"], json!("None"));
     }
 
     #[test]
@@ -388,11 +388,11 @@ mod tests {
         let sa = json!({"metadata": {"name": "ci", "namespace": "build"},
             "secrets": [{"name": "ci-token-x7k2p"}, {"name": "registry"}]});
         let r = normalize(&scope(), &kind("", "ServiceAccount"), &sa).expect("sa");
-        assert_eq!(r.attributes["secrets"], json!([{"name": "registry"}]));
+        assert_eq!(r.attributes()["secrets"], json!([{"name": "registry"}]));
         let only_token = json!({"metadata": {"name": "ci", "namespace": "build"},
             "secrets": [{"name": "ci-token-x7k2p"}]});
         let r = normalize(&scope(), &kind("", "ServiceAccount"), &only_token).expect("sa");
-        assert!(r.attributes.get("secrets").is_none());
+        assert!(r.attributes().get("secrets").is_none());
         let agg = json!({"metadata": {"name": "admin"},
             "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"x": "true"}}]},
             "rules": [{"verbs": ["*"], "resources": ["*"], "apiGroups": ["*"]}]});
@@ -402,7 +402,7 @@ mod tests {
             &agg,
         )
         .expect("role");
-        assert!(r.attributes.get("rules").is_none());
+        assert!(r.attributes().get("rules").is_none());
         assert_eq!(r.key.id, "admin");
     }
 
