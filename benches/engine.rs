@@ -21,20 +21,41 @@ use driftwatch::records::{ValidationSettings, parse_file};
 use driftwatch::rules::RuleSettings;
 use driftwatch::store::{CycleWrite, Db, ScopeState};
 
+/// The allocator the `driftwatch` binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn peak_rss_mb() -> f64 {
+    status_mb("VmHWM:")
+}
+
+fn status_mb(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
 }
 
+fn rss_mb() -> f64 {
+    status_mb("VmRSS:")
+}
+
+// mimalloc's C library (linked through the `mimalloc` crate): frees what it holds cached now
+// rather than after its purge delay.
+unsafe extern "C" {
+    safe fn mi_collect(force: bool);
+}
+
 /// Reset the peak-RSS mark to the current RSS (Linux `clear_refs`, value 5).
+/// Memory the previous phase freed is returned to the system first (as the daemon's allocator
+/// does after its purge delay), so that a phase's peak is its own.
 fn reset_peak_rss() {
+    mi_collect(true);
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
@@ -165,10 +186,13 @@ fn main() {
 
         // Steady state: digests read back, an unchanged observation, nothing written.
         reset_peak_rss();
+        let start_rss = rss_mb();
         let t = Instant::now();
         let digests = db.snapshot_digests(&scope()).expect("digests");
         let load_s = t.elapsed().as_secs_f64();
+        let digests_rss = rss_mb();
         let steady_obs = obs(rules(n, 0));
+        let obs_rss = rss_mb();
         let t = Instant::now();
         let needed = rows_needed(&digests, &steady_obs);
         assert!(needed.is_empty());
@@ -192,7 +216,9 @@ fn main() {
         .expect("steady");
         let (steady_rows, steady_bytes) = (db.total_changes() - r0, bytes_written() - w0);
         let steady_rss = peak_rss_mb();
-        println!("state read (digests)    {load_s:>7.3} s");
+        println!(
+            "state read (digests)    {load_s:>7.3} s   RSS {start_rss:.0} MB before, {digests_rss:.0} MB with the digests, {obs_rss:.0} MB with the observation too"
+        );
         println!(
             "steady cycle (engine)   {steady_s:>7.3} s   wrote {steady_rows} rows, {}   peak RSS {steady_rss:>5.0} MB",
             human_bytes(steady_bytes)

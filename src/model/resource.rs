@@ -67,12 +67,16 @@ impl std::fmt::Debug for ContentHash {
 
 impl Resource {
     pub fn new(
-        key: ResourceKey,
-        name: String,
+        mut key: ResourceKey,
+        mut name: String,
         targets: Vec<String>,
         tags: BTreeMap<String, String>,
         attributes: Value,
     ) -> Self {
+        // Ids and names are usually built with `format!`, which leaves spare capacity; a poll
+        // holds every resource at once, so it is given back.
+        key.id.shrink_to_fit();
+        name.shrink_to_fit();
         let mut text = String::with_capacity(128);
         write_canonical(&attributes, &mut text);
         let hash = content_hash(&name, &tags, &text);

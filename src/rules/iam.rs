@@ -126,7 +126,7 @@ pub fn assess(r: &Resource, s: &RuleSettings) -> Vec<Finding> {
         }
         Kind::IamRole => {
             let own = match &r.key.scope {
-                Scope::Aws { account, .. } => account.as_str(),
+                Scope::Aws { account, .. } => &**account,
                 Scope::Kubernetes { .. } => "",
             };
             trust_findings(

@@ -53,7 +53,7 @@ impl ScopeContext {
 
 fn k8s_kind(kind: &Kind) -> Option<(&str, &str)> {
     match kind {
-        Kind::Kubernetes { group, kind, .. } => Some((group.as_str(), kind.as_str())),
+        Kind::Kubernetes(k) => Some((k.group.as_str(), k.kind.as_str())),
         _ => None,
     }
 }
@@ -282,11 +282,7 @@ mod tests {
                 scope: Scope::Kubernetes {
                     cluster: "c".into(),
                 },
-                kind: Kind::Kubernetes {
-                    group: group.into(),
-                    version: "v1".into(),
-                    kind: kind.into(),
-                },
+                kind: Kind::kubernetes(group, "v1", kind),
                 id: id.into(),
             },
             id.into(),

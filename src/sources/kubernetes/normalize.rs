@@ -112,7 +112,7 @@ pub fn normalize(scope: &Scope, kind: &Kind, obj: &Value) -> Result<Resource, No
         }
     }
     let (group, kind_name) = match kind {
-        Kind::Kubernetes { group, kind, .. } => (group.as_str(), kind.as_str()),
+        Kind::Kubernetes(k) => (k.group.as_str(), k.kind.as_str()),
         _ => ("", ""),
     };
     match (group, kind_name) {
@@ -274,11 +274,7 @@ mod tests {
     }
 
     fn kind(group: &str, k: &str) -> Kind {
-        Kind::Kubernetes {
-            group: group.into(),
-            version: "v1".into(),
-            kind: k.into(),
-        }
+        Kind::kubernetes(group, "v1", k)
     }
 
     /// A NodePort Service as the API server returns it: allocated ClusterIP and NodePort,
