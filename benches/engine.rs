@@ -1,13 +1,18 @@
-//! Engine and store benchmark: diff + risk rules + matching for N synthetic security-group
-//! rules against 10 000 change records, steady state (nothing changed) and 1 % changed; then
-//! the store: a baseline of N resources persisted, and the rows a steady-state cycle writes.
-//! Prints time per cycle and peak RSS; asserts nothing.
+//! Engine and store benchmark, the daemon's cycle for one scope of N synthetic security-group
+//! rules against 10 000 change records: the baseline persisted (time, bytes written), the
+//! stored state read back as digests, then the engine (diff + risk rules + matching) on a
+//! steady-state observation and on one with 1 % changed (the changed keys' full rows read
+//! from the store), and what each cycle writes (rows, bytes). Prints figures; asserts nothing.
+//!
+//! Peak RSS is reported per phase (the kernel's high-water mark is reset in between): while
+//! the baseline is persisted, and while the engine holds the stored digests and an observation.
 //!
 //!     cargo bench --bench engine                      # N = 10k, 100k, 1M
 //!     DRIFTWATCH_BENCH_SIZES=10000,100000 cargo bench --bench engine
 
 use std::time::Instant;
 
+use driftwatch::diff::{Previous, rows_needed};
 use driftwatch::engine::{self, Evaluation, Settings};
 use driftwatch::matcher::{MatchSettings, RecordIndex};
 use driftwatch::model::aws::{Direction, Peer, SecurityGroupRule};
@@ -16,16 +21,62 @@ use driftwatch::records::{ValidationSettings, parse_file};
 use driftwatch::rules::RuleSettings;
 use driftwatch::store::{CycleWrite, Db, ScopeState};
 
+/// The allocator the `driftwatch` binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn peak_rss_mb() -> f64 {
+    status_mb("VmHWM:")
+}
+
+fn status_mb(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
+}
+
+fn rss_mb() -> f64 {
+    status_mb("VmRSS:")
+}
+
+// mimalloc's C library (linked through the `mimalloc` crate): frees what it holds cached now
+// rather than after its purge delay.
+unsafe extern "C" {
+    safe fn mi_collect(force: bool);
+}
+
+/// Reset the peak-RSS mark to the current RSS (Linux `clear_refs`, value 5).
+/// Memory the previous phase freed is returned to the system first (as the daemon's allocator
+/// does after its purge delay), so that a phase's peak is its own.
+fn reset_peak_rss() {
+    mi_collect(true);
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Bytes this process has passed to write(2)/pwrite(2): SQLite's WAL and checkpoint writes.
+fn bytes_written() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("wchar:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn human_bytes(b: u64) -> String {
+    match b {
+        0..1_000 => format!("{b} B"),
+        1_000..1_000_000 => format!("{:.1} kB", b as f64 / 1e3),
+        _ => format!("{:.1} MB", b as f64 / 1e6),
+    }
 }
 
 fn scope() -> Scope {
@@ -85,8 +136,9 @@ fn main() {
     let t = Instant::now();
     let index = records(10_000);
     println!(
-        "10 000 change records parsed and indexed in {:.2} s",
-        t.elapsed().as_secs_f64()
+        "10 000 change records parsed and indexed in {:.2} s, RSS {:.0} MB",
+        t.elapsed().as_secs_f64(),
+        peak_rss_mb()
     );
     let rules_settings = RuleSettings::default();
     let matching = MatchSettings::default();
@@ -97,55 +149,24 @@ fn main() {
         open: &[],
     };
     let at = "2026-11-29T12:00:00Z".parse().expect("ts");
-    println!(
-        "{:>9}  {:>12}  {:>14}  {:>9}  {:>12}  {:>11}  {:>13}",
-        "resources",
-        "steady (s)",
-        "1% changed (s)",
-        "changes",
-        "matched",
-        "peak RSS MB",
-        "baseline db s"
-    );
+    let obs = |r: Vec<Resource>| Observation {
+        scope: scope(),
+        observed_at: at,
+        outcome: Outcome::Complete(r),
+    };
+    let mut rows = Vec::new();
     for n in sizes {
-        let previous = rules(n, 0);
-        let obs = |r: Vec<Resource>| Observation {
-            scope: scope(),
-            observed_at: at,
-            outcome: Outcome::Complete(r),
-        };
-        let steady_obs = obs(rules(n, 0));
-        let t = Instant::now();
-        let steady = engine::evaluate(Some(&previous), &steady_obs, &settings);
-        let steady_s = t.elapsed().as_secs_f64();
-        let Evaluation::Compared { changes, .. } = &steady else {
-            panic!("compared")
-        };
-        assert!(changes.is_empty());
-        drop(steady);
-        drop(steady_obs);
-        let changed_obs = obs(rules(n, 100));
-        let t = Instant::now();
-        let changed = engine::evaluate(Some(&previous), &changed_obs, &settings);
-        let changed_s = t.elapsed().as_secs_f64();
-        let Evaluation::Compared { changes, .. } = &changed else {
-            panic!("compared")
-        };
-        let matched = changes
-            .iter()
-            .filter(|c| c.decision.record_id().is_some())
-            .count();
-        let n_changes = changes.len();
-        drop(changed);
-        drop(changed_obs);
-        // Store: the baseline persisted, then a steady-state cycle's writes.
+        println!("\n== {n} resources");
+        // The baseline persisted.
+        reset_peak_rss();
         let dir = tempfile::tempdir().expect("tempdir");
         let mut db = Db::open(&dir.path().join("bench.db")).expect("db");
-        let t = Instant::now();
+        let baseline = rules(n, 0);
+        let (w0, t) = (bytes_written(), Instant::now());
         db.commit_cycle(&CycleWrite {
             scope: scope(),
             at,
-            upserts: previous,
+            upserts: baseline,
             deletes: Vec::new(),
             scope_state: Some(ScopeState {
                 baseline_at: Some(at),
@@ -156,7 +177,33 @@ fn main() {
         })
         .expect("baseline");
         let baseline_s = t.elapsed().as_secs_f64();
-        let before = db.total_changes();
+        let baseline_bytes = bytes_written() - w0;
+        let baseline_rss = peak_rss_mb();
+        println!(
+            "baseline persisted      {baseline_s:>7.3} s   wrote {:>9}   peak RSS {baseline_rss:>5.0} MB",
+            human_bytes(baseline_bytes)
+        );
+
+        // Steady state: digests read back, an unchanged observation, nothing written.
+        reset_peak_rss();
+        let start_rss = rss_mb();
+        let t = Instant::now();
+        let digests = db.snapshot_digests(&scope()).expect("digests");
+        let load_s = t.elapsed().as_secs_f64();
+        let digests_rss = rss_mb();
+        let steady_obs = obs(rules(n, 0));
+        let obs_rss = rss_mb();
+        let t = Instant::now();
+        let needed = rows_needed(&digests, &steady_obs);
+        assert!(needed.is_empty());
+        let previous = Previous::new(digests, Vec::new());
+        let steady = engine::evaluate(Some(&previous), &steady_obs, &settings);
+        let steady_s = t.elapsed().as_secs_f64();
+        let Evaluation::Compared { changes } = &steady else {
+            panic!("compared")
+        };
+        assert!(changes.is_empty());
+        let (r0, w0) = (db.total_changes(), bytes_written());
         db.commit_cycle(&CycleWrite {
             scope: scope(),
             at,
@@ -167,10 +214,91 @@ fn main() {
             outbox: Vec::new(),
         })
         .expect("steady");
-        let steady_rows = db.total_changes() - before;
+        let (steady_rows, steady_bytes) = (db.total_changes() - r0, bytes_written() - w0);
+        let steady_rss = peak_rss_mb();
         println!(
-            "{n:>9}  {steady_s:>12.3}  {changed_s:>14.3}  {n_changes:>9}  {matched:>12}  {:>11.0}  {baseline_s:>13.2}   (steady-state cycle wrote {steady_rows} rows)",
-            peak_rss_mb()
+            "state read (digests)    {load_s:>7.3} s   RSS {start_rss:.0} MB before, {digests_rss:.0} MB with the digests, {obs_rss:.0} MB with the observation too"
+        );
+        println!(
+            "steady cycle (engine)   {steady_s:>7.3} s   wrote {steady_rows} rows, {}   peak RSS {steady_rss:>5.0} MB",
+            human_bytes(steady_bytes)
+        );
+        drop(steady);
+        drop(previous);
+        drop(steady_obs);
+
+        // 1 % changed: the changed keys' rows read (and checked) from the store.
+        reset_peak_rss();
+        let digests = db.snapshot_digests(&scope()).expect("digests");
+        let changed_obs = obs(rules(n, 100));
+        let t = Instant::now();
+        let needed = rows_needed(&digests, &changed_obs);
+        let needed_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let stored = db.snapshot_rows(&scope(), &needed).expect("rows");
+        let fetch_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let previous = Previous::new(digests, stored);
+        let changed = engine::evaluate(Some(&previous), &changed_obs, &settings);
+        let changed_s = needed_s + t.elapsed().as_secs_f64();
+        let Evaluation::Compared { changes } = changed else {
+            panic!("compared")
+        };
+        let matched = changes
+            .iter()
+            .filter(|c| c.decision.record_id().is_some())
+            .count();
+        let n_changes = changes.len();
+        let upserts: Vec<Resource> = changes.into_iter().filter_map(|c| c.change.after).collect();
+        let (r0, w0) = (db.total_changes(), bytes_written());
+        db.commit_cycle(&CycleWrite {
+            scope: scope(),
+            at,
+            upserts,
+            deletes: Vec::new(),
+            scope_state: None,
+            events: Vec::new(),
+            outbox: Vec::new(),
+        })
+        .expect("changed");
+        let (changed_rows, changed_bytes) = (db.total_changes() - r0, bytes_written() - w0);
+        let changed_rss = peak_rss_mb();
+        println!(
+            "1% changed (engine)     {changed_s:>7.3} s   {n_changes} changes, {matched} matched; {} rows read in {fetch_s:.3} s; wrote {changed_rows} state rows, {}   peak RSS {changed_rss:>5.0} MB",
+            needed.len(),
+            human_bytes(changed_bytes)
+        );
+        drop(previous);
+        drop(changed_obs);
+        rows.push((
+            n,
+            steady_s,
+            changed_s,
+            steady_rss.max(changed_rss),
+            baseline_s,
+            baseline_bytes,
+            steady_rows,
+            steady_bytes,
+            changed_bytes,
+        ));
+    }
+    println!(
+        "\n{:>9}  {:>9}  {:>9}  {:>13}  {:>10}  {:>10}  {:>12}  {:>12}",
+        "resources",
+        "steady s",
+        "1% chg s",
+        "engine RSS MB",
+        "baseline s",
+        "baseline W",
+        "steady W",
+        "1% chg W"
+    );
+    for (n, st, ch, rss, bs, bb, sr, sb, cb) in rows {
+        println!(
+            "{n:>9}  {st:>9.3}  {ch:>9.3}  {rss:>13.0}  {bs:>10.2}  {:>10}  {:>12}  {:>12}",
+            human_bytes(bb),
+            format!("{sr} rows, {}", human_bytes(sb)),
+            human_bytes(cb)
         );
     }
 }

@@ -9,6 +9,11 @@ use driftwatch::cli::{Cli, Exit, LogFormat, SetLogLevel};
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::{EnvFilter, fmt, reload};
 
+/// mimalloc rather than the system allocator: a poll allocates many small strings and JSON
+/// nodes, and mimalloc spends less CPU and keeps less memory for them (README, Performance).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // DRIFTWATCH_LOG wins; otherwise the config's log_level is applied once it is loaded.

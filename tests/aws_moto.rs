@@ -495,6 +495,70 @@ async fn ledger_verify_passes_then_fails_after_an_edit_with_sqlite3() {
     );
 }
 
+/// Cycles trust the stored hash of an unchanged resource (they read digests only); a row
+/// altered in the database is found by `ledger verify`, and by the cycle that needs the row.
+#[tokio::test]
+async fn an_altered_snapshot_row_is_found_by_ledger_verify_and_by_the_cycle_that_reads_it() {
+    let moto = Moto::start();
+    let env = Env::new(&Settings {
+        endpoint: &moto.url,
+        ..Default::default()
+    });
+    let ec2 = moto.ec2().await;
+    let sg = create_group(&ec2, "payments").await;
+    authorize(&ec2, &sg, 5432, "10.0.0.0/8").await;
+    assert_eq!(env.run(&["scan"]).code, 0);
+    let out = env.run(&["ledger", "verify"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("stored state OK: "), "{out}");
+
+    // Rewrite the stored group's name without its hash.
+    let status = std::process::Command::new("sqlite3")
+        .arg(env.db())
+        .arg(format!(
+            "UPDATE snapshots SET name = 'renamed' WHERE id = '{sg}'"
+        ))
+        .status()
+        .expect("sqlite3 (scripts/test.sh installs it)");
+    assert!(status.success());
+    // Nothing changed in AWS: the stored hash still describes the group, no change is made up.
+    let out = env.run(&["scan"]);
+    assert_eq!(out.code, 0, "{out}");
+    let out = env.run(&["ledger", "verify"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stdout.starts_with("ledger OK: "), "{out}");
+    assert!(
+        out.stdout.contains(&format!(
+            "/aws.ec2.security_group/{sg} does not match its stored hash"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.stdout
+            .contains("stored state FAILED verification: 1 of "),
+        "{out}"
+    );
+
+    // A change to the group needs the altered row: the cycle fails rather than report it.
+    ec2.create_tags()
+        .resources(&sg)
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key("team")
+                .value("pay")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("tag");
+    let out = env.run(&["scan"]);
+    assert_ne!(out.code, 0, "{out}");
+    assert!(
+        format!("{}{}", out.stdout, out.stderr).contains("does not match its stored hash"),
+        "{out}"
+    );
+}
+
 #[tokio::test]
 async fn report_lists_changes_decisions_and_exposure() {
     let moto = Moto::start();

@@ -3,6 +3,7 @@
 
 use jiff::{SignedDuration, Timestamp};
 
+use crate::diff::Previous;
 use crate::engine::{self, Evaluated, Evaluation, Exposure, OpenDrift};
 use crate::matcher::{MatchSettings, RecordIndex};
 use crate::model::{Action, Decision, FailureKind, Finding, Observation, Outcome, Scope};
@@ -52,18 +53,35 @@ impl Pipeline {
     ) -> Result<ScopeReport, StoreError> {
         let scope = obs.scope.clone();
         let s2 = scope.clone();
-        let (state, previous, open) = self
+        // Steady state reads digests only; the full stored rows of what this observation
+        // modifies or deletes are read (and checked against their hashes) in a second call.
+        let (state, digests, open) = self
             .store
             .call(move |db| {
                 let state = db.scope_state(&s2)?.unwrap_or_default();
-                let prev = if state.baseline_at.is_some() {
-                    Some(db.snapshot(&s2)?)
+                let digests = if state.baseline_at.is_some() {
+                    Some(db.snapshot_digests(&s2)?)
                 } else {
                     None
                 };
-                Ok((state, prev, db.open_drifts(&s2)?))
+                Ok((state, digests, db.open_drifts(&s2)?))
             })
             .await?;
+        let previous = match digests {
+            Some(digests) => {
+                let needed = crate::diff::rows_needed(&digests, &obs);
+                let rows = if needed.is_empty() {
+                    Vec::new()
+                } else {
+                    let s3 = scope.clone();
+                    self.store
+                        .call(move |db| db.snapshot_rows(&s3, &needed))
+                        .await?
+                };
+                Some(Previous::new(digests, rows))
+            }
+            None => None,
+        };
         let open: Vec<OpenDrift> = open
             .into_iter()
             .filter_map(|d| {
@@ -81,7 +99,8 @@ impl Pipeline {
             records: index,
             open: &open,
         };
-        let evaluation = engine::evaluate(previous.as_deref(), &obs, &settings);
+        let evaluation = engine::evaluate(previous.as_ref(), &obs, &settings);
+        drop(previous);
         let observed = match &obs.outcome {
             Outcome::Complete(r) => r.len(),
             Outcome::Failed { .. } => 0,

@@ -1,73 +1,213 @@
 //! Pure diff: the last complete state of a scope and a new observation give the changes.
 //! No IO, no clock: `observed_at` comes from the observation.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::model::{Action, Change, FieldChange, Kind, Observation, Outcome, Resource};
+use crate::model::{
+    Action, Change, Digest, FieldChange, Kind, Observation, Outcome, Resource, ResourceKey,
+};
+
+/// A scope's last complete state as the diff reads it: the digest (kind, id, content hash) of
+/// every stored resource, and the full stored version of the resources an observation
+/// modifies or deletes, the only ones whose content a change shows. A steady-state cycle
+/// loads digests only (`rows_needed` says which full rows a cycle needs).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Previous {
+    /// Sorted by (kind, id), one per key.
+    digests: Vec<Digest>,
+    /// Sorted by (kind, id).
+    rows: Vec<Resource>,
+}
+
+impl Previous {
+    /// From digests and the full rows of (at least) the keys `rows_needed` named.
+    pub fn new(mut digests: Vec<Digest>, mut rows: Vec<Resource>) -> Self {
+        // The store reads them in key order: checked without the scratch buffer a stable sort
+        // allocates (tens of MB at a million).
+        if !digests.is_sorted_by(|a, b| digest_key(a) <= digest_key(b)) {
+            digests.sort_by(|a, b| digest_key(a).cmp(&digest_key(b)));
+        }
+        digests.dedup_by(|a, b| a.kind == b.kind && a.id == b.id);
+        rows.sort_by(by_key);
+        Previous { digests, rows }
+    }
+
+    /// Every resource in full (tests, and callers that hold the whole state anyway).
+    pub fn from_resources(rows: Vec<Resource>) -> Self {
+        let digests = rows.iter().map(Resource::digest).collect();
+        Previous::new(digests, rows)
+    }
+
+    pub fn digests(&self) -> &[Digest] {
+        &self.digests
+    }
+
+    pub fn len(&self) -> usize {
+        self.digests.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.digests.is_empty()
+    }
+
+    /// The stored version of a key. A row the caller did not load (a broken contract, not a
+    /// state of the world) stands in as its digest: the change is still reported, with its
+    /// hashes and without field details.
+    fn row(&self, d: &Digest, scope: &crate::model::Scope) -> Resource {
+        match self
+            .rows
+            .binary_search_by(|r| (&r.key.kind, r.key.id.as_str()).cmp(&(&d.kind, d.id.as_str())))
+        {
+            Ok(i) => self.rows[i].clone(),
+            Err(_) => Resource::from_stored(
+                ResourceKey {
+                    scope: scope.clone(),
+                    kind: d.kind.clone(),
+                    id: d.id.clone(),
+                },
+                d.id.clone(),
+                Vec::new(),
+                BTreeMap::new(),
+                "null".into(),
+                d.hash,
+            ),
+        }
+    }
+}
+
+fn digest_key(d: &Digest) -> (&Kind, &str) {
+    (&d.kind, d.id.as_str())
+}
+
+fn by_key(a: &Resource, b: &Resource) -> Ordering {
+    (&a.key.kind, a.key.id.as_str()).cmp(&(&b.key.kind, b.key.id.as_str()))
+}
+
+/// One step of the merge of the stored digests with the observation, both in key order.
+enum Step<'a> {
+    Created(&'a Resource),
+    Modified(&'a Digest, &'a Resource),
+    Deleted(&'a Digest),
+}
+
+/// Merge-join of the sorted digests with the observed resources sorted by (kind, id): one
+/// scope per observation, so the scope's strings are never compared. A key observed twice
+/// counts once (the last one listed). Sorting references and walking both lists measured
+/// faster than building ordered or hashed maps of either side.
+fn merge<'a>(digests: &'a [Digest], current: &'a [Resource], mut visit: impl FnMut(Step<'a>)) {
+    let mut now: Vec<&Resource> = current.iter().collect();
+    // Stable and adaptive: a listing already in key order (or in a few runs) sorts in one pass.
+    now.sort_by(|a, b| by_key(a, b));
+    let mut i = 0;
+    let mut j = 0;
+    while j < now.len() {
+        // The last of equal keys wins.
+        while j + 1 < now.len() && by_key(now[j], now[j + 1]) == Ordering::Equal {
+            j += 1;
+        }
+        let r = now[j];
+        let key = (&r.key.kind, r.key.id.as_str());
+        while i < digests.len() && (&digests[i].kind, digests[i].id.as_str()) < key {
+            visit(Step::Deleted(&digests[i]));
+            i += 1;
+        }
+        match digests.get(i) {
+            Some(d) if (&d.kind, d.id.as_str()) == key => {
+                if d.hash != r.hash() {
+                    visit(Step::Modified(d, r));
+                }
+                i += 1;
+            }
+            _ => visit(Step::Created(r)),
+        }
+        j += 1;
+    }
+    for d in &digests[i..] {
+        visit(Step::Deleted(d));
+    }
+}
+
+/// The keys whose full stored rows a diff of this observation needs: those it modifies or
+/// deletes. Empty in steady state and for a failed observation.
+pub fn rows_needed(previous: &[Digest], observation: &Observation) -> Vec<(Kind, String)> {
+    let Outcome::Complete(current) = &observation.outcome else {
+        return Vec::new();
+    };
+    let mut sorted;
+    let digests = if previous
+        .windows(2)
+        .all(|w| digest_key(&w[0]) < digest_key(&w[1]))
+    {
+        previous
+    } else {
+        sorted = previous.to_vec();
+        sorted.sort_by(|a, b| digest_key(a).cmp(&digest_key(b)));
+        sorted.dedup_by(|a, b| a.kind == b.kind && a.id == b.id);
+        &sorted[..]
+    };
+    let mut out = Vec::new();
+    merge(digests, current, |step| match step {
+        Step::Modified(d, _) | Step::Deleted(d) => out.push((d.kind.clone(), d.id.clone())),
+        Step::Created(_) => {}
+    });
+    out
+}
 
 /// Compare the previous complete state of a scope with a new observation.
 ///
 /// A failed observation yields no changes at all: a listing that did not complete can never
 /// be read as deletions (DESIGN invariant 1).
-pub fn diff(previous: &[Resource], observation: &Observation) -> Vec<Change> {
+pub fn diff(previous: &Previous, observation: &Observation) -> Vec<Change> {
     let current = match &observation.outcome {
         Outcome::Complete(resources) => resources,
         Outcome::Failed { .. } => return Vec::new(),
     };
-    // One scope per observation: (kind, id) identifies a resource, so the scope's strings are
-    // never compared. Ordered maps measured faster than SipHash maps at 1M resources.
-    let before: BTreeMap<(&Kind, &str), &Resource> = previous
-        .iter()
-        .map(|r| ((&r.key.kind, r.key.id.as_str()), r))
-        .collect();
-    let after: BTreeMap<(&Kind, &str), &Resource> = current
-        .iter()
-        .map(|r| ((&r.key.kind, r.key.id.as_str()), r))
-        .collect();
+    let at = observation.observed_at;
+    let scope = &observation.scope;
     let mut changes = Vec::new();
-    for (k, now) in &after {
-        let key = &now.key;
-        match before.get(k) {
-            None => changes.push(
-                Change::new(
-                    (*key).clone(),
-                    Action::Create,
-                    None,
-                    Some((*now).clone()),
-                    field_changes(None, Some(now)),
-                    observation.observed_at,
-                )
-                .with_actor(now.actor.clone()),
-            ),
-            Some(was) if was.hash() != now.hash() => changes.push(
-                Change::new(
-                    (*key).clone(),
-                    Action::Modify,
-                    Some((*was).clone()),
-                    Some((*now).clone()),
-                    field_changes(Some(was), Some(now)),
-                    observation.observed_at,
-                )
-                .with_actor(now.actor.clone()),
-            ),
-            Some(_) => {}
-        }
-    }
-    for (k, was) in &before {
-        let key = &was.key;
-        if !after.contains_key(k) {
-            changes.push(Change::new(
-                (*key).clone(),
-                Action::Delete,
-                Some((*was).clone()),
+    merge(&previous.digests, current, |step| match step {
+        Step::Created(now) => changes.push(
+            Change::new(
+                now.key.clone(),
+                Action::Create,
                 None,
-                field_changes(Some(was), None),
-                observation.observed_at,
+                Some(now.clone()),
+                field_changes(None, Some(now)),
+                at,
+            )
+            .with_actor(now.actor.clone()),
+        ),
+        Step::Modified(d, now) => {
+            let was = previous.row(d, scope);
+            let fields = field_changes(Some(&was), Some(now));
+            changes.push(
+                Change::new(
+                    now.key.clone(),
+                    Action::Modify,
+                    Some(was),
+                    Some(now.clone()),
+                    fields,
+                    at,
+                )
+                .with_actor(now.actor.clone()),
+            );
+        }
+        Step::Deleted(d) => {
+            let was = previous.row(d, scope);
+            let fields = field_changes(Some(&was), None);
+            changes.push(Change::new(
+                was.key.clone(),
+                Action::Delete,
+                Some(was),
+                None,
+                fields,
+                at,
             ));
         }
-    }
+    });
     changes.sort_by(|a, b| a.key.cmp(&b.key));
     changes
 }

@@ -19,6 +19,11 @@ fn complete(resources: Vec<Resource>) -> Observation {
     }
 }
 
+/// The diff against a previous state held in full.
+fn diff(before: &[Resource], obs: &Observation) -> Vec<Change> {
+    super::diff(&Previous::from_resources(before.to_vec()), obs)
+}
+
 fn summary(changes: &[Change]) -> Vec<(Action, String)> {
     changes
         .iter()
@@ -62,6 +67,12 @@ fn table() {
             before: vec![res(ssh()), res(web())],
             after: vec![res(web())],
             expect: vec![(Action::Delete, "sg-1/ingress/tcp/22/ipv4:10.0.0.0/8")],
+        },
+        Case {
+            name: "a key listed twice counts once",
+            before: vec![res(ssh())],
+            after: vec![res(ssh()), res(web()), res(ssh())],
+            expect: vec![(Action::Create, "sg-1/ingress/tcp/443/ipv4:0.0.0.0/0")],
         },
         Case {
             name: "a description-only change is a modify",
@@ -119,4 +130,64 @@ fn drift_ids_are_short_and_stable() {
     assert_eq!(a[0].drift_id(), b[0].drift_id());
     let id = a[0].drift_id().0;
     assert!(id.starts_with("d-") && id.len() == 10, "{id}");
+}
+
+/// The steady-state path: digests of everything, full rows only for what `rows_needed` names.
+/// It gives the same changes, field by field, as the diff against the whole state.
+#[test]
+fn digests_and_needed_rows_give_the_same_changes_as_the_full_state() {
+    let rules: Vec<_> = (0..50)
+        .map(|i| {
+            rule(
+                &format!("sg-{}", i % 7),
+                "tcp",
+                1000 + i,
+                1000 + i,
+                "10.0.0.0/8",
+            )
+        })
+        .collect();
+    let before: Vec<Resource> = rules.iter().cloned().map(res).collect();
+    let mut after_rules = rules.clone();
+    after_rules[3].description = Some("changed".into());
+    after_rules.remove(10);
+    after_rules.push(rule("sg-9", "tcp", 22, 22, "0.0.0.0/0"));
+    after_rules.reverse();
+    let obs = complete(after_rules.into_iter().map(res).collect());
+    // Digests in the store's order (any order: `Previous` sorts them).
+    let mut digests: Vec<Digest> = before.iter().map(Resource::digest).collect();
+    digests.reverse();
+    let needed = rows_needed(&digests, &obs);
+    assert_eq!(needed.len(), 2, "{needed:?}");
+    let rows: Vec<Resource> = before
+        .iter()
+        .filter(|r| needed.contains(&(r.key.kind.clone(), r.key.id.clone())))
+        .cloned()
+        .collect();
+    let slim = super::diff(&Previous::new(digests, rows), &obs);
+    let full = diff(&before, &obs);
+    assert_eq!(summary(&slim).len(), 3);
+    assert_eq!(slim, full);
+}
+
+#[test]
+fn steady_state_needs_no_rows() {
+    let before: Vec<Resource> = (0..20)
+        .map(|i| res(rule("sg-1", "tcp", i, i, "10.0.0.0/8")))
+        .collect();
+    let digests: Vec<Digest> = before.iter().map(Resource::digest).collect();
+    assert!(rows_needed(&digests, &complete(before.clone())).is_empty());
+    assert!(super::diff(&Previous::new(digests, Vec::new()), &complete(before)).is_empty());
+}
+
+/// A row the caller failed to load still yields its change (from the digest), never nothing.
+#[test]
+fn a_missing_row_still_reports_the_change() {
+    let ssh = res(rule("sg-1", "tcp", 22, 22, "10.0.0.0/8"));
+    let got = super::diff(
+        &Previous::new(vec![ssh.digest()], Vec::new()),
+        &complete(vec![]),
+    );
+    assert_eq!(summary(&got), vec![(Action::Delete, ssh.key.id.clone())]);
+    assert_eq!(got[0].before.as_ref().map(Resource::hash), Some(ssh.hash()));
 }

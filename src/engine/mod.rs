@@ -1,7 +1,7 @@
 //! Pure evaluation of one observation: diff against the last complete state, risk rules on
 //! each change, and the matcher's decision. No IO, no clock, no async.
 
-use crate::diff::diff;
+use crate::diff::{Previous, diff};
 use crate::matcher::{MatchSettings, RecordIndex, decide};
 use crate::model::{
     Change, ChangeRecord, Decision, Finding, Kind, Observation, Outcome, Provider, Resource,
@@ -53,7 +53,7 @@ fn departing_user_key(change: &Change, s: &Settings<'_>) -> Option<Finding> {
     let user = change
         .after
         .as_ref()?
-        .attributes
+        .attributes()
         .get("user")?
         .as_str()?
         .to_string();
@@ -125,9 +125,10 @@ pub struct Settings<'a> {
     pub open: &'a [OpenDrift],
 }
 
-/// Evaluate one observation. `previous` is `None` when the scope has no baseline yet.
+/// Evaluate one observation. `previous` is `None` when the scope has no baseline yet; it holds
+/// the full rows of the keys `diff::rows_needed` names (none in steady state).
 pub fn evaluate(
-    previous: Option<&[Resource]>,
+    previous: Option<&Previous>,
     observation: &Observation,
     s: &Settings<'_>,
 ) -> Evaluation {
@@ -179,8 +180,11 @@ mod tests {
     use jiff::Timestamp;
 
     use super::*;
-    use crate::diff::diff;
     use crate::model::aws::fixtures::{res, rule, scope};
+
+    fn diff(before: &[Resource], obs: &Observation) -> Vec<Change> {
+        crate::diff::diff(&Previous::from_resources(before.to_vec()), obs)
+    }
 
     fn obs(resources: Vec<Resource>, at: &str) -> Observation {
         Observation {
@@ -302,9 +306,11 @@ mod offboarding_tests {
             ),
             ("alice", vec![RuleId::IamNewAccessKey]),
         ] {
-            let Evaluation::Compared { changes, .. } =
-                evaluate(Some(&[]), &obs(key_resource(user)), &settings)
-            else {
+            let Evaluation::Compared { changes, .. } = evaluate(
+                Some(&Previous::default()),
+                &obs(key_resource(user)),
+                &settings,
+            ) else {
                 panic!("compared")
             };
             let got: Vec<RuleId> = changes[0].findings.iter().map(|f| f.rule).collect();

@@ -258,15 +258,15 @@ fn covers(entry: &ScopeEntry, target: Option<&GlobMatcher>, change: &Change) -> 
     }
     match &change.key.scope {
         Scope::Aws { account, region } => {
-            if entry.account.as_ref().is_some_and(|a| a != account) {
+            if entry.account.as_ref().is_some_and(|a| **a != **account) {
                 return false;
             }
-            if entry.region.as_ref().is_some_and(|r| r != region) {
+            if entry.region.as_ref().is_some_and(|r| **r != **region) {
                 return false;
             }
         }
         Scope::Kubernetes { cluster } => {
-            if entry.cluster.as_ref().is_some_and(|c| c != cluster) {
+            if entry.cluster.as_ref().is_some_and(|c| **c != **cluster) {
                 return false;
             }
         }

@@ -1,4 +1,4 @@
-//! Typed attributes of AWS resources. Sources serialize these into `Resource::attributes`;
+//! Typed attributes of AWS resources. Sources serialize these into a `Resource`'s attributes;
 //! rules and the matcher read them back, so both sides agree on one shape.
 
 use serde::{Deserialize, Serialize};
@@ -174,7 +174,7 @@ impl SecurityGroupRule {
         if r.key.kind != super::Kind::Ec2SecurityGroupRule {
             return None;
         }
-        serde_json::from_value(r.attributes.clone()).ok()
+        serde_json::from_str(r.attributes_json()).ok()
     }
 }
 

@@ -53,6 +53,10 @@ impl fmt::Display for DriftId {
     }
 }
 
+fn hash_or_dash(r: Option<&Resource>) -> String {
+    r.map_or_else(|| "-".to_string(), |r| r.hash().to_string())
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Change {
     pub key: ResourceKey,
@@ -77,8 +81,8 @@ impl Change {
     ) -> Self {
         let material = format!(
             "{key}\n{action}\n{}\n{}\n{observed_at}",
-            before.as_ref().map(Resource::hash).unwrap_or("-"),
-            after.as_ref().map(Resource::hash).unwrap_or("-"),
+            hash_or_dash(before.as_ref()),
+            hash_or_dash(after.as_ref()),
         );
         Change {
             key,

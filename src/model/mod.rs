@@ -13,6 +13,8 @@ pub mod resource;
 pub use change::{Action, Change, DriftId, FieldChange};
 pub use decision::{Decision, DecisionKind, ViolationKind};
 pub use finding::{Finding, RuleId, Severity};
-pub use key::{Kind, Provider, ResourceKey, Scope};
+pub use key::{ApiKind, Kind, Provider, ResourceKey, Scope};
 pub use record::{ChangeRecord, RecordType};
-pub use resource::{FailureKind, Observation, Outcome, Resource, canonical_json, sha256_hex};
+pub use resource::{
+    ContentHash, Digest, FailureKind, Observation, Outcome, Resource, canonical_json, sha256_hex,
+};

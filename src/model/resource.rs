@@ -5,13 +5,18 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 
-use super::key::{ResourceKey, Scope};
+use super::key::{Kind, ResourceKey, Scope};
 
-/// One normalized resource. `attributes` hold only what a person can change (volatile fields
+/// One normalized resource. Its attributes hold only what a person can change (volatile fields
 /// are removed by the source) so that equal content means equal hash.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// The attributes are kept as their canonical JSON text, not as a `serde_json::Value`: a
+/// resource is compared by its hash and stored as text, and only a changed one is read
+/// (`attributes()`), so a poll of a million unchanged resources keeps a few hundred bytes per
+/// resource instead of a tree of small allocations.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Resource {
     pub key: ResourceKey,
     /// Human name (security group name, IAM entity name, `namespace/name`).
@@ -20,32 +25,101 @@ pub struct Resource {
     /// rule: its group's id and name).
     pub targets: Vec<String>,
     pub tags: BTreeMap<String, String>,
-    pub attributes: Value,
-    hash: String,
+    /// Canonical JSON of the attributes (keys sorted, no whitespace).
+    attributes: Box<str>,
+    hash: ContentHash,
     /// Who last wrote it, when the API says (a Kubernetes field manager). Not content: it is
     /// outside the hash, and not part of the stored state.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
+}
+
+/// SHA-256 of a resource's canonical content, 32 bytes inline (shown as 64 hex digits).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ContentHash([u8; 32]);
+
+impl ContentHash {
+    /// Parse 64 hex digits (as stored and written to the ledger).
+    pub fn from_hex(s: &str) -> Option<Self> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s, &mut out).ok()?;
+        Some(ContentHash(out))
+    }
+
+    fn of(bytes: &[u8]) -> Self {
+        ContentHash(Sha256::digest(bytes).into())
+    }
+}
+
+impl std::fmt::Display for ContentHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut buf = [0u8; 64];
+        // 32 bytes always fit 64 hex digits, which are ASCII.
+        hex::encode_to_slice(self.0, &mut buf).map_err(|_| std::fmt::Error)?;
+        f.write_str(std::str::from_utf8(&buf).map_err(|_| std::fmt::Error)?)
+    }
+}
+
+impl std::fmt::Debug for ContentHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ContentHash({self})")
+    }
 }
 
 impl Resource {
     pub fn new(
-        key: ResourceKey,
-        name: String,
+        mut key: ResourceKey,
+        mut name: String,
         targets: Vec<String>,
         tags: BTreeMap<String, String>,
         attributes: Value,
     ) -> Self {
-        let hash = content_hash(&name, &tags, &attributes);
+        // Ids and names are usually built with `format!`, which leaves spare capacity; a poll
+        // holds every resource at once, so it is given back.
+        key.id.shrink_to_fit();
+        name.shrink_to_fit();
+        let mut text = String::with_capacity(128);
+        write_canonical(&attributes, &mut text);
+        let hash = content_hash(&name, &tags, &text);
         Resource {
             key,
             name,
             targets,
             tags,
-            attributes,
+            attributes: text.into_boxed_str(),
             hash,
             actor: None,
         }
+    }
+
+    /// A resource as stored: attributes as canonical JSON text and the content hash computed
+    /// when it was written, trusted rather than recomputed (`verify_hash` checks it).
+    pub fn from_stored(
+        key: ResourceKey,
+        name: String,
+        targets: Vec<String>,
+        tags: BTreeMap<String, String>,
+        attributes_json: String,
+        hash: ContentHash,
+    ) -> Self {
+        Resource {
+            key,
+            name,
+            targets,
+            tags,
+            attributes: attributes_json.into_boxed_str(),
+            hash,
+            actor: None,
+        }
+    }
+
+    /// Whether the stored hash is the hash of the content (a stored row was not altered).
+    pub fn verify_hash(&self) -> bool {
+        let Ok(v) = serde_json::from_str::<Value>(&self.attributes) else {
+            return false;
+        };
+        let mut text = String::with_capacity(self.attributes.len());
+        write_canonical(&v, &mut text);
+        content_hash(&self.name, &self.tags, &text) == self.hash
     }
 
     /// The same resource with the API's last writer attached.
@@ -55,43 +129,66 @@ impl Resource {
     }
 
     /// SHA-256 over the canonical JSON of name, tags and attributes.
-    pub fn hash(&self) -> &str {
-        &self.hash
+    pub fn hash(&self) -> ContentHash {
+        self.hash
+    }
+
+    /// The attributes, parsed from their canonical text (a new value on every call: read them
+    /// once per use).
+    pub fn attributes(&self) -> Value {
+        // The text was written from a `Value` (or read back from the store, where a row that
+        // does not parse fails `verify_hash`).
+        serde_json::from_str(&self.attributes).unwrap_or(Value::Null)
+    }
+
+    /// The attributes' canonical JSON text (what the store writes).
+    pub fn attributes_json(&self) -> &str {
+        &self.attributes
     }
 
     /// The comparable content as one JSON object: `{name, tags, attributes}`.
     pub fn content(&self) -> Value {
-        content_value(&self.name, &self.tags, &self.attributes)
+        content_value(&self.name, &self.tags, self.attributes())
+    }
+
+    /// What the diff keeps of the resource: identity within its scope and content hash.
+    pub fn digest(&self) -> Digest {
+        Digest {
+            kind: self.key.kind.clone(),
+            id: self.key.id.clone(),
+            hash: self.hash,
+        }
     }
 }
 
-fn json_str(s: &str, out: &mut String) {
-    // Serializing a string cannot fail.
-    out.push_str(&serde_json::to_string(s).unwrap_or_default());
+/// A stored resource as the steady-state diff reads it: its kind and id within the scope and
+/// its content hash, without name, targets, tags or attributes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Digest {
+    pub kind: Kind,
+    pub id: String,
+    pub hash: ContentHash,
 }
 
 /// SHA-256 of the canonical JSON of `{attributes, name, tags}` (keys in sorted order), written
-/// directly rather than through a cloned `Value`: the hot path of every poll.
-fn content_hash(name: &str, tags: &BTreeMap<String, String>, attributes: &Value) -> String {
-    let mut out = String::with_capacity(256);
-    out.push_str("{\"attributes\":");
-    write_canonical(attributes, &mut out);
-    out.push_str(",\"name\":");
-    json_str(name, &mut out);
-    out.push_str(",\"tags\":{");
+/// directly from the parts rather than through a combined `Value`: the hot path of every poll.
+fn content_hash(name: &str, tags: &BTreeMap<String, String>, attributes: &str) -> ContentHash {
+    let mut out = Vec::with_capacity(attributes.len() + name.len() + 48);
+    out.extend_from_slice(b"{\"attributes\":");
+    out.extend_from_slice(attributes.as_bytes());
+    out.extend_from_slice(b",\"name\":");
+    // Writing strings into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut out, name);
+    out.extend_from_slice(b",\"tags\":{");
     for (i, (k, v)) in tags.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        json_str(k, &mut out);
-        out.push(':');
-        json_str(v, &mut out);
+        write_key(i, k, &mut out);
+        let _ = serde_json::to_writer(&mut out, v);
     }
-    out.push_str("}}");
-    sha256_hex(out.as_bytes())
+    out.extend_from_slice(b"}}");
+    ContentHash::of(&out)
 }
 
-fn content_value(name: &str, tags: &BTreeMap<String, String>, attributes: &Value) -> Value {
+fn content_value(name: &str, tags: &BTreeMap<String, String>, attributes: Value) -> Value {
     let tags: serde_json::Map<String, Value> = tags
         .iter()
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
@@ -99,7 +196,7 @@ fn content_value(name: &str, tags: &BTreeMap<String, String>, attributes: &Value
     let mut m = serde_json::Map::new();
     m.insert("name".into(), Value::String(name.to_string()));
     m.insert("tags".into(), Value::Object(tags));
-    m.insert("attributes".into(), attributes.clone());
+    m.insert("attributes".into(), attributes);
     Value::Object(m)
 }
 
@@ -152,35 +249,58 @@ pub fn canonical_json(v: &Value) -> String {
 }
 
 fn write_canonical(v: &Value, out: &mut String) {
+    let mut buf = std::mem::take(out).into_bytes();
+    write_canonical_bytes(v, &mut buf);
+    // serde_json writes UTF-8 only.
+    *out = String::from_utf8(buf)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+}
+
+/// Leaves and keys are written by serde_json's serializer straight into the buffer (no string
+/// per value); objects whose keys iterate in order (serde_json's default map) are not sorted
+/// again.
+fn write_canonical_bytes(v: &Value, out: &mut Vec<u8>) {
     match v {
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
+            out.push(b'{');
+            if map.keys().is_sorted() {
+                for (i, (k, val)) in map.iter().enumerate() {
+                    write_key(i, k, out);
+                    write_canonical_bytes(val, out);
                 }
-                out.push_str(&Value::String((*k).clone()).to_string());
-                out.push(':');
-                if let Some(val) = map.get(*k) {
-                    write_canonical(val, out);
+            } else {
+                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                for (i, (k, val)) in entries.into_iter().enumerate() {
+                    write_key(i, k, out);
+                    write_canonical_bytes(val, out);
                 }
             }
-            out.push('}');
+            out.push(b'}');
         }
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                write_canonical(item, out);
+                write_canonical_bytes(item, out);
             }
-            out.push(']');
+            out.push(b']');
         }
-        other => out.push_str(&other.to_string()),
+        // Writing a leaf into a Vec cannot fail.
+        other => {
+            let _ = serde_json::to_writer(&mut *out, other);
+        }
     }
+}
+
+fn write_key(i: usize, k: &str, out: &mut Vec<u8>) {
+    if i > 0 {
+        out.push(b',');
+    }
+    let _ = serde_json::to_writer(&mut *out, k);
+    out.push(b':');
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -201,8 +321,8 @@ mod tests {
         .into();
         let attrs = json!({"z": [1, {"y": null}], "a": "tab\t"});
         assert_eq!(
-            content_hash("n\"ame", &tags, &attrs),
-            sha256_hex(canonical_json(&content_value("n\"ame", &tags, &attrs)).as_bytes())
+            content_hash("n\"ame", &tags, &canonical_json(&attrs)).to_string(),
+            sha256_hex(canonical_json(&content_value("n\"ame", &tags, attrs)).as_bytes())
         );
     }
 

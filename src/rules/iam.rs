@@ -91,7 +91,7 @@ fn trust_findings(role: &str, own: &str, doc: &Value, s: &RuleSettings) -> Vec<F
 
 /// Findings on an IAM resource as it stands.
 pub fn assess(r: &Resource, s: &RuleSettings) -> Vec<Finding> {
-    let a = &r.attributes;
+    let a = &r.attributes();
     match r.key.kind {
         Kind::IamPolicy | Kind::IamInlinePolicy => {
             document_findings(&r.name, a.get("document").unwrap_or(&Value::Null))
@@ -126,7 +126,7 @@ pub fn assess(r: &Resource, s: &RuleSettings) -> Vec<Finding> {
         }
         Kind::IamRole => {
             let own = match &r.key.scope {
-                Scope::Aws { account, .. } => account.as_str(),
+                Scope::Aws { account, .. } => &**account,
                 Scope::Kubernetes { .. } => "",
             };
             trust_findings(
@@ -146,8 +146,7 @@ pub fn assess_change(c: &Change) -> Vec<Finding> {
         return Vec::new();
     };
     let console = |r: Option<&Resource>| {
-        r.and_then(|r| r.attributes.get("console_login"))
-            .and_then(Value::as_bool)
+        r.and_then(|r| r.attributes().get("console_login").and_then(Value::as_bool))
             .unwrap_or(false)
     };
     let mut out = Vec::new();

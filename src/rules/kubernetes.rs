@@ -32,9 +32,10 @@ impl ScopeContext {
         for r in resources {
             match k8s_kind(&r.key.kind) {
                 Some((RBAC, k @ ("Role" | "ClusterRole"))) => {
-                    if grants_everything(&r.attributes) {
+                    let a = r.attributes();
+                    if grants_everything(&a) {
                         ctx.wildcard_roles.insert((k.to_string(), r.key.id.clone()));
-                    } else if url_only(&r.attributes) {
+                    } else if url_only(&a) {
                         ctx.url_only_roles.insert((k.to_string(), r.key.id.clone()));
                     }
                 }
@@ -52,7 +53,7 @@ impl ScopeContext {
 
 fn k8s_kind(kind: &Kind) -> Option<(&str, &str)> {
     match kind {
-        Kind::Kubernetes { group, kind, .. } => Some((group.as_str(), kind.as_str())),
+        Kind::Kubernetes(k) => Some((k.group.as_str(), k.kind.as_str())),
         _ => None,
     }
 }
@@ -102,7 +103,7 @@ fn risks(r: &Resource, ctx: &ScopeContext) -> Vec<(String, Finding)> {
     let Some((group, kind)) = k8s_kind(&r.key.kind) else {
         return Vec::new();
     };
-    let a = &r.attributes;
+    let a = &r.attributes();
     let mut out = Vec::new();
     match (group, kind) {
         (RBAC, "RoleBinding" | "ClusterRoleBinding") => {
@@ -281,11 +282,7 @@ mod tests {
                 scope: Scope::Kubernetes {
                     cluster: "c".into(),
                 },
-                kind: Kind::Kubernetes {
-                    group: group.into(),
-                    version: "v1".into(),
-                    kind: kind.into(),
-                },
+                kind: Kind::kubernetes(group, "v1", kind),
                 id: id.into(),
             },
             id.into(),

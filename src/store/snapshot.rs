@@ -6,7 +6,8 @@ use rusqlite::{OptionalExtension, params};
 use super::ledger::{self, LedgerEvent};
 use super::outbox::{self, OutboxItem};
 use super::{Db, Result, StoreError, parse_ts, ts};
-use crate::model::{Resource, ResourceKey, Scope};
+use crate::model::key::ParseKeyError;
+use crate::model::{ContentHash, Digest, Kind, Resource, ResourceKey, Scope};
 
 /// Health and baseline status of one scope.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -120,50 +121,140 @@ impl Db {
         Ok(out)
     }
 
-    /// The last complete state of a scope.
+    /// The last complete state of a scope as digests (kind, id, stored content hash): what a
+    /// steady-state cycle reads. Hashes are trusted here; a row's hash is checked when its full
+    /// row is read (`snapshot_rows`) and for every row by `verify_snapshots`.
+    pub fn snapshot_digests(&self, scope: &Scope) -> Result<Vec<Digest>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT kind, id, hash FROM snapshots WHERE scope = ?1")?;
+        let mut rows = stmt.query(params![scope.to_string()])?;
+        let mut out = Vec::new();
+        // Rows come in primary-key order, so one kind's rows are consecutive.
+        let mut last: Option<(String, Kind)> = None;
+        while let Some(r) = rows.next()? {
+            let kind_s = r.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+            let kind = match &last {
+                Some((s, k)) if s == kind_s => k.clone(),
+                _ => {
+                    let k: Kind = kind_s
+                        .parse()
+                        .map_err(|e: ParseKeyError| StoreError::Corrupt(e.to_string()))?;
+                    last = Some((kind_s.to_string(), k.clone()));
+                    k
+                }
+            };
+            let id: String = r.get(1)?;
+            let hash_s = r.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
+            let hash = ContentHash::from_hex(hash_s).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "snapshot row {scope}/{kind}/{id} has a malformed hash"
+                ))
+            })?;
+            out.push(Digest { kind, id, hash });
+        }
+        Ok(out)
+    }
+
+    /// The full stored rows of some keys of a scope (those a cycle modifies or deletes), each
+    /// checked against its stored hash: a row altered in the database is an error here, before
+    /// its content reaches a change, the ledger or an alert.
+    pub fn snapshot_rows(&self, scope: &Scope, keys: &[(Kind, String)]) -> Result<Vec<Resource>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT name, targets, tags, attributes, hash FROM snapshots
+             WHERE scope = ?1 AND kind = ?2 AND id = ?3",
+        )?;
+        let scope_s = scope.to_string();
+        let mut out = Vec::with_capacity(keys.len());
+        for (kind, id) in keys {
+            let row = stmt
+                .query_row(params![scope_s, kind.to_string(), id], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                    ))
+                })
+                .optional()?;
+            if let Some(row) = row {
+                let key = ResourceKey {
+                    scope: scope.clone(),
+                    kind: kind.clone(),
+                    id: id.clone(),
+                };
+                out.push(verified(key, row)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The last complete state of a scope in full, every row checked against its hash.
     pub fn snapshot(&self, scope: &Scope) -> Result<Vec<Resource>> {
         let mut stmt = self.conn.prepare(
             "SELECT kind, id, name, targets, tags, attributes, hash FROM snapshots WHERE scope = ?1",
         )?;
-        let rows = stmt.query_map(params![scope.to_string()], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, String>(6)?,
-            ))
-        })?;
+        let mut rows = stmt.query(params![scope.to_string()])?;
         let mut out = Vec::new();
-        for row in rows {
-            let (kind, id, name, targets, tags, attributes, hash) = row?;
-            let kind = kind
+        while let Some(r) = rows.next()? {
+            let kind = r
+                .get_ref(0)?
+                .as_str()
+                .map_err(rusqlite::Error::from)?
                 .parse()
-                .map_err(|e: crate::model::key::ParseKeyError| {
-                    StoreError::Corrupt(e.to_string())
-                })?;
-            let r = Resource::new(
-                ResourceKey {
-                    scope: scope.clone(),
-                    kind,
-                    id,
-                },
-                name,
-                serde_json::from_str(&targets)?,
-                serde_json::from_str(&tags)?,
-                serde_json::from_str(&attributes)?,
-            );
-            if r.hash() != hash {
-                return Err(StoreError::Corrupt(format!(
-                    "snapshot row {} does not match its stored hash",
-                    r.key
-                )));
-            }
-            out.push(r);
+                .map_err(|e: ParseKeyError| StoreError::Corrupt(e.to_string()))?;
+            let key = ResourceKey {
+                scope: scope.clone(),
+                kind,
+                id: r.get(1)?,
+            };
+            out.push(verified(
+                key,
+                (r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?),
+            )?);
         }
         Ok(out)
+    }
+
+    /// Every stored row whose content does not match its stored hash (or does not parse), in
+    /// every scope: the check `ledger verify` runs on the stored state, which cycles trust.
+    /// Returns (rows checked, problems).
+    pub fn verify_snapshots(&self) -> Result<(u64, Vec<String>)> {
+        let mut problems = Vec::new();
+        let mut n = 0;
+        for (scope, _) in self.scopes()? {
+            let scope: Scope = scope
+                .parse()
+                .map_err(|e: ParseKeyError| StoreError::Corrupt(e.to_string()))?;
+            let mut stmt = self.conn.prepare(
+                "SELECT kind, id, name, targets, tags, attributes, hash FROM snapshots
+                 WHERE scope = ?1 ORDER BY kind, id",
+            )?;
+            let mut rows = stmt.query(params![scope.to_string()])?;
+            while let Some(r) = rows.next()? {
+                n += 1;
+                let kind: String = r.get(0)?;
+                let id: String = r.get(1)?;
+                let checked = kind
+                    .parse::<Kind>()
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))
+                    .and_then(|kind| {
+                        let key = ResourceKey {
+                            scope: scope.clone(),
+                            kind,
+                            id: id.clone(),
+                        };
+                        verified(key, (r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+                    });
+                match checked {
+                    Ok(_) => {}
+                    Err(StoreError::Corrupt(m)) => problems.push(m),
+                    Err(e) => problems.push(format!("snapshot row {scope}/{kind}/{id}: {e}")),
+                }
+            }
+        }
+        Ok((n, problems))
     }
 
     /// Commit one cycle atomically. Returns the ledger sequence numbers written.
@@ -183,8 +274,8 @@ impl Db {
                     r.name,
                     serde_json::to_string(&r.targets)?,
                     serde_json::to_string(&r.tags)?,
-                    serde_json::to_string(&r.attributes)?,
-                    r.hash(),
+                    r.attributes_json(),
+                    r.hash().to_string(),
                 ])?;
             }
             let mut del = tx.prepare_cached(
@@ -451,5 +542,115 @@ impl Db {
         )?;
         let rows = stmt.query_map(params![prefix], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+    }
+}
+
+/// A stored row as a resource, its content checked against its stored hash.
+fn verified(key: ResourceKey, row: (String, String, String, String, String)) -> Result<Resource> {
+    let (name, targets, tags, attributes, hash) = row;
+    let Some(hash) = ContentHash::from_hex(&hash) else {
+        return Err(StoreError::Corrupt(format!(
+            "snapshot row {key} has a malformed hash"
+        )));
+    };
+    let r = Resource::from_stored(
+        key,
+        name,
+        serde_json::from_str(&targets)?,
+        serde_json::from_str(&tags)?,
+        attributes,
+        hash,
+    );
+    if !r.verify_hash() {
+        return Err(StoreError::Corrupt(format!(
+            "snapshot row {} does not match its stored hash",
+            r.key
+        )));
+    }
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::aws::fixtures::{res, rule, scope};
+
+    fn stored(db: &mut Db, resources: Vec<Resource>) {
+        db.commit_cycle(&CycleWrite {
+            scope: scope(),
+            at: "2026-11-21T10:00:00Z".parse().expect("ts"),
+            upserts: resources,
+            deletes: Vec::new(),
+            scope_state: Some(ScopeState::default()),
+            events: Vec::new(),
+            outbox: Vec::new(),
+        })
+        .expect("commit");
+    }
+
+    #[test]
+    fn digests_rows_and_verification_of_the_stored_state() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut db = Db::open(&dir.path().join("t.db")).expect("db");
+        let a = res(rule("sg-1", "tcp", 22, 22, "10.0.0.0/8"));
+        let b = res(rule("sg-1", "tcp", 443, 443, "0.0.0.0/0"));
+        stored(&mut db, vec![a.clone(), b.clone()]);
+        let digests = db.snapshot_digests(&scope()).expect("digests");
+        assert_eq!(digests, vec![a.digest(), b.digest()]);
+        let key = |r: &Resource| (r.key.kind.clone(), r.key.id.clone());
+        assert_eq!(
+            db.snapshot_rows(&scope(), &[key(&b)]).expect("rows"),
+            vec![b.clone()]
+        );
+        assert_eq!(
+            db.snapshot(&scope()).expect("full"),
+            vec![a.clone(), b.clone()]
+        );
+        assert_eq!(db.verify_snapshots().expect("verify"), (2, Vec::new()));
+
+        // Content altered without its hash: digests still load (trusted), the row does not.
+        db.conn
+            .execute(
+                "UPDATE snapshots SET attributes = replace(attributes, '\"tcp\"', '\"udp\"') WHERE id = ?1",
+                params![b.key.id],
+            )
+            .expect("tamper");
+        assert_eq!(db.snapshot_digests(&scope()).expect("digests").len(), 2);
+        assert!(matches!(
+            db.snapshot_rows(&scope(), &[key(&b)]),
+            Err(StoreError::Corrupt(m)) if m.contains("does not match its stored hash")
+        ));
+        assert!(db.snapshot_rows(&scope(), &[key(&a)]).is_ok());
+        assert!(db.snapshot(&scope()).is_err());
+        let (n, problems) = db.verify_snapshots().expect("verify");
+        assert_eq!(n, 2);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains(&b.key.id), "{problems:?}");
+
+        // A hash that is not 64 hex digits fails the digest load itself.
+        db.conn
+            .execute(
+                "UPDATE snapshots SET hash = 'x' WHERE id = ?1",
+                params![a.key.id],
+            )
+            .expect("tamper");
+        assert!(matches!(
+            db.snapshot_digests(&scope()),
+            Err(StoreError::Corrupt(m)) if m.contains("malformed hash")
+        ));
+    }
+
+    #[test]
+    fn attributes_are_stored_as_their_canonical_text() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut db = Db::open(&dir.path().join("t.db")).expect("db");
+        let a = res(rule("sg-1", "tcp", 22, 22, "10.0.0.0/8"));
+        stored(&mut db, vec![a.clone()]);
+        let text: String = db
+            .conn
+            .query_row("SELECT attributes FROM snapshots", [], |r| r.get(0))
+            .expect("row");
+        assert_eq!(text, crate::model::canonical_json(&a.attributes()));
+        assert_eq!(text, a.attributes_json());
     }
 }

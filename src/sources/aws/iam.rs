@@ -30,7 +30,7 @@ impl IamSource {
     pub fn new(account: String, client: aws_sdk_iam::Client, throttle: Arc<Throttle>) -> Self {
         IamSource {
             scope: Scope::Aws {
-                account,
+                account: account.into(),
                 region: "global".into(),
             },
             client,

@@ -88,8 +88,8 @@ pub async fn build_sources(cfg: &Config, metrics: &Metrics) -> Vec<Box<dyn Sourc
                     .build();
                 sources.push(Box::new(ec2::Ec2Source::new(
                     Scope::Aws {
-                        account: account.id.clone(),
-                        region: region.clone(),
+                        account: account.id.as_str().into(),
+                        region: region.as_str().into(),
                     },
                     aws_sdk_ec2::Client::from_conf(conf),
                     aws.page_size,

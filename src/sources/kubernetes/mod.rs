@@ -71,11 +71,7 @@ struct KindSpec {
 
 impl KindSpec {
     fn model(&self) -> Kind {
-        Kind::Kubernetes {
-            group: self.gvk.group.clone(),
-            version: self.gvk.version.clone(),
-            kind: self.gvk.kind.clone(),
-        }
+        Kind::kubernetes(&self.gvk.group, &self.gvk.version, &self.gvk.kind)
     }
 }
 
@@ -319,7 +315,7 @@ pub async fn build_sources(
     let mut out: Vec<Box<dyn Source>> = Vec::new();
     for c in &k.clusters {
         let scope = Scope::Kubernetes {
-            cluster: c.name.clone(),
+            cluster: c.name.as_str().into(),
         };
         let client = match client_for(c).await {
             Ok(cl) => Some(cl),

@@ -112,7 +112,7 @@ pub fn normalize(scope: &Scope, kind: &Kind, obj: &Value) -> Result<Resource, No
         }
     }
     let (group, kind_name) = match kind {
-        Kind::Kubernetes { group, kind, .. } => (group.as_str(), kind.as_str()),
+        Kind::Kubernetes(k) => (k.group.as_str(), k.kind.as_str()),
         _ => ("", ""),
     };
     match (group, kind_name) {
@@ -274,11 +274,7 @@ mod tests {
     }
 
     fn kind(group: &str, k: &str) -> Kind {
-        Kind::Kubernetes {
-            group: group.into(),
-            version: "v1".into(),
-            kind: k.into(),
-        }
+        Kind::kubernetes(group, "v1", k)
     }
 
     /// A NodePort Service as the API server returns it: allocated ClusterIP and NodePort,
@@ -323,7 +319,7 @@ mod tests {
         assert_eq!(r.tags.get("app").map(String::as_str), Some("web"));
         assert_eq!(r.actor.as_deref(), Some("kubectl-patch"));
         assert_eq!(
-            r.attributes,
+            r.attributes(),
             json!({
                 "metadata": {"name": "web", "namespace": "shop", "annotations": {"team": "shop"}},
                 "spec": {
@@ -338,8 +334,8 @@ mod tests {
     #[test]
     fn a_node_port_a_manager_set_is_kept() {
         let r = normalize(&scope(), &kind("", "Service"), &service(true)).expect("normalizes");
-        assert_eq!(r.attributes["spec"]["ports"][0]["nodePort"], json!(31234));
-        assert!(r.attributes["spec"].get("clusterIP").is_none());
+        assert_eq!(r.attributes()["spec"]["ports"][0]["nodePort"], json!(31234));
+        assert!(r.attributes()["spec"].get("clusterIP").is_none());
     }
 
     #[test]
@@ -370,7 +366,7 @@ mod tests {
         newer["spec"]["internalTrafficPolicy"] = json!("Local");
         let local = normalize(&scope(), &kind("", "Service"), &newer).expect("local");
         assert_eq!(
-            local.attributes["spec"]["internalTrafficPolicy"],
+            local.attributes()["spec"]["internalTrafficPolicy"],
             json!("Local")
         );
     }
@@ -380,7 +376,7 @@ mod tests {
         let mut s = service(false);
         s["spec"]["clusterIP"] = json!("None");
         let r = normalize(&scope(), &kind("", "Service"), &s).expect("normalizes");
-        assert_eq!(r.attributes["spec"]["clusterIP"], json!("None"));
+        assert_eq!(r.attributes()["spec"]["clusterIP"], json!("None"));
     }
 
     #[test]
@@ -388,11 +384,11 @@ mod tests {
         let sa = json!({"metadata": {"name": "ci", "namespace": "build"},
             "secrets": [{"name": "ci-token-x7k2p"}, {"name": "registry"}]});
         let r = normalize(&scope(), &kind("", "ServiceAccount"), &sa).expect("sa");
-        assert_eq!(r.attributes["secrets"], json!([{"name": "registry"}]));
+        assert_eq!(r.attributes()["secrets"], json!([{"name": "registry"}]));
         let only_token = json!({"metadata": {"name": "ci", "namespace": "build"},
             "secrets": [{"name": "ci-token-x7k2p"}]});
         let r = normalize(&scope(), &kind("", "ServiceAccount"), &only_token).expect("sa");
-        assert!(r.attributes.get("secrets").is_none());
+        assert!(r.attributes().get("secrets").is_none());
         let agg = json!({"metadata": {"name": "admin"},
             "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"x": "true"}}]},
             "rules": [{"verbs": ["*"], "resources": ["*"], "apiGroups": ["*"]}]});
@@ -402,7 +398,7 @@ mod tests {
             &agg,
         )
         .expect("role");
-        assert!(r.attributes.get("rules").is_none());
+        assert!(r.attributes().get("rules").is_none());
         assert_eq!(r.key.id, "admin");
     }
 

@@ -99,7 +99,7 @@ fn end_ports(obs: &crate::model::Observation) -> Vec<(String, Value)> {
             .map(|r| {
                 (
                     r.key.id.clone(),
-                    r.attributes["spec"]["egress"][0]["ports"][0]["endPort"].clone(),
+                    r.attributes()["spec"]["egress"][0]["ports"][0]["endPort"].clone(),
                 )
             })
             .collect(),
@@ -143,7 +143,7 @@ async fn a_bad_object_and_a_410_do_not_end_the_watch() {
         other => panic!("{other:?}"),
     };
     assert_eq!(r.actor.as_deref(), Some("argocd-controller"));
-    assert!(r.attributes["metadata"].get("uid").is_none());
+    assert!(r.attributes()["metadata"].get("uid").is_none());
 
     // The malformed object is skipped; the modification after it is seen.
     let t = tokio::time::timeout(Duration::from_secs(10), touched.recv())
