@@ -79,6 +79,13 @@ fn human_bytes(b: u64) -> String {
     }
 }
 
+/// Commit one cycle's state: (rows changed, bytes written).
+fn write_state(db: &mut Db, w: CycleWrite) -> (u64, u64) {
+    let (rows, bytes) = (db.total_changes(), bytes_written());
+    db.commit_cycle(&w).expect("commit");
+    (db.total_changes() - rows, bytes_written() - bytes)
+}
+
 fn scope() -> Scope {
     Scope::Aws {
         account: "123456789012".into(),
@@ -136,7 +143,7 @@ fn main() {
     let t = Instant::now();
     let index = records(10_000);
     println!(
-        "10 000 change records parsed and indexed in {:.2} s, RSS {:.0} MB",
+        "10 000 change records parsed and indexed in {:.2} s, RSS {:.0} MiB",
         t.elapsed().as_secs_f64(),
         peak_rss_mb()
     );
@@ -162,25 +169,22 @@ fn main() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut db = Db::open(&dir.path().join("bench.db")).expect("db");
         let baseline = rules(n, 0);
-        let (w0, t) = (bytes_written(), Instant::now());
-        db.commit_cycle(&CycleWrite {
-            scope: scope(),
-            at,
-            upserts: baseline,
-            deletes: Vec::new(),
-            scope_state: Some(ScopeState {
-                baseline_at: Some(at),
-                ..Default::default()
-            }),
-            events: Vec::new(),
-            outbox: Vec::new(),
-        })
-        .expect("baseline");
+        let t = Instant::now();
+        let (_, baseline_bytes) = write_state(
+            &mut db,
+            CycleWrite {
+                upserts: baseline,
+                scope_state: Some(ScopeState {
+                    baseline_at: Some(at),
+                    ..Default::default()
+                }),
+                ..CycleWrite::new(scope(), at)
+            },
+        );
         let baseline_s = t.elapsed().as_secs_f64();
-        let baseline_bytes = bytes_written() - w0;
         let baseline_rss = peak_rss_mb();
         println!(
-            "baseline persisted      {baseline_s:>7.3} s   wrote {:>9}   peak RSS {baseline_rss:>5.0} MB",
+            "baseline persisted      {baseline_s:>7.3} s   wrote {:>9}   peak RSS {baseline_rss:>5.0} MiB",
             human_bytes(baseline_bytes)
         );
 
@@ -203,24 +207,13 @@ fn main() {
             panic!("compared")
         };
         assert!(changes.is_empty());
-        let (r0, w0) = (db.total_changes(), bytes_written());
-        db.commit_cycle(&CycleWrite {
-            scope: scope(),
-            at,
-            upserts: Vec::new(),
-            deletes: Vec::new(),
-            scope_state: None,
-            events: Vec::new(),
-            outbox: Vec::new(),
-        })
-        .expect("steady");
-        let (steady_rows, steady_bytes) = (db.total_changes() - r0, bytes_written() - w0);
+        let (steady_rows, steady_bytes) = write_state(&mut db, CycleWrite::new(scope(), at));
         let steady_rss = peak_rss_mb();
         println!(
-            "state read (digests)    {load_s:>7.3} s   RSS {start_rss:.0} MB before, {digests_rss:.0} MB with the digests, {obs_rss:.0} MB with the observation too"
+            "state read (digests)    {load_s:>7.3} s   RSS {start_rss:.0} MiB before, {digests_rss:.0} MiB with the digests, {obs_rss:.0} MiB with the observation too"
         );
         println!(
-            "steady cycle (engine)   {steady_s:>7.3} s   wrote {steady_rows} rows, {}   peak RSS {steady_rss:>5.0} MB",
+            "steady cycle (engine)   {steady_s:>7.3} s   wrote {steady_rows} rows, {}   peak RSS {steady_rss:>5.0} MiB",
             human_bytes(steady_bytes)
         );
         drop(steady);
@@ -250,21 +243,16 @@ fn main() {
             .count();
         let n_changes = changes.len();
         let upserts: Vec<Resource> = changes.into_iter().filter_map(|c| c.change.after).collect();
-        let (r0, w0) = (db.total_changes(), bytes_written());
-        db.commit_cycle(&CycleWrite {
-            scope: scope(),
-            at,
-            upserts,
-            deletes: Vec::new(),
-            scope_state: None,
-            events: Vec::new(),
-            outbox: Vec::new(),
-        })
-        .expect("changed");
-        let (changed_rows, changed_bytes) = (db.total_changes() - r0, bytes_written() - w0);
+        let (changed_rows, changed_bytes) = write_state(
+            &mut db,
+            CycleWrite {
+                upserts,
+                ..CycleWrite::new(scope(), at)
+            },
+        );
         let changed_rss = peak_rss_mb();
         println!(
-            "1% changed (engine)     {changed_s:>7.3} s   {n_changes} changes, {matched} matched; {} rows read in {fetch_s:.3} s; wrote {changed_rows} state rows, {}   peak RSS {changed_rss:>5.0} MB",
+            "1% changed (engine)     {changed_s:>7.3} s   {n_changes} changes, {matched} matched; {} rows read in {fetch_s:.3} s; wrote {changed_rows} state rows, {}   peak RSS {changed_rss:>5.0} MiB",
             needed.len(),
             human_bytes(changed_bytes)
         );
@@ -287,7 +275,7 @@ fn main() {
         "resources",
         "steady s",
         "1% chg s",
-        "engine RSS MB",
+        "engine RSS MiB",
         "baseline s",
         "baseline W",
         "steady W",

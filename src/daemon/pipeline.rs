@@ -108,15 +108,7 @@ impl Pipeline {
         let at = obs.observed_at;
         let at_s = at.to_string();
         let scope_s = scope.to_string();
-        let mut write = CycleWrite {
-            scope: scope.clone(),
-            at,
-            upserts: Vec::new(),
-            deletes: Vec::new(),
-            scope_state: None,
-            events: Vec::new(),
-            outbox: Vec::new(),
-        };
+        let mut write = CycleWrite::new(scope.clone(), at);
         let report = match evaluation {
             Evaluation::Failed => {
                 let Outcome::Failed { kind, message } = &obs.outcome else {

@@ -73,6 +73,21 @@ pub struct CycleWrite {
     pub outbox: Vec<OutboxItem>,
 }
 
+impl CycleWrite {
+    /// A cycle that writes nothing yet.
+    pub fn new(scope: Scope, at: Timestamp) -> Self {
+        CycleWrite {
+            scope,
+            at,
+            upserts: Vec::new(),
+            deletes: Vec::new(),
+            scope_state: None,
+            events: Vec::new(),
+            outbox: Vec::new(),
+        }
+    }
+}
+
 impl Db {
     pub fn scope_state(&self, scope: &Scope) -> Result<Option<ScopeState>> {
         let row = self
@@ -186,33 +201,6 @@ impl Db {
                 };
                 out.push(verified(key, row)?);
             }
-        }
-        Ok(out)
-    }
-
-    /// The last complete state of a scope in full, every row checked against its hash.
-    pub fn snapshot(&self, scope: &Scope) -> Result<Vec<Resource>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT kind, id, name, targets, tags, attributes, hash FROM snapshots WHERE scope = ?1",
-        )?;
-        let mut rows = stmt.query(params![scope.to_string()])?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            let kind = r
-                .get_ref(0)?
-                .as_str()
-                .map_err(rusqlite::Error::from)?
-                .parse()
-                .map_err(|e: ParseKeyError| StoreError::Corrupt(e.to_string()))?;
-            let key = ResourceKey {
-                scope: scope.clone(),
-                kind,
-                id: r.get(1)?,
-            };
-            out.push(verified(
-                key,
-                (r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?),
-            )?);
         }
         Ok(out)
     }
@@ -602,10 +590,6 @@ mod tests {
             db.snapshot_rows(&scope(), &[key(&b)]).expect("rows"),
             vec![b.clone()]
         );
-        assert_eq!(
-            db.snapshot(&scope()).expect("full"),
-            vec![a.clone(), b.clone()]
-        );
         assert_eq!(db.verify_snapshots().expect("verify"), (2, Vec::new()));
 
         // Content altered without its hash: digests still load (trusted), the row does not.
@@ -621,7 +605,6 @@ mod tests {
             Err(StoreError::Corrupt(m)) if m.contains("does not match its stored hash")
         ));
         assert!(db.snapshot_rows(&scope(), &[key(&a)]).is_ok());
-        assert!(db.snapshot(&scope()).is_err());
         let (n, problems) = db.verify_snapshots().expect("verify");
         assert_eq!(n, 2);
         assert_eq!(problems.len(), 1, "{problems:?}");
