@@ -253,12 +253,16 @@ async fn an_unreachable_github_keeps_its_last_good_set_then_alerts_stale_and_res
     d.wait_log_after(i, "records source stale", SECS);
     // The change is still matched by the record GitHub gave before the outage.
     d.wait_log_after(i, "acme/infra#42", SECS);
-    let (_, metrics) = http_get(port, "/metrics").expect("metrics");
+    // The gauge is set just after the stale line is logged, on the daemon's thread: wait for
+    // the scrape to show it rather than race it.
+    let mut metrics = String::new();
+    common::wait_until("the stale gauge at 1", SECS, || {
+        metrics = http_get(port, "/metrics")
+            .map(|(_, m)| m)
+            .unwrap_or_default();
+        metrics.contains("driftwatch_records_source_stale{source=\"github\",system=\"github\"} 1")
+    });
     assert!(metrics.contains("driftwatch_records_source_errors_total{source=\"github\",system=\"github\",kind=\"server_error\"}"), "{metrics}");
-    assert!(
-        metrics.contains("driftwatch_records_source_stale{source=\"github\",system=\"github\"} 1"),
-        "{metrics}"
-    );
     assert!(
         metrics.contains(
             "driftwatch_records_source_unchanged_answers_total{source=\"github\",system=\"github\"} 5"
