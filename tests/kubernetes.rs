@@ -287,13 +287,7 @@ async fn the_shipped_read_only_cluster_role_is_enough() {
     );
 
     // And nothing more: the same identity cannot write, nor read Secrets.
-    let watcher = {
-        let kc = kube::config::Kubeconfig::read_from(&kubeconfig).expect("kubeconfig");
-        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-            .await
-            .expect("config");
-        kube::Client::try_from(cfg).expect("client")
-    };
+    let watcher = common::kube_client(&kubeconfig).await;
     let denied = |r: Result<Value, kube::Error>| match r {
         Err(kube::Error::Api(s)) => s.code == 403,
         _ => false,

@@ -345,12 +345,18 @@ impl Daemon {
         only: Option<&std::collections::BTreeSet<String>>,
     ) -> CycleReport {
         let started = Instant::now();
-        // Ticket systems have their own timer in `run`; a watch-driven cycle does not wait on
-        // them (their last good set is already in the record set).
-        if only.is_none() {
+        // A watch-driven cycle decides against the records in force: record files are
+        // reloaded on their own change (notify) and ticket systems on their own timer, so it
+        // neither re-reads the directory nor waits on a ticket system.
+        let load = if only.is_none() {
             self.refresh_record_sources().await;
-        }
-        let load = self.reload_records().await;
+            self.reload_records().await
+        } else {
+            LoadReport {
+                records_active: self.records.active().len(),
+                ..Default::default()
+            }
+        };
         self.close_retrospectives().await;
         let index = RecordIndex::new(self.records.active().to_vec());
         let at = crate::clock::now();

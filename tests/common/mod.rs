@@ -800,12 +800,9 @@ impl KubeApi {
         self.dir.path().join("pki/ca.crt")
     }
 
+    /// A client with the admin token.
     pub async fn client(&self) -> kube::Client {
-        let kc = kube::config::Kubeconfig::read_from(&self.kubeconfig).expect("kubeconfig");
-        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-            .await
-            .expect("kube config");
-        kube::Client::try_from(cfg).expect("kube client")
+        kube_client(&self.kubeconfig).await
     }
 
     /// A kubeconfig for the same server that authenticates with `token`.
@@ -825,6 +822,15 @@ impl Drop for KubeApi {
     fn drop(&mut self) {
         let _ = self.script("k8s_down.sh").output();
     }
+}
+
+/// A client for a kubeconfig's current context.
+pub async fn kube_client(kubeconfig: &Path) -> kube::Client {
+    let kc = kube::config::Kubeconfig::read_from(kubeconfig).expect("kubeconfig");
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .expect("kube config");
+    kube::Client::try_from(cfg).expect("kube client")
 }
 
 /// Create (or replace) an object from its JSON manifest, resolving its kind through discovery.

@@ -368,10 +368,13 @@ impl KubeSource {
         let mut tasks = Vec::new();
         if let Some(client) = client.clone() {
             for (i, spec) in kinds.into_iter().enumerate() {
+                let kind = spec.model();
                 let w = Watch {
                     client: client.clone(),
                     scope: scope.clone(),
                     index: i,
+                    label: kind.to_string(),
+                    kind,
                     spec,
                     shared: shared.clone(),
                     metrics: metrics.clone(),
@@ -479,6 +482,9 @@ struct Watch {
     scope: Scope,
     index: usize,
     spec: KindSpec,
+    /// The model kind and its `group/version/Kind` label, built once (every event uses them).
+    kind: Kind,
+    label: String,
     shared: Arc<Shared>,
     metrics: Metrics,
     touched: Option<mpsc::Sender<Touched>>,
@@ -490,21 +496,18 @@ impl Watch {
             .kube_watch_events
             .get_or_create(&KubeEventLabels {
                 scope: self.scope.to_string(),
-                kind: self.shared.lock()[self.index].label.clone(),
+                kind: self.label.clone(),
                 event: event.to_string(),
             })
             .inc();
     }
 
     fn error(&self, kind: WatchErrorKind, message: String) {
-        let label = {
-            let mut kinds = self.shared.lock();
-            let k = &mut kinds[self.index];
-            if kind != WatchErrorKind::Malformed {
-                k.last_error = Some((Instant::now(), kind, message.clone()));
-            }
-            k.label.clone()
-        };
+        if kind != WatchErrorKind::Malformed {
+            self.shared.lock()[self.index].last_error =
+                Some((Instant::now(), kind, message.clone()));
+        }
+        let label = &self.label;
         self.count(&format!("error_{}", kind.as_str()));
         match kind {
             WatchErrorKind::Gone => {
@@ -555,7 +558,7 @@ impl Watch {
                 return None;
             }
         };
-        match normalize::normalize(&self.scope, &self.spec.model(), &value) {
+        match normalize::normalize(&self.scope, &self.kind, &value) {
             Ok(r) => Some((r.key.id.clone(), r)),
             Err(e) => {
                 self.error(WatchErrorKind::Malformed, e.to_string());
