@@ -384,21 +384,7 @@ fn write_html(r: &Report, o: &mut String) -> std::fmt::Result {
             )
         })
         .collect();
-    table(
-        o,
-        "break-glass-table",
-        &[
-            "Session",
-            "Requested by",
-            "Opened",
-            "Planned end",
-            "Closed",
-            "Minutes",
-            "Changes",
-            "Retrospective",
-        ],
-        &rows,
-    )?;
+    table(o, "break-glass-table", &super::BREAK_GLASS_COLUMNS, &rows)?;
     writeln!(o, "<h2 id=\"sod_violations\">Segregation of duties</h2>")?;
     let rows: Vec<(String, Vec<String>)> = r
         .sod_violations

@@ -23,6 +23,18 @@ pub use xlsx::render_xlsx;
 
 pub const SCHEMA_VERSION: u32 = 2;
 
+/// The break-glass table's columns, the same in the HTML and XLSX reports.
+pub const BREAK_GLASS_COLUMNS: [&str; 8] = [
+    "Session",
+    "Requested by",
+    "Opened",
+    "Planned end",
+    "Closed",
+    "Minutes",
+    "Changes",
+    "Retrospective",
+];
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub schema_version: u32,

@@ -205,16 +205,7 @@ pub fn render_xlsx(r: &Report) -> Result<Vec<u8>, XlsxError> {
         s.finish(cols.len())?;
     }
     {
-        let cols = [
-            "Session",
-            "Requested by",
-            "Opened",
-            "Planned end",
-            "Closed",
-            "Minutes",
-            "Changes",
-            "Retrospective",
-        ];
+        let cols = super::BREAK_GLASS_COLUMNS;
         let mut s = sheet(&mut wb, "Break-glass")?;
         s.header(&cols)?;
         for b in &r.break_glass {
