@@ -1,8 +1,9 @@
 //! driftwatch: watches cloud security configuration, matches every change to an approved
 //! change record, and tells people about what nobody planned.
 //!
-//! The core (`model`, `diff`, `rules`, `matcher`, `engine`, record parsing in `records`) is
-//! pure: no IO, no clock, no async. See ARCHITECTURE.md for the code map.
+//! The pure core (`model`, `diff`, `rules`, `matcher`, `obligations`, `engine`, and record
+//! parsing and validation in `records`) is its own crate, `driftwatch-core`, re-exported here
+//! under the same paths; this crate adds the IO around it. See ARCHITECTURE.md for the code map.
 
 #![cfg_attr(
     not(test),
@@ -12,16 +13,11 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub use driftwatch_core::{diff, engine, matcher, model, obligations, rules};
 pub mod daemon;
-pub mod diff;
-pub mod engine;
-pub mod matcher;
 pub mod metrics;
-pub mod model;
-pub mod obligations;
 pub mod records;
 pub mod report;
-pub mod rules;
 pub mod sinks;
 pub mod sources;
 pub mod store;

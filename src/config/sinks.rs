@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::{FieldError, Secret};
+use crate::model::EventKind;
 use crate::model::{Provider, Severity};
-use crate::sinks::EventKind;
 
 fn default_timeout() -> u64 {
     10

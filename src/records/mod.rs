@@ -1,38 +1,11 @@
-//! Change records: the YAML schema, parsing and validation (pure: text in, records or precise
-//! errors out), and the directory loader that keeps each file's last valid version.
+//! Change records as the daemon loads them: the schema, parsing and validation come from the
+//! pure core (`driftwatch_core::records`, re-exported here); this module adds the loaders that
+//! do IO: the records directory (`dir`, keeping each file's last valid version) and the ticket
+//! systems (`remote`).
+
+pub use driftwatch_core::records::*;
 
 mod dir;
 pub mod remote;
-pub mod render;
-mod schema;
-pub mod ticket;
-mod validate;
 
 pub use dir::{LoadReport, RecordSet};
-pub use validate::{ValidationSettings, is_drift_id, is_record_id, parse_file};
-
-use std::fmt;
-
-/// One problem with one record file, naming file, line and field.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
-pub struct RecordError {
-    pub file: String,
-    /// 1-based; 0 when the problem concerns the whole file (unreadable).
-    pub line: u32,
-    /// Dotted field path (`approved_by[0].name`), empty when the YAML itself is malformed.
-    pub field: String,
-    pub message: String,
-}
-
-impl fmt::Display for RecordError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file)?;
-        if self.line > 0 {
-            write!(f, ":{}", self.line)?;
-        }
-        if !self.field.is_empty() {
-            write!(f, ": {}", self.field)?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}

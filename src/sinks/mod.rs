@@ -18,7 +18,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
-use serde::{Deserialize, Serialize};
 
 pub use alertmanager::{AlertmanagerSink, alerts as alertmanager_alerts};
 pub use dispatcher::{DispatchStats, Dispatcher};
@@ -32,75 +31,9 @@ pub use slack::{SlackSink, message as slack_message};
 pub use webhook::{WebhookSink, signature as webhook_signature};
 
 use crate::config::{AlertingConfig, ConfigError, RouteConfig, SinkConfig};
+pub use crate::model::EventKind;
 use crate::model::{Provider, Severity};
 use crate::store::OutboxItem;
-
-/// What an alert is about; routes select on it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    Unmatched,
-    Violation,
-    Matched,
-    SourceBlind,
-    SourceRecovered,
-    RecordRejected,
-    /// A sink keeps failing: on-call is told through the other routes.
-    DeliveryFailed,
-    /// A retrospective record is still owed (before its deadline).
-    Reminder,
-    /// A retrospective deadline passed.
-    Overdue,
-    /// A temporary change was not undone by its `revert_by`.
-    NotReverted,
-    /// A break-glass session is past its planned end and not closed.
-    BreakGlassOpen,
-    /// A ticket system holding change records has not answered for `stale_after_secs`: its
-    /// last good set is still in force, but new or withdrawn records are not seen.
-    RecordsSourceStale,
-}
-
-impl EventKind {
-    pub const ALL: [EventKind; 12] = [
-        EventKind::Unmatched,
-        EventKind::Violation,
-        EventKind::Matched,
-        EventKind::SourceBlind,
-        EventKind::SourceRecovered,
-        EventKind::RecordRejected,
-        EventKind::DeliveryFailed,
-        EventKind::Reminder,
-        EventKind::Overdue,
-        EventKind::NotReverted,
-        EventKind::BreakGlassOpen,
-        EventKind::RecordsSourceStale,
-    ];
-
-    /// Every event but `matched`: what a route gets when it names none.
-    pub fn alerting() -> Vec<EventKind> {
-        Self::ALL
-            .into_iter()
-            .filter(|e| *e != EventKind::Matched)
-            .collect()
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Unmatched => "unmatched",
-            EventKind::Violation => "violation",
-            EventKind::Matched => "matched",
-            EventKind::SourceBlind => "source_blind",
-            EventKind::SourceRecovered => "source_recovered",
-            EventKind::RecordRejected => "record_rejected",
-            EventKind::DeliveryFailed => "delivery_failed",
-            EventKind::Reminder => "reminder",
-            EventKind::Overdue => "overdue",
-            EventKind::NotReverted => "not_reverted",
-            EventKind::BreakGlassOpen => "break_glass_open",
-            EventKind::RecordsSourceStale => "records_source_stale",
-        }
-    }
-}
 
 /// A failed delivery: retried later unless `retryable` is false.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -1,12 +1,10 @@
 //! Data-driven: every file in tests/fixtures/records/bad starts with `# expect:` lines giving
 //! the exact errors (file name relative to that folder); every file in good/ must load.
 
-use std::path::PathBuf;
-
 use super::*;
 
 fn fixtures(kind: &str) -> Vec<(String, String)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let dir = crate::workspace_root()
         .join("tests/fixtures/records")
         .join(kind);
     let mut out: Vec<(String, String)> = std::fs::read_dir(&dir)
@@ -60,7 +58,7 @@ fn bad_fixtures_fail_with_exact_messages() {
 #[test]
 fn good_record_fields() {
     let text = std::fs::read_to_string(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/records/good/chg-2041.yaml"),
+        crate::workspace_root().join("tests/fixtures/records/good/chg-2041.yaml"),
     )
     .expect("fixture");
     let recs = parse_file("chg-2041.yaml", &text, &ValidationSettings::default()).expect("valid");
@@ -83,8 +81,7 @@ fn good_record_fields() {
 #[test]
 fn unquoted_account_ids_are_accepted() {
     let text = std::fs::read_to_string(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/records/good/standard-list.yaml"),
+        crate::workspace_root().join("tests/fixtures/records/good/standard-list.yaml"),
     )
     .expect("fixture");
     let recs = parse_file("x.yaml", &text, &ValidationSettings::default()).expect("valid");

@@ -178,9 +178,10 @@ impl SecurityGroupRule {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod fixtures {
-    //! Builders for unit tests across the core.
+#[cfg(any(test, feature = "test-fixtures"))]
+pub mod fixtures {
+    //! Builders for unit tests across the workspace (the daemon crate's tests enable the
+    //! `test-fixtures` feature; release builds never contain them).
     use super::*;
     use crate::model::{Resource, Scope};
 

@@ -93,8 +93,7 @@ mod tests {
 
     #[test]
     fn render_then_parse_is_the_same_record() {
-        let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/records/good");
+        let dir = crate::workspace_root().join("tests/fixtures/records/good");
         for f in ["chg-2041.yaml", "standard-list.yaml"] {
             let text = std::fs::read_to_string(dir.join(f)).expect("fixture");
             for r in parse_file("f.yaml", &text, &ValidationSettings::default()).expect("valid") {

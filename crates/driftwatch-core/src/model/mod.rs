@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod change;
 pub mod decision;
+pub mod event;
 pub mod finding;
 pub mod iam;
 pub mod key;
@@ -12,6 +13,7 @@ pub mod resource;
 
 pub use change::{Action, Change, DriftId, FieldChange};
 pub use decision::{Decision, DecisionKind, ViolationKind};
+pub use event::EventKind;
 pub use finding::{Finding, RuleId, Severity};
 pub use key::{ApiKind, Kind, Provider, ResourceKey, Scope};
 pub use record::{ChangeRecord, RecordType};
