@@ -8,7 +8,7 @@ use std::time::Instant;
 use driftwatch::model::{Action, DecisionKind, Severity};
 use driftwatch::report;
 use driftwatch::store::ledger::{ChangeEntry, LedgerField, LedgerFinding};
-use driftwatch::store::{Db, LedgerEvent};
+use driftwatch::store::{ClosedReason, CycleWrite, Db, DriftClosure, LedgerEvent, NewDrift};
 use jiff::{SignedDuration, Timestamp};
 
 fn entry(i: u64, at: Timestamp) -> ChangeEntry {
@@ -67,6 +67,30 @@ fn entry(i: u64, at: Timestamp) -> ChangeEntry {
     }
 }
 
+/// The drift row the daemon's plan writes with a change entry: planned changes closed.
+fn drift_row(e: &ChangeEntry, at: Timestamp) -> NewDrift {
+    NewDrift {
+        drift_id: e.drift_id.clone(),
+        scope: e.scope.clone(),
+        kind: e.kind.parse().expect("kind"),
+        resource_id: e.resource_id.clone(),
+        name: e.name.clone(),
+        action: e.action,
+        observed_at: at,
+        decision: e.decision,
+        record_id: e.record_id.clone(),
+        severity: e.severity,
+        before_hash: e.before_hash.clone(),
+        after_hash: e.after_hash.clone(),
+        revert_by: None,
+        closed: (e.decision == DecisionKind::Matched).then_some(DriftClosure {
+            at,
+            reason: ClosedReason::Matched,
+            by: None,
+        }),
+    }
+}
+
 fn main() {
     let n: u64 = std::env::var("DRIFTWATCH_BENCH_CHANGES")
         .ok()
@@ -79,14 +103,14 @@ fn main() {
     let t = Instant::now();
     let mut at = start;
     for chunk in (0..n).collect::<Vec<_>>().chunks(5_000) {
-        let events: Vec<LedgerEvent> = chunk
-            .iter()
-            .map(|i| {
-                at = at.checked_add(step).expect("time");
-                LedgerEvent::Change(Box::new(entry(*i, at)))
-            })
-            .collect();
-        db.commit_events(at, &events, &[]).expect("write");
+        let mut write = CycleWrite::new("aws:100000000000:eu-west-1".parse().expect("scope"), at);
+        for i in chunk {
+            at = at.checked_add(step).expect("time");
+            let e = entry(*i, at);
+            write.drifts.push(drift_row(&e, at));
+            write.events.push(LedgerEvent::Change(Box::new(e)));
+        }
+        db.commit_cycle(&write).expect("write");
     }
     println!(
         "ledger of {n} changes written in {:.2} s",

@@ -87,10 +87,13 @@ pub fn drifts(cfg: Config, all: bool, format: ListFormat) -> anyhow::Result<Exit
                 .iter()
                 .map(|d| {
                     serde_json::json!({
-                        "drift_id": d.drift_id, "observed_at": d.observed_at, "scope": d.scope,
-                        "kind": d.kind, "resource": d.name, "action": d.action, "decision": d.decision,
-                        "severity": d.severity, "record_id": d.record_id, "revert_by": d.revert_by,
-                        "closed_at": d.closed_at, "closed_reason": d.closed_reason, "closed_by": d.closed_by,
+                        "drift_id": d.drift_id, "observed_at": d.observed_at.to_string(), "scope": d.scope,
+                        "kind": d.kind.to_string(), "resource": d.name, "action": d.action.as_str(),
+                        "decision": d.decision.as_str(), "severity": d.severity.as_str(),
+                        "record_id": d.record_id, "revert_by": d.revert_by.map(|t| t.to_string()),
+                        "closed_at": d.closed.as_ref().map(|c| c.at.to_string()),
+                        "closed_reason": d.closed.as_ref().map(|c| c.reason.as_str()),
+                        "closed_by": d.closed.as_ref().and_then(|c| c.by.clone()),
                     })
                 })
                 .collect();
@@ -108,13 +111,19 @@ pub fn drifts(cfg: Config, all: bool, format: ListFormat) -> anyhow::Result<Exit
                 );
             }
             for d in &rows {
-                let state = match (&d.closed_at, &d.closed_reason) {
-                    (Some(_), Some(r)) => format!("closed ({r})"),
-                    _ => "open".to_string(),
+                let state = match &d.closed {
+                    Some(c) => format!("closed ({})", c.reason.as_str()),
+                    None => "open".to_string(),
                 };
                 println!(
                     "{}  {}  {:<9} {:<8} {:<20} {} {}",
-                    d.drift_id, d.observed_at, d.decision, d.severity, state, d.action, d.name
+                    d.drift_id,
+                    d.observed_at,
+                    d.decision.as_str(),
+                    d.severity.as_str(),
+                    state,
+                    d.action,
+                    d.name
                 );
             }
         }
@@ -138,7 +147,11 @@ pub fn show(cfg: Config, id: &str) -> anyhow::Result<Exit> {
     println!("  scope      {}", d.scope);
     println!("  resource   {} {} ({})", d.kind, d.name, d.resource_id);
     println!("  action     {}", d.action);
-    println!("  decision   {} (severity {})", d.decision, d.severity);
+    println!(
+        "  decision   {} (severity {})",
+        d.decision.as_str(),
+        d.severity.as_str()
+    );
     if let Some(r) = &d.record_id {
         println!("  record     {r}");
     }
@@ -146,15 +159,16 @@ pub fn show(cfg: Config, id: &str) -> anyhow::Result<Exit> {
         println!("  revert_by  {r}");
     }
     println!("  reason     {}", body["reason"].as_str().unwrap_or(""));
-    match (&d.closed_at, &d.closed_reason) {
-        (Some(at), Some(why)) => println!(
-            "  state      closed {at} ({why}{})",
-            d.closed_by
-                .as_deref()
+    match &d.closed {
+        Some(c) => println!(
+            "  state      closed {} ({}{})",
+            c.at,
+            c.reason.as_str(),
+            c.by.as_deref()
                 .map(|b| format!(" by {b}"))
                 .unwrap_or_default()
         ),
-        _ => println!("  state      open"),
+        None => println!("  state      open"),
     }
     if let Some(f) = body["findings"].as_array().filter(|f| !f.is_empty()) {
         println!("  findings");

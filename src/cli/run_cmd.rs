@@ -2,7 +2,8 @@
 //! reload (SIGHUP).
 
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::{Exit, Loader};
 use crate::config::Config;
@@ -10,7 +11,8 @@ use crate::daemon::{Control, Daemon};
 
 pub async fn run(loader: Loader, cfg: Config) -> anyhow::Result<Exit> {
     let daemon = Daemon::build(cfg).await?;
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
     let (reload_tx, reload_rx) = mpsc::channel(4);
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -20,11 +22,11 @@ pub async fn run(loader: Loader, cfg: Config) -> anyhow::Result<Exit> {
             tokio::select! {
                 _ = term.recv() => {
                     tracing::info!(signal = "SIGTERM", "stop requested: finishing the cycle in flight");
-                    let _ = stop_tx.send(true);
+                    stop.cancel();
                 }
                 _ = int.recv() => {
                     tracing::info!(signal = "SIGINT", "stop requested: finishing the cycle in flight");
-                    let _ = stop_tx.send(true);
+                    stop.cancel();
                 }
                 _ = hup.recv() => {
                     tracing::info!(signal = "SIGHUP", config = %loader.path.display(), "reloading config");
@@ -38,7 +40,7 @@ pub async fn run(loader: Loader, cfg: Config) -> anyhow::Result<Exit> {
     });
     daemon
         .run(Control {
-            stop: stop_rx,
+            shutdown,
             reload: reload_rx,
         })
         .await?;

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use super::health::Health;
 use crate::metrics::Metrics;
@@ -63,23 +63,16 @@ async fn ready_handler(State(s): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// Serve until `stop` turns true.
+/// Serve until `stop` is cancelled.
 pub async fn serve(
     listener: TcpListener,
     metrics: Metrics,
     health: Arc<Health>,
-    mut stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) {
     let app = router(metrics, health);
-    let shutdown = async move {
-        while !*stop.borrow() {
-            if stop.changed().await.is_err() {
-                break;
-            }
-        }
-    };
     if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(stop.cancelled_owned())
         .await
     {
         tracing::error!(error = %e, "HTTP listener stopped");

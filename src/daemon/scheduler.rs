@@ -10,21 +10,22 @@ use jiff::Timestamp;
 use crate::model::{ChangeRecord, Severity};
 use crate::obligations::{self, DriftState, Kind, Obligation, Schedule, Step};
 use crate::sinks::{Alert, EventKind, Sinks, alert_for_system, resolve_items};
-use crate::store::{LedgerEvent, ObligationWrite, StoreError, StoreHandle, StoredDrift};
+use crate::store::{LedgerEvent, ObligationWrite, StoreError, StoreHandle, StoredDrift, Trigger};
 
-/// The scheduler's view of an open drift.
-pub fn drift_state(d: &StoredDrift) -> Option<DriftState> {
-    Some(DriftState {
+/// The scheduler's view of an open drift. Stored drifts are typed, so every open drift has
+/// one (a row that does not parse fails the read instead of dropping its obligations).
+pub fn drift_state(d: &StoredDrift) -> DriftState {
+    DriftState {
         drift_id: d.drift_id.clone(),
         scope: d.scope.clone(),
-        kind: d.kind.clone(),
+        kind: d.kind.to_string(),
         resource_name: d.name.clone(),
-        observed_at: d.observed_at.parse().ok()?,
-        severity: serde_json::from_value(serde_json::Value::String(d.severity.clone())).ok()?,
+        observed_at: d.observed_at,
+        severity: d.severity,
         record_id: d.record_id.clone(),
-        revert_by: d.revert_by.as_deref().and_then(|t| t.parse().ok()),
-        needs_retrospective: d.decision == "unmatched" || d.decision == "violation",
-    })
+        revert_by: d.revert_by,
+        needs_retrospective: d.decision.needs_retrospective(),
+    }
 }
 
 /// Every open obligation now (for the scheduler and `driftwatch obligations`).
@@ -34,7 +35,7 @@ pub fn current(
     schedule: &Schedule,
     now: Timestamp,
 ) -> (Vec<Obligation>, Vec<DriftState>) {
-    let drifts: Vec<DriftState> = open.iter().filter_map(drift_state).collect();
+    let drifts: Vec<DriftState> = open.iter().map(drift_state).collect();
     (
         obligations::open_obligations(&drifts, records, schedule, now),
         drifts,
@@ -170,9 +171,13 @@ pub async fn run(
         };
         let prefix = format!("{subject}:{kind}:");
         let fired = store.call(move |db| db.alerts_with_prefix(&prefix)).await?;
-        let triggers: Vec<(String, String, String)> = fired
+        let triggers: Vec<Trigger> = fired
             .into_iter()
-            .map(|(sink, payload)| (ob.to_string(), sink, payload))
+            .map(|(sink, payload)| Trigger {
+                drift_id: ob.to_string(),
+                sink,
+                payload,
+            })
             .collect();
         let alerts = resolve_items(&triggers, &now.to_string(), |_| {
             format!("{kind} obligation for {subject} met")

@@ -445,15 +445,14 @@ pub fn build(
         match event {
             LedgerEvent::Change(c) => {
                 let c = *c;
-                let closed = drifts.get(&c.drift_id).and_then(|d| {
-                    let at = d.closed_at.clone()?;
-                    let reason = d.closed_reason.clone()?;
-                    Some(Closed {
-                        at,
-                        reason,
-                        by: d.closed_by.clone(),
-                    })
-                });
+                let closed = drifts
+                    .get(&c.drift_id)
+                    .and_then(|d| d.closed.as_ref())
+                    .map(|x| Closed {
+                        at: ts(x.at),
+                        reason: x.reason.as_str().to_string(),
+                        by: x.by.clone(),
+                    });
                 let rec = c.record_id.as_deref().and_then(|id| by_id.get(id));
                 changes.push(ReportChange {
                     retrospective: retrospective(&c, closed.as_ref(), deadline, now),

@@ -9,6 +9,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 use super::{Alert, EventKind, Sinks, alert_for_system};
 use crate::metrics::{ErrorLabels, Metrics, SinkLabels};
@@ -163,8 +164,8 @@ impl Dispatcher {
         }
     }
 
-    /// Deliver until `stop` turns true, then return (the daemon drains with a bound).
-    pub async fn run(self, mut stop: watch::Receiver<bool>) -> Self {
+    /// Deliver until `stop` is cancelled, then return (the daemon drains with a bound).
+    pub async fn run(self, stop: CancellationToken) -> Self {
         loop {
             if let Err(e) = self.run_once().await {
                 self.inner
@@ -176,7 +177,7 @@ impl Dispatcher {
                     .inc();
                 tracing::error!(error = %e, "outbox dispatch failed");
             }
-            if *stop.borrow() {
+            if stop.is_cancelled() {
                 break;
             }
             let wait = match self.inner.store.call(|db| db.outbox_next_due()).await {
@@ -191,7 +192,7 @@ impl Dispatcher {
             tokio::select! {
                 _ = tokio::time::sleep(wait.max(Duration::from_millis(50))) => {}
                 _ = self.wake.notified() => {}
-                _ = stop.changed() => {}
+                _ = stop.cancelled() => {}
             }
         }
         self

@@ -33,7 +33,7 @@ pub use webhook::{WebhookSink, signature as webhook_signature};
 use crate::config::{AlertingConfig, ConfigError, RouteConfig, SinkConfig};
 pub use crate::model::EventKind;
 use crate::model::{Provider, Severity};
-use crate::store::OutboxItem;
+use crate::store::{OutboxEvent, OutboxItem, Trigger};
 
 /// A failed delivery: retried later unless `retryable` is false.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -234,7 +234,7 @@ impl Sinks {
                 idempotency_key: alert.idempotency_key.clone(),
                 payload: payload.clone(),
                 subject: subject.clone(),
-                event: alert.event.as_str().to_string(),
+                event: OutboxEvent::Alert(alert.event),
             })
             .collect()
     }
@@ -255,24 +255,36 @@ impl Sinks {
 
 /// Resolves for the sinks that received each drift's firing alert.
 pub fn resolve_items(
-    triggers: &[(String, String, String)],
+    triggers: &[Trigger],
     at: &str,
     reason: impl Fn(&str) -> String,
 ) -> Vec<OutboxItem> {
-    triggers
-        .iter()
-        .filter_map(|(drift, sink, payload)| {
-            let fired: Alert = serde_json::from_str(payload).ok()?;
-            let resolved = fired.resolved(at, &reason(drift));
-            Some(OutboxItem {
-                sink: sink.clone(),
+    let mut out = Vec::new();
+    for t in triggers {
+        // The payload was written by this sink layer; one that no longer parses cannot be
+        // resolved, and says so rather than vanishing.
+        let fired: Alert = match serde_json::from_str(&t.payload) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!(drift_id = %t.drift_id, sink = %t.sink, error = %e, "stored alert does not parse; its resolve cannot be sent");
+                continue;
+            }
+        };
+        let resolved = fired.resolved(at, &reason(&t.drift_id));
+        match serde_json::to_value(&resolved) {
+            Ok(payload) => out.push(OutboxItem {
+                sink: t.sink.clone(),
                 idempotency_key: resolved.idempotency_key.clone(),
-                payload: serde_json::to_value(&resolved).ok()?,
+                payload,
                 subject: None,
-                event: "resolved".into(),
-            })
-        })
-        .collect()
+                event: OutboxEvent::Resolved,
+            }),
+            Err(e) => {
+                tracing::error!(drift_id = %t.drift_id, sink = %t.sink, error = %e, "cannot encode a resolve")
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -2,19 +2,29 @@
 //! drift index, the hash-chained ledger and the alert outbox. Synchronous (rusqlite); async
 //! code reaches it through [`StoreHandle`], which runs it on its own thread.
 
+mod cycle;
+pub mod drifts;
 mod handle;
 pub mod ledger;
+mod obligations;
 pub mod outbox;
+mod schema;
+mod scopes;
 mod snapshot;
 
 use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
+pub use cycle::{CycleWrite, ScopeLoad};
+pub use drifts::{ClosedReason, DriftClosure, NewDrift, OpenDrift, StoredDrift};
 pub use handle::StoreHandle;
 pub use ledger::{LedgerEntry, LedgerEvent, VerifyReport};
-pub use outbox::{OutboxItem, OutboxRow};
-pub use snapshot::{CycleWrite, ObligationWrite, OpenDrift, ScopeState, StoredDrift};
+pub use obligations::ObligationWrite;
+pub use outbox::{OutboxEvent, OutboxItem, OutboxRow, Trigger};
+pub use scopes::ScopeState;
+
+use schema::MIGRATIONS;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -54,97 +64,6 @@ impl StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
-
-const MIGRATIONS: &[&str] = &[
-    // 1: the foundation schema.
-    r#"
-    CREATE TABLE scopes (
-        scope TEXT PRIMARY KEY,
-        baseline_at TEXT,
-        consecutive_failures INTEGER NOT NULL DEFAULT 0,
-        blind_since TEXT,
-        last_error TEXT
-    );
-    CREATE TABLE snapshots (
-        scope TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        id TEXT NOT NULL,
-        name TEXT NOT NULL,
-        targets TEXT NOT NULL,
-        tags TEXT NOT NULL,
-        attributes TEXT NOT NULL,
-        hash TEXT NOT NULL,
-        PRIMARY KEY (scope, kind, id)
-    ) WITHOUT ROWID;
-    CREATE TABLE ledger (
-        seq INTEGER PRIMARY KEY,
-        at TEXT NOT NULL,
-        type TEXT NOT NULL,
-        body TEXT NOT NULL,
-        prev_hash TEXT NOT NULL,
-        hash TEXT NOT NULL
-    );
-    CREATE TABLE drifts (
-        drift_id TEXT PRIMARY KEY,
-        scope TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        resource_id TEXT NOT NULL,
-        name TEXT NOT NULL,
-        action TEXT NOT NULL,
-        observed_at TEXT NOT NULL,
-        decision TEXT NOT NULL,
-        record_id TEXT,
-        severity TEXT NOT NULL,
-        ledger_seq INTEGER NOT NULL
-    );
-    CREATE INDEX drifts_observed ON drifts (observed_at);
-    CREATE TABLE outbox (
-        id INTEGER PRIMARY KEY,
-        sink TEXT NOT NULL,
-        idempotency_key TEXT NOT NULL,
-        payload TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        next_attempt_at TEXT NOT NULL,
-        delivered_at TEXT,
-        abandoned_at TEXT,
-        last_error TEXT,
-        UNIQUE (sink, idempotency_key)
-    );
-    CREATE INDEX outbox_due ON outbox (delivered_at, abandoned_at, next_attempt_at);
-    "#,
-    // 2: distinct record-file rejections already written to the ledger and alerted.
-    r#"
-    CREATE TABLE record_rejections (
-        key TEXT PRIMARY KEY,
-        first_seen TEXT NOT NULL
-    );
-    "#,
-    // 3: drift lifecycle (reverted, retrospective filed) and alert subjects (quiet period).
-    r#"
-    ALTER TABLE drifts ADD COLUMN before_hash TEXT;
-    ALTER TABLE drifts ADD COLUMN after_hash TEXT;
-    ALTER TABLE drifts ADD COLUMN closed_at TEXT;
-    ALTER TABLE drifts ADD COLUMN closed_reason TEXT;
-    ALTER TABLE drifts ADD COLUMN closed_by TEXT;
-    CREATE INDEX drifts_open ON drifts (scope, closed_at);
-    ALTER TABLE outbox ADD COLUMN subject TEXT;
-    ALTER TABLE outbox ADD COLUMN event TEXT;
-    CREATE INDEX outbox_subject ON outbox (subject, event, created_at);
-    "#,
-    // 4: obligations. Matched drifts are closed unless temporary (revert_by); steps sent.
-    r#"
-    ALTER TABLE drifts ADD COLUMN revert_by TEXT;
-    UPDATE drifts SET closed_at = observed_at, closed_reason = 'matched'
-      WHERE decision = 'matched' AND closed_at IS NULL;
-    CREATE TABLE obligation_steps (
-        obligation TEXT NOT NULL,
-        step TEXT NOT NULL,
-        sent_at TEXT NOT NULL,
-        PRIMARY KEY (obligation, step)
-    ) WITHOUT ROWID;
-    "#,
-];
 
 /// The open database. One writer: the daemon owns one `Db` on the store thread.
 pub struct Db {

@@ -2,10 +2,50 @@
 //! they announce; the dispatcher delivers them at least once and marks them, so a crash or a
 //! sink outage loses nothing and a restart does not resend what was delivered.
 
+use std::collections::HashSet;
+
 use jiff::Timestamp;
 use rusqlite::{Transaction, params};
 
-use super::{Db, Result, parse_ts, ts};
+use super::{Db, Result, StoreError, parse_ts, ts};
+use crate::model::EventKind;
+
+/// What an outbox row announces: an alert about an event, or the resolve of earlier alerts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OutboxEvent {
+    Alert(EventKind),
+    Resolved,
+}
+
+impl OutboxEvent {
+    /// The stored form (the `event` column): the event kind's name, or `resolved`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxEvent::Alert(e) => e.as_str(),
+            OutboxEvent::Resolved => "resolved",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        if s == "resolved" {
+            return Some(OutboxEvent::Resolved);
+        }
+        EventKind::ALL
+            .into_iter()
+            .find(|e| e.as_str() == s)
+            .map(OutboxEvent::Alert)
+    }
+}
+
+/// The first alert one sink got about a drift (its trigger, or a reminder about it):
+/// resolves go to exactly these sinks, built from the payload they received.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Trigger {
+    pub drift_id: String,
+    pub sink: String,
+    /// The alert as delivered (JSON text; its shape belongs to the sinks).
+    pub payload: String,
+}
 
 /// An alert to enqueue for one sink.
 #[derive(Clone, Debug, PartialEq)]
@@ -16,8 +56,8 @@ pub struct OutboxItem {
     pub payload: serde_json::Value,
     /// What the alert is about (a resource key or a scope), for the quiet period.
     pub subject: Option<String>,
-    /// The alert's event kind (`unmatched`, `resolved`, ...).
-    pub event: String,
+    /// What the row announces.
+    pub event: OutboxEvent,
 }
 
 /// A row due for delivery.
@@ -53,7 +93,7 @@ pub(crate) fn enqueue(tx: &Transaction<'_>, at: Timestamp, items: &[OutboxItem])
                 it.payload.to_string(),
                 at,
                 it.subject,
-                it.event
+                it.event.as_str()
             ],
         )?;
     }
@@ -130,32 +170,43 @@ impl Db {
         Ok(out)
     }
 
-    /// Which of these (subject, event) pairs were alerted (enqueued) at or after `since`.
-    pub fn recently_alerted(
+    /// Every (subject, event) about a resource of `scope` enqueued at or after `since`: what the
+    /// quiet period holds back. Read through the `outbox_created` index, so it costs the rows
+    /// of the last quiet period, not the outbox's history.
+    pub fn recent_alerts(
         &self,
-        pairs: &[(String, String)],
+        scope: &str,
         since: Timestamp,
-    ) -> Result<std::collections::HashSet<(String, String)>> {
+    ) -> Result<HashSet<(String, OutboxEvent)>> {
+        // Resource subjects are `SCOPE/kind/id`: the range [SCOPE/, SCOPE0) holds exactly them.
+        let (lo, hi) = (format!("{scope}/"), format!("{scope}0"));
         let mut stmt = self.conn.prepare_cached(
-            "SELECT 1 FROM outbox WHERE subject = ?1 AND event = ?2 AND created_at >= ?3 LIMIT 1",
+            "SELECT DISTINCT subject, event FROM outbox
+             WHERE created_at >= ?1 AND subject >= ?2 AND subject < ?3 AND event IS NOT NULL",
         )?;
-        let mut out = std::collections::HashSet::new();
-        let since = ts(since);
-        for (subject, event) in pairs {
-            if stmt.exists(params![subject, event, since])? {
-                out.insert((subject.clone(), event.clone()));
-            }
+        let rows = stmt.query_map(params![ts(since), lo, hi], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut out = HashSet::new();
+        for row in rows {
+            let (subject, event) = row?;
+            let parsed = OutboxEvent::parse(&event).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "outbox row about {subject}: event `{event}` is not a known event"
+                ))
+            })?;
+            out.insert((subject, parsed));
         }
         Ok(out)
     }
 
-    /// The first alert each sink got about these drifts (the trigger, or a reminder about
-    /// it): (drift id, sink, payload). Resolves go to exactly these sinks.
-    pub fn triggers_for(&self, drift_ids: &[String]) -> Result<Vec<(String, String, String)>> {
+    /// The first alert each sink got about each of these drifts (resolves go to exactly these
+    /// sinks). Keys are `DRIFT:...`, read by range on the `outbox_key` index.
+    pub fn triggers_for(&self, drift_ids: &[String]) -> Result<Vec<Trigger>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT sink, payload FROM outbox WHERE id IN (
                SELECT MIN(id) FROM outbox
-               WHERE substr(idempotency_key, 1, length(?1) + 1) = ?1 || ':'
+               WHERE idempotency_key >= ?1 || ':' AND idempotency_key < ?1 || ';'
                  AND idempotency_key != ?1 || ':resolved'
                GROUP BY sink)
              ORDER BY id",
@@ -167,10 +218,31 @@ impl Db {
             })?;
             for row in rows {
                 let (sink, payload) = row?;
-                out.push((d.clone(), sink, payload));
+                out.push(Trigger {
+                    drift_id: d.clone(),
+                    sink,
+                    payload,
+                });
             }
         }
         Ok(out)
+    }
+
+    /// Outbox rows (sink, payload) whose key starts with `prefix`, resolves excluded (a session
+    /// obligation's alerts, to resolve them when it is met). `prefix` ends with `:`.
+    pub fn alerts_with_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>> {
+        // Keys in [PREFIX, PREFIX with its last byte + 1) start with PREFIX: an index range.
+        let hi = match prefix.strip_suffix(':') {
+            Some(p) => format!("{p};"),
+            None => format!("{prefix}\u{10FFFF}"),
+        };
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT sink, payload FROM outbox
+             WHERE idempotency_key >= ?1 AND idempotency_key < ?2
+               AND idempotency_key NOT LIKE '%:resolved' ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![prefix, hi], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
     }
 
     /// The earliest time a pending row becomes due, if any.

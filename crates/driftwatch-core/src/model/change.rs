@@ -25,6 +25,16 @@ impl Action {
             Action::Delete => "delete",
         }
     }
+
+    /// The inverse of `as_str` (stored and wire forms).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "create" => Some(Action::Create),
+            "modify" => Some(Action::Modify),
+            "delete" => Some(Action::Delete),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for Action {

@@ -72,6 +72,11 @@ impl DecisionKind {
             _ => None,
         }
     }
+
+    /// Unmatched and violating changes owe a retrospective (and are what on-call is paged for).
+    pub fn needs_retrospective(self) -> bool {
+        matches!(self, DecisionKind::Unmatched | DecisionKind::Violation)
+    }
 }
 
 impl Decision {

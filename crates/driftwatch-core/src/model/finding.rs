@@ -24,6 +24,18 @@ impl Severity {
             Severity::Critical => "critical",
         }
     }
+
+    /// The inverse of `as_str` (stored and wire forms).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "info" => Some(Severity::Info),
+            "low" => Some(Severity::Low),
+            "medium" => Some(Severity::Medium),
+            "high" => Some(Severity::High),
+            "critical" => Some(Severity::Critical),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for Severity {

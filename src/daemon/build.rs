@@ -1,0 +1,232 @@
+//! Making the daemon from its config: the store on its thread, sources, sinks, record
+//! loaders and the settings the pipeline decides with; and applying a config reloaded on
+//! SIGHUP (everything rebuilt but what needs a restart).
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+
+use jiff::SignedDuration;
+use tokio::sync::{mpsc, watch};
+
+use super::{Daemon, DaemonError, Health, pipeline};
+use crate::config::{Config, ConfigError};
+use crate::matcher::MatchSettings;
+use crate::metrics::{ErrorLabels, Metrics};
+use crate::records::remote::{RemoteRecords, cache_dir, source_names};
+use crate::records::{RecordSet, ValidationSettings};
+use crate::rules::{RuleSettings, default_sensitive_ports, port_label};
+use crate::sinks::{Dispatcher, Sinks};
+use crate::sources::Source;
+use crate::sources::kubernetes::Touched;
+use crate::store::{Db, StoreHandle};
+
+pub fn rule_settings(cfg: &Config) -> RuleSettings {
+    let mut s = RuleSettings::default();
+    if let Some(ports) = &cfg.rules.sensitive_ports {
+        s.sensitive_ports = ports.iter().map(|p| (*p, port_label(*p))).collect();
+    }
+    let defaults = default_sensitive_ports();
+    for p in &cfg.rules.extra_sensitive_ports {
+        let label = defaults.get(p).cloned().unwrap_or_else(|| "custom".into());
+        s.sensitive_ports.insert(*p, label);
+    }
+    if let Some(v) = cfg.rules.world_open_severity {
+        s.world_open_severity = v;
+    }
+    if let Some(v) = cfg.rules.sensitive_severity {
+        s.sensitive_severity = v;
+    }
+    s.trusted_accounts = match &cfg.rules.trusted_accounts {
+        Some(t) => t.clone(),
+        None => cfg
+            .aws
+            .iter()
+            .flat_map(|a| a.accounts.iter().map(|x| x.id.clone()))
+            .collect(),
+    };
+    s
+}
+
+pub fn validation_settings(cfg: &Config) -> ValidationSettings {
+    let hours = cfg.records.max_revert_after_window_hours as i64;
+    let max = SignedDuration::from_hours(hours);
+    match &cfg.records.bot_patterns {
+        // Patterns were validated with the config.
+        Some(p) => ValidationSettings::new(p.clone(), max).unwrap_or_default(),
+        None => {
+            let mut v = ValidationSettings::default();
+            v.max_revert_after_window = max;
+            v
+        }
+    }
+}
+
+fn pipeline_for(cfg: &Config, store: StoreHandle, sinks: Sinks) -> pipeline::Pipeline {
+    pipeline::Pipeline {
+        store,
+        sinks,
+        rules: rule_settings(cfg),
+        matching: MatchSettings {
+            grace: SignedDuration::from_secs(cfg.records.grace_secs as i64),
+        },
+        blind_after_failures: cfg.sources.blind_after_failures,
+        quiet_period: SignedDuration::from_secs(cfg.alerting.quiet_period_secs as i64),
+    }
+}
+
+/// Every source the config asks for: AWS (polled) and Kubernetes (watched).
+async fn build_sources(
+    cfg: &Config,
+    metrics: &Metrics,
+    touched: &mpsc::Sender<Touched>,
+) -> Vec<Arc<dyn Source>> {
+    let mut sources: Vec<Arc<dyn Source>> = crate::sources::aws::build_sources(cfg, metrics)
+        .await
+        .into_iter()
+        .map(Arc::from)
+        .collect();
+    sources.extend(
+        crate::sources::kubernetes::build_sources(cfg, metrics, Some(touched.clone()))
+            .await
+            .into_iter()
+            .map(Arc::<dyn Source>::from),
+    );
+    sources
+}
+
+impl Daemon {
+    pub async fn build(cfg: Config) -> Result<Daemon, DaemonError> {
+        let secrets = cfg.secret_errors();
+        if !secrets.is_empty() {
+            return Err(ConfigError::Invalid {
+                path: "the secrets".into(),
+                errors: secrets,
+            }
+            .into());
+        }
+        std::fs::create_dir_all(&cfg.state_dir).map_err(|source| DaemonError::StateDir {
+            path: cfg.state_dir.clone(),
+            source,
+        })?;
+        let db = Db::open(&cfg.database_path())?;
+        let (store, thread) = StoreHandle::spawn(db).map_err(DaemonError::Thread)?;
+        let sinks = Sinks::from_config(&cfg.sinks, &cfg.alerting)?;
+        let metrics = Metrics::new();
+        // Bounded: a full channel already holds a wake-up, and each cycle reads whole states.
+        let (touched_tx, touched_rx) = mpsc::channel(64);
+        let sources = build_sources(&cfg, &metrics, &touched_tx).await;
+        let remote = build_remote(&cfg)?;
+        let health = Arc::new(Health::default());
+        health.set_store_open(true);
+        health.set_scopes(sources.iter().map(|s| s.scope().to_string()));
+        let (sinks_tx, _) = watch::channel(sinks.clone());
+        Ok(Daemon {
+            validation: validation_settings(&cfg),
+            pipeline: pipeline_for(&cfg, store.clone(), sinks),
+            cfg,
+            store,
+            store_thread: Some(thread),
+            sources,
+            records: RecordSet::new(),
+            remote,
+            sinks: sinks_tx,
+            metrics,
+            health,
+            heartbeat: Arc::new(AtomicI64::new(jiff::Timestamp::now().as_second())),
+            touched_tx,
+            touched_rx: Some(touched_rx),
+        })
+    }
+
+    pub fn store(&self) -> &StoreHandle {
+        &self.store
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn dispatcher(&self) -> Dispatcher {
+        Dispatcher::new(
+            self.store.clone(),
+            self.sinks.subscribe(),
+            self.metrics.clone(),
+            self.cfg.alerting.escalate_after_failures,
+        )
+    }
+
+    /// Apply a config loaded on SIGHUP. What cannot change while running (state_dir,
+    /// http.listen) is kept and named in the log; everything else is rebuilt.
+    pub(super) async fn apply_config(&mut self, new: Config) {
+        if new.state_dir != self.cfg.state_dir {
+            tracing::warn!(running = %self.cfg.state_dir.display(), requested = %new.state_dir.display(), "state_dir changes need a restart; keeping the running one");
+        }
+        if new.http.listen != self.cfg.http.listen || new.http.enabled != self.cfg.http.enabled {
+            tracing::warn!(running = %self.cfg.http.listen, "http changes need a restart; keeping the running listener");
+        }
+        let sinks = match Sinks::from_config(&new.sinks, &new.alerting) {
+            Ok(s) => s,
+            Err(e) => {
+                self.metrics
+                    .config_reloads
+                    .get_or_create(&ErrorLabels {
+                        kind: "failed".into(),
+                    })
+                    .inc();
+                tracing::error!(error = %e, "config reload failed; keeping the running config");
+                return;
+            }
+        };
+        // The old sources (and their watches) stop when replaced below.
+        let sources = build_sources(&new, &self.metrics, &self.touched_tx).await;
+        let mut cfg = new;
+        cfg.state_dir = self.cfg.state_dir.clone();
+        match build_remote(&cfg) {
+            Ok(remote) => {
+                self.records.retain_imported(&source_names(&cfg));
+                self.remote = remote;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "records sources not rebuilt; keeping the running ones")
+            }
+        }
+        cfg.http = self.cfg.http.clone();
+        self.health
+            .set_scopes(sources.iter().map(|s| s.scope().to_string()));
+        self.sources = sources;
+        self.validation = validation_settings(&cfg);
+        self.pipeline = pipeline_for(&cfg, self.store.clone(), sinks.clone());
+        self.sinks.send_replace(sinks);
+        self.cfg = cfg;
+        self.metrics
+            .config_reloads
+            .get_or_create(&ErrorLabels { kind: "ok".into() })
+            .inc();
+        tracing::info!(
+            sources = self.sources.len(),
+            sinks = ?self.sinks.borrow().names(),
+            interval_secs = self.cfg.interval_secs,
+            "config reloaded"
+        );
+    }
+
+    /// Drop the store handles and wait for the store thread to finish queued writes.
+    pub fn close(mut self) {
+        let thread = self.store_thread.take();
+        drop(self);
+        if let Some(t) = thread {
+            // The thread only runs queued closures; a panic there has already been reported.
+            let _ = t.join();
+        }
+    }
+}
+
+/// The record-source loaders, each reading its token now.
+fn build_remote(cfg: &Config) -> Result<RemoteRecords, ConfigError> {
+    RemoteRecords::from_config(cfg, Some(&cache_dir(cfg)), crate::clock::now()).map_err(|errors| {
+        ConfigError::Invalid {
+            path: "records sources".into(),
+            errors,
+        }
+    })
+}

@@ -1,0 +1,235 @@
+//! One cycle: reload the records, close drifts that records explain, poll the sources
+//! concurrently and run each observation through the pipeline as it arrives, then the
+//! obligations scheduler. Also the record-file problems a reload finds (ledgered and alerted
+//! once each).
+
+use std::time::Instant;
+
+use tokio::task::JoinSet;
+
+use super::{CycleReport, Daemon, scheduler, telemetry};
+use crate::matcher::RecordIndex;
+use crate::metrics::ErrorLabels;
+use crate::records::{LoadReport, RecordError};
+use crate::sinks::alert_for_record;
+use crate::store::LedgerEvent;
+
+impl Daemon {
+    /// Close every open drift that a loaded record names in `retrospective_for`, and resolve
+    /// its alerts.
+    pub(super) async fn close_retrospectives(&self) {
+        let pairs = crate::engine::retrospectives(self.records.active());
+        if pairs.is_empty() {
+            return;
+        }
+        let ids: Vec<String> = pairs.iter().map(|(d, _)| d.clone()).collect();
+        let found = self
+            .store
+            .call(move |db| {
+                let open = db.open_drifts_among(&ids)?;
+                let open_ids: Vec<String> = open.iter().map(|(d, _)| d.clone()).collect();
+                Ok((open, db.triggers_for(&open_ids)?))
+            })
+            .await;
+        let (open, triggers) = match found {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot look up drifts named by retrospective records");
+                return;
+            }
+        };
+        if open.is_empty() {
+            return;
+        }
+        let at = crate::clock::now();
+        let record_for = |d: &str| {
+            pairs
+                .iter()
+                .find(|(x, _)| x == d)
+                .map(|(_, r)| r.clone())
+                .unwrap_or_default()
+        };
+        let events: Vec<LedgerEvent> = open
+            .iter()
+            .map(|(d, scope)| LedgerEvent::DriftClosed {
+                drift_id: d.clone(),
+                scope: scope.clone(),
+                reason: crate::store::ledger::CloseReason::RetrospectiveFiled,
+                by: record_for(d),
+            })
+            .collect();
+        let outbox = crate::sinks::resolve_items(&triggers, &at.to_string(), |d| {
+            format!("retrospective record {} filed", record_for(d))
+        });
+        for (d, _) in &open {
+            tracing::info!(drift_id = %d, record = %record_for(d), "drift closed by a retrospective record");
+        }
+        if let Err(e) = self
+            .store
+            .call(move |db| db.commit_events(at, &events, &outbox))
+            .await
+        {
+            tracing::error!(error = %e, "cannot close drifts named by retrospective records");
+        }
+    }
+
+    /// Re-read the records directory, log what was rejected, and ledger/alert new problems.
+    pub(super) async fn reload_records(&mut self) -> LoadReport {
+        let load = self.records.reload(&self.cfg.records.dir, &self.validation);
+        for e in &load.errors {
+            tracing::error!(file = %e.file, line = e.line, field = %e.field, error = %e.message, "change record rejected");
+        }
+        for f in &load.kept_previous {
+            tracing::warn!(file = %f, "keeping the last valid version of this record file");
+        }
+        self.metrics.record_reloads.inc();
+        self.metrics.records_active.set(load.records_active as i64);
+        self.metrics.record_errors.set(load.errors.len() as i64);
+        self.health.set_records_loaded();
+        self.report_rejections(&load.errors, crate::clock::now())
+            .await;
+        load
+    }
+
+    /// One poll of every source, each result committed as it arrives.
+    pub async fn cycle(&mut self) -> CycleReport {
+        self.cycle_for(None).await
+    }
+
+    /// A cycle over the sources of `only` (every source when `None`): the same records,
+    /// retrospectives, pipeline and obligations as a full cycle.
+    pub(super) async fn cycle_for(
+        &mut self,
+        only: Option<&std::collections::BTreeSet<String>>,
+    ) -> CycleReport {
+        let started = Instant::now();
+        // A watch-driven cycle decides against the records in force: record files are
+        // reloaded on their own change (notify) and ticket systems on their own timer, so it
+        // neither re-reads the directory nor waits on a ticket system.
+        let load = if only.is_none() {
+            self.refresh_record_sources().await;
+            self.reload_records().await
+        } else {
+            LoadReport {
+                records_active: self.records.active().len(),
+                ..Default::default()
+            }
+        };
+        self.close_retrospectives().await;
+        let index = RecordIndex::new(self.records.active().to_vec());
+        let at = crate::clock::now();
+        let mut polls = JoinSet::new();
+        for s in &self.sources {
+            if only.is_some_and(|o| !o.contains(&s.scope().to_string())) {
+                continue;
+            }
+            let s = s.clone();
+            polls.spawn(async move {
+                let t = Instant::now();
+                let obs = s.poll(at).await;
+                (obs, s.service(), t.elapsed())
+            });
+        }
+        let mut report = CycleReport {
+            record_errors: load.errors,
+            records_active: load.records_active,
+            ..Default::default()
+        };
+        while let Some(joined) = polls.join_next().await {
+            self.beat();
+            let (obs, service, took) = match joined {
+                Ok(o) => o,
+                Err(e) => {
+                    tracing::error!(error = %e, "a source task ended abnormally");
+                    report.store_errors.push(format!("source task: {e}"));
+                    continue;
+                }
+            };
+            let scope = obs.scope.to_string();
+            self.record_poll(&obs.outcome, &scope, service, took);
+            match self.pipeline.process(obs, &index).await {
+                Ok(r) => {
+                    self.record_scope(&r, service);
+                    telemetry::log_scope(&r);
+                    report.scopes.push(r);
+                }
+                Err(e) => {
+                    self.metrics
+                        .store_errors
+                        .get_or_create(&ErrorLabels {
+                            kind: e.label().into(),
+                        })
+                        .inc();
+                    tracing::error!(scope = %scope, error = %e, "cannot store the cycle's result");
+                    report.store_errors.push(format!("{scope}: {e}"));
+                }
+            }
+        }
+        report.scopes.sort_by(|a, b| a.scope.cmp(&b.scope));
+        let sinks = self.sinks.borrow().clone();
+        match scheduler::run(
+            &self.store,
+            &sinks,
+            self.records.active(),
+            &self.cfg.obligations.schedule(),
+            crate::clock::now(),
+        )
+        .await
+        {
+            Ok(n) => report.obligation_steps = n,
+            Err(e) => {
+                self.metrics
+                    .store_errors
+                    .get_or_create(&ErrorLabels {
+                        kind: e.label().into(),
+                    })
+                    .inc();
+                tracing::error!(error = %e, "obligations scheduler failed");
+            }
+        }
+        self.update_obligation_gauges().await;
+        self.metrics.cycles.inc();
+        self.metrics
+            .cycle_duration
+            .observe(started.elapsed().as_secs_f64());
+        if let Ok((n, _)) = self.store.call(|db| db.ledger_head()).await {
+            self.metrics.ledger_entries.set(n as i64);
+        }
+        report
+    }
+
+    /// Ledger and alert each distinct record-file error once.
+    async fn report_rejections(&self, errors: &[RecordError], at: jiff::Timestamp) {
+        if errors.is_empty() {
+            return;
+        }
+        let at_s = at.to_string();
+        let sinks = self.sinks.borrow().clone();
+        let items: Vec<_> = errors
+            .iter()
+            .map(|e| {
+                let alert = alert_for_record(e, &at_s);
+                let outbox = sinks.outbox_items(&alert, Some(e.file.clone()), &[]);
+                let event = LedgerEvent::RecordRejected {
+                    file: e.file.clone(),
+                    line: e.line,
+                    field: e.field.clone(),
+                    message: e.message.clone(),
+                };
+                (alert.idempotency_key.clone(), event, outbox)
+            })
+            .collect();
+        match self
+            .store
+            .call(move |db| db.record_rejections(at, &items))
+            .await
+        {
+            Ok(n) if n > 0 => tracing::warn!(
+                new_rejections = n,
+                "change-record problems written to the ledger and alerted"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "cannot record change-record rejections"),
+        }
+    }
+}

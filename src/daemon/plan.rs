@@ -1,0 +1,429 @@
+//! The decide step of a cycle, pure: what one scope's evaluation means for the store and for
+//! on-call. Given the scope's loaded state (health, open drifts and their alerts, what the
+//! quiet period holds back) and the engine's evaluation, `plan` returns the one `CycleWrite`
+//! to commit and the report of the scope. It owns blindness and recovery, the quiet period,
+//! resolves, and which drifts open or are born closed; it does no IO and reads no clock (the
+//! observation's time is the cycle's time), so every one of those rules is unit-tested
+//! without a database (`plan/tests.rs`).
+
+use std::collections::HashSet;
+
+use jiff::Timestamp;
+
+use crate::engine::{Evaluated, Evaluation, Exposure};
+use crate::matcher::RecordIndex;
+use crate::model::{
+    Action, Decision, DecisionKind, EventKind, FailureKind, Finding, Observation, Outcome, Scope,
+};
+use crate::sinks::{Alert, Sinks, alert_for_change, alert_for_source, resolve_items};
+use crate::store::ledger::{ChangeEntry, CloseReason, ExposureEntry, LedgerField, LedgerFinding};
+use crate::store::{
+    ClosedReason, CycleWrite, DriftClosure, LedgerEvent, NewDrift, OutboxEvent, ScopeState, Trigger,
+};
+
+/// What the plan needs besides the scope's state: how alerts route, the records in force,
+/// and when a failing scope counts as blind.
+pub struct PlanSettings<'a> {
+    pub sinks: &'a Sinks,
+    pub records: &'a RecordIndex,
+    pub blind_after_failures: u32,
+}
+
+/// The loaded state a plan decides against (the parts of `store::ScopeLoad` besides the
+/// stored resources, which the engine already consumed).
+pub struct ScopeFacts<'a> {
+    pub state: &'a ScopeState,
+    /// The first alert each sink got about each open drift of the scope.
+    pub triggers: &'a [Trigger],
+    /// (subject, event) alerted within the quiet period.
+    pub recent: &'a HashSet<(String, OutboxEvent)>,
+}
+
+/// What happened to one scope in one cycle (for the console summary and `scan`'s exit code).
+#[derive(Debug, Clone)]
+pub struct ScopeReport {
+    pub scope: Scope,
+    pub status: ScopeStatus,
+    pub resources: usize,
+    pub exposures: Vec<Exposure>,
+    pub changes: Vec<Evaluated>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScopeStatus {
+    Baseline,
+    Compared,
+    Recovered,
+    Failed {
+        kind: FailureKind,
+        message: String,
+        consecutive: u32,
+        blind: bool,
+    },
+}
+
+/// The engine said `Failed` for an observation that is complete: a bug, refused before
+/// anything is written.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the engine failed a complete observation of {0}")]
+pub struct InconsistentEvaluation(pub String);
+
+/// An unmatched change that restores the state before an open drift: nobody is paged for it.
+pub fn is_pure_revert(c: &Evaluated) -> bool {
+    !c.reverts.is_empty() && c.decision.kind() == DecisionKind::Unmatched
+}
+
+/// Decide what one scope's evaluation writes and sends. The observation is moved in: a
+/// baseline stores its resources without copying them.
+pub fn plan(
+    settings: &PlanSettings<'_>,
+    facts: &ScopeFacts<'_>,
+    obs: Observation,
+    evaluation: Evaluation,
+) -> Result<(CycleWrite, ScopeReport), InconsistentEvaluation> {
+    let scope = obs.scope.clone();
+    let at = obs.observed_at;
+    let state = facts.state;
+    let mut write = CycleWrite::new(scope.clone(), at);
+    let report = match (evaluation, obs.outcome) {
+        (Evaluation::Failed, Outcome::Failed { kind, message }) => {
+            let (scope_state, blind) = failed(settings, &mut write, state, kind, &message);
+            write.scope_state = Some(scope_state);
+            ScopeReport {
+                scope,
+                status: ScopeStatus::Failed {
+                    kind,
+                    message,
+                    consecutive: state.consecutive_failures.saturating_add(1),
+                    blind,
+                },
+                resources: 0,
+                exposures: Vec::new(),
+                changes: Vec::new(),
+            }
+        }
+        (Evaluation::Failed, Outcome::Complete(_)) => {
+            return Err(InconsistentEvaluation(scope.to_string()));
+        }
+        (Evaluation::Baseline { exposures }, outcome) => {
+            let resources = match outcome {
+                Outcome::Complete(r) => r,
+                Outcome::Failed { .. } => Vec::new(),
+            };
+            write.events.push(LedgerEvent::Baseline {
+                scope: scope.to_string(),
+                resources: resources.len(),
+                exposures: exposures
+                    .iter()
+                    .map(|e| ExposureEntry {
+                        kind: e.resource.key.kind.to_string(),
+                        resource_id: e.resource.key.id.clone(),
+                        name: e.resource.name.clone(),
+                        findings: ledger_findings(&e.findings),
+                    })
+                    .collect(),
+            });
+            write.scope_state = Some(ScopeState {
+                baseline_at: Some(at),
+                consecutive_failures: 0,
+                blind_since: None,
+                last_error: None,
+            });
+            let count = resources.len();
+            write.upserts = resources;
+            ScopeReport {
+                scope,
+                status: ScopeStatus::Baseline,
+                resources: count,
+                exposures,
+                changes: Vec::new(),
+            }
+        }
+        (Evaluation::Compared { changes }, outcome) => {
+            let observed = match &outcome {
+                Outcome::Complete(r) => r.len(),
+                Outcome::Failed { .. } => 0,
+            };
+            let status = recovered(settings, &mut write, state);
+            compared(settings, facts, &mut write, &changes, at);
+            ScopeReport {
+                scope,
+                status,
+                resources: observed,
+                exposures: Vec::new(),
+                changes,
+            }
+        }
+    };
+    Ok((write, report))
+}
+
+/// A failed poll: count it, and turn the scope blind (ledger + alert) once it failed
+/// `blind_after_failures` times in a row. Returns the new health and whether it is blind.
+fn failed(
+    settings: &PlanSettings<'_>,
+    write: &mut CycleWrite,
+    state: &ScopeState,
+    kind: FailureKind,
+    message: &str,
+) -> (ScopeState, bool) {
+    let scope_s = write.scope.to_string();
+    let at_s = write.at.to_string();
+    let consecutive = state.consecutive_failures.saturating_add(1);
+    let becomes_blind = state.blind_since.is_none() && consecutive >= settings.blind_after_failures;
+    write.events.push(LedgerEvent::SourceFailed {
+        scope: scope_s.clone(),
+        failure: kind.as_str().to_string(),
+        message: message.to_string(),
+        consecutive_failures: consecutive,
+    });
+    let mut blind_since = state.blind_since;
+    if becomes_blind {
+        blind_since = Some(write.at);
+        write.events.push(LedgerEvent::SourceBlind {
+            scope: scope_s.clone(),
+            consecutive_failures: consecutive,
+            since: at_s.clone(),
+        });
+        let reason = format!(
+            "{consecutive} polls in a row failed; last error ({}): {message}",
+            kind.as_str()
+        );
+        let alert = alert_for_source(&scope_s, EventKind::SourceBlind, reason, &at_s);
+        enqueue(settings, write, &alert, Some(scope_s));
+    }
+    let next = ScopeState {
+        consecutive_failures: consecutive,
+        blind_since,
+        last_error: Some(message.to_string()),
+        ..state.clone()
+    };
+    (next, blind_since.is_some())
+}
+
+/// A complete poll after failures: reset the count and, if the scope was blind, ledger and
+/// alert its recovery. Steady state (no failures before) writes no health row.
+fn recovered(
+    settings: &PlanSettings<'_>,
+    write: &mut CycleWrite,
+    state: &ScopeState,
+) -> ScopeStatus {
+    if state.consecutive_failures == 0 && state.blind_since.is_none() {
+        return ScopeStatus::Compared;
+    }
+    let mut status = ScopeStatus::Compared;
+    if let Some(since) = state.blind_since {
+        status = ScopeStatus::Recovered;
+        let scope_s = write.scope.to_string();
+        write.events.push(LedgerEvent::SourceRecovered {
+            scope: scope_s.clone(),
+            blind_since: since.to_string(),
+        });
+        let reason = format!("blind since {since}; polls complete again");
+        let alert = alert_for_source(
+            &scope_s,
+            EventKind::SourceRecovered,
+            reason,
+            &write.at.to_string(),
+        );
+        enqueue(settings, write, &alert, Some(scope_s));
+    }
+    write.scope_state = Some(ScopeState {
+        consecutive_failures: 0,
+        blind_since: None,
+        last_error: None,
+        ..state.clone()
+    });
+    status
+}
+
+/// Ledger entries, drift rows and alerts for the changes of one complete observation: a
+/// trigger per unplanned change (unless the quiet period holds it back or it only undoes
+/// another unplanned change), and a resolve for every drift it reverted.
+fn compared(
+    settings: &PlanSettings<'_>,
+    facts: &ScopeFacts<'_>,
+    write: &mut CycleWrite,
+    changes: &[Evaluated],
+    at: Timestamp,
+) {
+    let mut reverted: Vec<(String, String)> = Vec::new();
+    for ev in changes {
+        let c = &ev.change;
+        match (&c.after, c.action) {
+            (Some(after), Action::Create | Action::Modify) => write.upserts.push(after.clone()),
+            _ => write.deletes.push(c.key.clone()),
+        }
+        let record = ev
+            .decision
+            .record_id()
+            .and_then(|id| settings.records.get(id));
+        let mut entry = change_entry(ev);
+        // A change allowed by a temporary record must be undone by its revert_by.
+        let revert_by = match &ev.decision {
+            Decision::Matched { .. } => record.and_then(|r| r.revert_by),
+            _ => None,
+        };
+        entry.revert_by = revert_by.map(|t| t.to_string());
+        entry.record_url = record.and_then(|r| r.origin.url.clone());
+        let event = match ev.decision {
+            Decision::Matched { .. } => EventKind::Matched,
+            Decision::Violation { .. } => EventKind::Violation,
+            Decision::Unmatched { .. } => EventKind::Unmatched,
+        };
+        // Undoing an unplanned change restores the approved state: nobody is paged for it.
+        let pure_revert = is_pure_revert(ev);
+        if pure_revert {
+            tracing::info!(drift_id = %entry.drift_id, reverts = ?ev.reverts, "change reverts open drift(s)");
+        }
+        let subject = c.key.to_string();
+        if !pure_revert {
+            let alert = alert_for_change(&entry, event);
+            let held = event != EventKind::Matched
+                && facts
+                    .recent
+                    .contains(&(subject.clone(), OutboxEvent::Alert(event)));
+            if held {
+                entry.alert_suppressed = true;
+                tracing::info!(drift_id = %entry.drift_id, resource = %entry.name, "alert held back: the same resource was alerted within the quiet period");
+            } else {
+                enqueue(settings, write, &alert, Some(subject));
+            }
+        }
+        reverted.extend(
+            ev.reverts
+                .iter()
+                .map(|d| (d.clone(), entry.drift_id.clone())),
+        );
+        write.drifts.push(new_drift(&entry, ev, revert_by));
+        write.events.push(LedgerEvent::Change(Box::new(entry)));
+    }
+    for (drift, by) in &reverted {
+        write.events.push(LedgerEvent::DriftClosed {
+            drift_id: drift.clone(),
+            scope: write.scope.to_string(),
+            reason: CloseReason::Reverted,
+            by: by.clone(),
+        });
+    }
+    // Resolves go to the sinks that got each reverted drift's first alert, in drift order.
+    let triggers: Vec<Trigger> = reverted
+        .iter()
+        .flat_map(|(d, _)| facts.triggers.iter().filter(move |t| &t.drift_id == d))
+        .cloned()
+        .collect();
+    let reason = |d: &str| {
+        let by = reverted
+            .iter()
+            .find(|(x, _)| x == d)
+            .map(|(_, b)| b.as_str())
+            .unwrap_or("-");
+        format!("reverted: the resource is back to its state before the change (seen in {by})")
+    };
+    write
+        .outbox
+        .extend(resolve_items(&triggers, &at.to_string(), reason));
+}
+
+/// The drift row of a change. Born closed: a change that undoes an unplanned one, or a
+/// planned change that is not temporary. Open: unplanned ones, and temporary ones
+/// (`revert_by`) until they are undone.
+fn new_drift(entry: &ChangeEntry, ev: &Evaluated, revert_by: Option<Timestamp>) -> NewDrift {
+    let observed_at = ev.change.observed_at;
+    let closed = if let Some(first) = entry.reverts.first() {
+        Some(DriftClosure {
+            at: observed_at,
+            reason: ClosedReason::Reverts,
+            by: Some(first.clone()),
+        })
+    } else if entry.decision == DecisionKind::Matched && revert_by.is_none() {
+        Some(DriftClosure {
+            at: observed_at,
+            reason: ClosedReason::Matched,
+            by: None,
+        })
+    } else {
+        None
+    };
+    NewDrift {
+        drift_id: entry.drift_id.clone(),
+        scope: entry.scope.clone(),
+        kind: ev.change.key.kind.clone(),
+        resource_id: entry.resource_id.clone(),
+        name: entry.name.clone(),
+        action: entry.action,
+        observed_at,
+        decision: entry.decision,
+        record_id: entry.record_id.clone(),
+        severity: entry.severity,
+        before_hash: entry.before_hash.clone(),
+        after_hash: entry.after_hash.clone(),
+        revert_by,
+        closed,
+    }
+}
+
+fn enqueue(
+    settings: &PlanSettings<'_>,
+    write: &mut CycleWrite,
+    alert: &Alert,
+    subject: Option<String>,
+) {
+    write
+        .outbox
+        .extend(settings.sinks.outbox_items(alert, subject, &[]));
+}
+
+fn ledger_findings(f: &[Finding]) -> Vec<LedgerFinding> {
+    f.iter()
+        .map(|f| LedgerFinding {
+            rule: f.rule.as_str().to_string(),
+            severity: f.severity,
+            message: f.message.clone(),
+        })
+        .collect()
+}
+
+fn change_entry(ev: &Evaluated) -> ChangeEntry {
+    let c = &ev.change;
+    let (violation, provisional) = match &ev.decision {
+        Decision::Violation { violation, .. } => (Some(*violation), false),
+        Decision::Matched { provisional, .. } => (None, *provisional),
+        Decision::Unmatched { .. } => (None, false),
+    };
+    ChangeEntry {
+        drift_id: c.drift_id().0,
+        scope: c.key.scope.to_string(),
+        kind: c.key.kind.to_string(),
+        resource_id: c.key.id.clone(),
+        name: c.name().to_string(),
+        action: c.action,
+        observed_at: c.observed_at.to_string(),
+        fields: c
+            .fields
+            .iter()
+            .map(|f| LedgerField {
+                path: f.path.clone(),
+                before: f.before.clone(),
+                after: f.after.clone(),
+            })
+            .collect(),
+        findings: ledger_findings(&ev.findings),
+        severity: ev.severity,
+        decision: ev.decision.kind(),
+        record_id: ev.decision.record_id().map(str::to_string),
+        violation,
+        provisional,
+        reason: ev.decision.reason().to_string(),
+        actor: c.actor.clone(),
+        before_hash: c.before.as_ref().map(|r| r.hash().to_string()),
+        after_hash: c.after.as_ref().map(|r| r.hash().to_string()),
+        reverts: ev.reverts.clone(),
+        alert_suppressed: false,
+        revert_by: None,
+        record_url: None,
+    }
+}
+
+#[cfg(test)]
+mod tests;

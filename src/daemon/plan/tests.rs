@@ -1,0 +1,395 @@
+//! The cycle's decisions without a database: blindness and recovery, the quiet period,
+//! resolves to the sinks that fired, drifts born open or closed, baselines.
+
+use std::collections::HashSet;
+
+use jiff::Timestamp;
+
+use super::*;
+use crate::config::Config;
+use crate::diff::Previous;
+use crate::engine::{self, OpenDrift};
+use crate::matcher::MatchSettings;
+use crate::model::Resource;
+use crate::model::aws::fixtures::{res, rule, scope};
+use crate::records::{ValidationSettings, parse_file};
+use crate::rules::RuleSettings;
+
+const CONFIG: &str = r#"
+[aws]
+regions = ["eu-west-1"]
+[[aws.accounts]]
+id = "123456789012"
+[[sinks]]
+type = "log"
+name = "log"
+"#;
+
+fn sinks() -> Sinks {
+    let cfg = Config::parse(std::path::Path::new("/x/driftwatch.toml"), CONFIG).expect("config");
+    Sinks::from_config(&cfg.sinks, &cfg.alerting).expect("sinks")
+}
+
+fn at(s: &str) -> Timestamp {
+    s.parse().expect("ts")
+}
+
+/// A record covering sg-1 rules, temporary when `revert_by` is given.
+fn records(revert_by: Option<&str>) -> RecordIndex {
+    let revert = revert_by
+        .map(|t| format!("revert_by: {t}\n"))
+        .unwrap_or_default();
+    let yaml = format!(
+        "id: CHG-1\ntitle: Open 443\ntype: normal\npurpose: p\nimpact: i\nresources: r\nrequested_by: alice@example.com\napproved_by: [{{ name: bob@example.com, at: 2026-11-20T00:00:00Z }}]\nwindow: {{ start: 2026-11-21T00:00:00Z, end: 2026-11-22T00:00:00Z }}\n{revert}scope: [{{ provider: aws, kind: aws.ec2.security_group_rule, target: sg-1 }}]\n"
+    );
+    RecordIndex::new(parse_file("r.yaml", &yaml, &ValidationSettings::default()).expect("record"))
+}
+
+struct Case {
+    sinks: Sinks,
+    records: RecordIndex,
+    state: ScopeState,
+    triggers: Vec<Trigger>,
+    recent: HashSet<(String, OutboxEvent)>,
+    open: Vec<OpenDrift>,
+}
+
+impl Case {
+    fn new() -> Self {
+        Case {
+            sinks: sinks(),
+            records: RecordIndex::new(Vec::new()),
+            state: ScopeState {
+                baseline_at: Some(at("2026-11-21T00:00:00Z")),
+                ..Default::default()
+            },
+            triggers: Vec::new(),
+            recent: HashSet::new(),
+            open: Vec::new(),
+        }
+    }
+
+    /// Evaluate `obs` against `before` with the engine, then plan it.
+    fn run(&self, before: Option<Vec<Resource>>, obs: Observation) -> (CycleWrite, ScopeReport) {
+        let rules = RuleSettings::default();
+        let matching = MatchSettings::default();
+        let previous = before.map(Previous::from_resources);
+        let evaluation = engine::evaluate(
+            previous.as_ref(),
+            &obs,
+            &engine::Settings {
+                rules: &rules,
+                matching: &matching,
+                records: &self.records,
+                open: &self.open,
+            },
+        );
+        let settings = PlanSettings {
+            sinks: &self.sinks,
+            records: &self.records,
+            blind_after_failures: 3,
+        };
+        let facts = ScopeFacts {
+            state: &self.state,
+            triggers: &self.triggers,
+            recent: &self.recent,
+        };
+        plan(&settings, &facts, obs, evaluation).expect("plan")
+    }
+}
+
+fn complete(resources: Vec<Resource>, when: &str) -> Observation {
+    Observation {
+        scope: scope(),
+        observed_at: at(when),
+        outcome: Outcome::Complete(resources),
+    }
+}
+
+fn failed_obs(when: &str) -> Observation {
+    Observation {
+        scope: scope(),
+        observed_at: at(when),
+        outcome: Outcome::Failed {
+            kind: FailureKind::Throttled,
+            message: "Rate exceeded".into(),
+        },
+    }
+}
+
+fn event_types(w: &CycleWrite) -> Vec<&'static str> {
+    w.events.iter().map(|e| e.type_name()).collect()
+}
+
+fn ssh_world() -> Resource {
+    res(rule("sg-1", "tcp", 22, 22, "0.0.0.0/0"))
+}
+
+#[test]
+fn failures_count_then_turn_the_scope_blind_once() {
+    let mut case = Case::new();
+    let (w, r) = case.run(None, failed_obs("2026-11-21T10:00:00Z"));
+    assert_eq!(event_types(&w), ["source_failed"]);
+    assert!(w.outbox.is_empty());
+    assert_eq!(
+        w.scope_state.as_ref().map(|s| s.consecutive_failures),
+        Some(1)
+    );
+    assert!(matches!(
+        r.status,
+        ScopeStatus::Failed {
+            consecutive: 1,
+            blind: false,
+            ..
+        }
+    ));
+    assert!(
+        w.upserts.is_empty() && w.deletes.is_empty(),
+        "a failed poll never deletes"
+    );
+
+    case.state.consecutive_failures = 2;
+    let (w, r) = case.run(None, failed_obs("2026-11-21T10:05:00Z"));
+    assert_eq!(event_types(&w), ["source_failed", "source_blind"]);
+    assert_eq!(w.outbox.len(), 1, "one alert per sink");
+    assert_eq!(
+        w.outbox[0].event,
+        OutboxEvent::Alert(EventKind::SourceBlind)
+    );
+    assert_eq!(
+        w.outbox[0].subject.as_deref(),
+        Some("aws:123456789012:eu-west-1")
+    );
+    assert_eq!(
+        w.scope_state.as_ref().and_then(|s| s.blind_since),
+        Some(at("2026-11-21T10:05:00Z"))
+    );
+    assert!(matches!(
+        r.status,
+        ScopeStatus::Failed {
+            consecutive: 3,
+            blind: true,
+            ..
+        }
+    ));
+
+    // Already blind: counted, not announced again.
+    case.state.consecutive_failures = 3;
+    case.state.blind_since = Some(at("2026-11-21T10:05:00Z"));
+    let (w, _) = case.run(None, failed_obs("2026-11-21T10:10:00Z"));
+    assert_eq!(event_types(&w), ["source_failed"]);
+    assert!(w.outbox.is_empty());
+}
+
+#[test]
+fn a_complete_poll_after_blindness_recovers_and_steady_state_writes_no_health() {
+    let mut case = Case::new();
+    let before = vec![ssh_world()];
+    let (w, r) = case.run(
+        Some(before.clone()),
+        complete(before.clone(), "2026-11-21T11:00:00Z"),
+    );
+    assert!(
+        w.scope_state.is_none(),
+        "steady state leaves the scope row alone"
+    );
+    assert!(w.events.is_empty() && w.outbox.is_empty());
+    assert_eq!(r.status, ScopeStatus::Compared);
+
+    case.state.consecutive_failures = 4;
+    case.state.blind_since = Some(at("2026-11-21T10:05:00Z"));
+    let (w, r) = case.run(
+        Some(before.clone()),
+        complete(before, "2026-11-21T11:00:00Z"),
+    );
+    assert_eq!(r.status, ScopeStatus::Recovered);
+    assert_eq!(event_types(&w), ["source_recovered"]);
+    assert_eq!(
+        w.outbox[0].event,
+        OutboxEvent::Alert(EventKind::SourceRecovered)
+    );
+    let s = w.scope_state.expect("health reset");
+    assert_eq!((s.consecutive_failures, s.blind_since), (0, None));
+}
+
+#[test]
+fn a_baseline_stores_the_observation_and_alerts_nobody() {
+    let mut case = Case::new();
+    case.state = ScopeState::default();
+    let (w, r) = case.run(None, complete(vec![ssh_world()], "2026-11-21T09:00:00Z"));
+    assert_eq!(event_types(&w), ["baseline"]);
+    assert_eq!(w.upserts, vec![ssh_world()]);
+    assert!(w.outbox.is_empty() && w.drifts.is_empty());
+    assert_eq!(r.status, ScopeStatus::Baseline);
+    assert_eq!(
+        r.exposures.len(),
+        1,
+        "the world-open SSH rule is a pre-existing exposure"
+    );
+}
+
+#[test]
+fn an_unplanned_change_opens_a_drift_and_alerts_unless_the_quiet_period_holds_it() {
+    let mut case = Case::new();
+    let (w, _) = case.run(
+        Some(Vec::new()),
+        complete(vec![ssh_world()], "2026-11-21T12:00:00Z"),
+    );
+    assert_eq!(event_types(&w), ["change"]);
+    assert_eq!(w.drifts.len(), 1);
+    assert_eq!(w.drifts[0].closed, None, "unplanned drifts stay open");
+    assert_eq!(w.drifts[0].decision, DecisionKind::Unmatched);
+    assert_eq!(w.outbox.len(), 1);
+    assert_eq!(w.outbox[0].event, OutboxEvent::Alert(EventKind::Unmatched));
+    let subject = ssh_world().key.to_string();
+    assert_eq!(w.outbox[0].subject.as_deref(), Some(subject.as_str()));
+
+    case.recent
+        .insert((subject.clone(), OutboxEvent::Alert(EventKind::Unmatched)));
+    let (w, _) = case.run(
+        Some(Vec::new()),
+        complete(vec![ssh_world()], "2026-11-21T12:05:00Z"),
+    );
+    assert!(w.outbox.is_empty(), "held back by the quiet period");
+    let LedgerEvent::Change(entry) = &w.events[0] else {
+        panic!("change entry")
+    };
+    assert!(entry.alert_suppressed);
+    assert_eq!(w.drifts.len(), 1, "held back, still ledgered and open");
+
+    // Another event for the same subject does not hold this one back.
+    case.recent.clear();
+    case.recent
+        .insert((subject, OutboxEvent::Alert(EventKind::Violation)));
+    let (w, _) = case.run(
+        Some(Vec::new()),
+        complete(vec![ssh_world()], "2026-11-21T12:10:00Z"),
+    );
+    assert_eq!(w.outbox.len(), 1);
+}
+
+#[test]
+fn planned_changes_are_born_closed_unless_temporary() {
+    let mut case = Case::new();
+    case.records = records(None);
+    let (w, _) = case.run(
+        Some(Vec::new()),
+        complete(vec![ssh_world()], "2026-11-21T12:00:00Z"),
+    );
+    assert_eq!(w.drifts[0].decision, DecisionKind::Matched);
+    assert_eq!(
+        w.drifts[0].closed,
+        Some(DriftClosure {
+            at: at("2026-11-21T12:00:00Z"),
+            reason: ClosedReason::Matched,
+            by: None
+        })
+    );
+    assert!(
+        w.outbox.is_empty(),
+        "matched changes page nobody by default"
+    );
+
+    case.records = records(Some("2026-11-21T18:00:00Z"));
+    let (w, _) = case.run(
+        Some(Vec::new()),
+        complete(vec![ssh_world()], "2026-11-21T12:00:00Z"),
+    );
+    assert_eq!(
+        w.drifts[0].closed, None,
+        "a temporary change stays open until reverted"
+    );
+    assert_eq!(w.drifts[0].revert_by, Some(at("2026-11-21T18:00:00Z")));
+    let LedgerEvent::Change(entry) = &w.events[0] else {
+        panic!("change entry")
+    };
+    assert_eq!(entry.revert_by.as_deref(), Some("2026-11-21T18:00:00Z"));
+}
+
+#[test]
+fn a_revert_closes_the_drift_and_resolves_only_where_it_fired() {
+    let mut case = Case::new();
+    let opened = ssh_world();
+    case.open = vec![
+        OpenDrift {
+            drift_id: "d-00000001".into(),
+            kind: opened.key.kind.clone(),
+            resource_id: opened.key.id.clone(),
+            before_hash: None,
+        },
+        OpenDrift {
+            drift_id: "d-00000002".into(),
+            kind: opened.key.kind.clone(),
+            resource_id: "sg-9/other".into(),
+            before_hash: None,
+        },
+    ];
+    let fired = |d: &str| {
+        let mut a = crate::sinks::alert_for_source(
+            "aws:123456789012:eu-west-1",
+            EventKind::SourceBlind,
+            "x".into(),
+            "2026-11-21T10:00:00Z",
+        );
+        a.idempotency_key = format!("{d}:unmatched");
+        a.drift_id = Some(d.to_string());
+        serde_json::to_string(&a).expect("json")
+    };
+    case.triggers = vec![
+        Trigger {
+            drift_id: "d-00000001".into(),
+            sink: "log".into(),
+            payload: fired("d-00000001"),
+        },
+        Trigger {
+            drift_id: "d-00000002".into(),
+            sink: "log".into(),
+            payload: fired("d-00000002"),
+        },
+    ];
+    // The rule goes away again: the state before d-00000001 (no rule) is back.
+    let (w, _) = case.run(
+        Some(vec![opened]),
+        complete(Vec::new(), "2026-11-21T13:00:00Z"),
+    );
+    assert_eq!(event_types(&w), ["change", "drift_closed"]);
+    let LedgerEvent::DriftClosed {
+        drift_id, reason, ..
+    } = &w.events[1]
+    else {
+        panic!("drift_closed")
+    };
+    assert_eq!(
+        (drift_id.as_str(), *reason),
+        ("d-00000001", CloseReason::Reverted)
+    );
+    let closure = w.drifts[0].closed.as_ref().expect("born closed");
+    assert_eq!(closure.reason, ClosedReason::Reverts);
+    assert_eq!(closure.by.as_deref(), Some("d-00000001"));
+    // A pure revert pages nobody; the one resolve goes to the sink that got d-00000001.
+    assert_eq!(w.outbox.len(), 1, "{:?}", w.outbox);
+    assert_eq!(w.outbox[0].event, OutboxEvent::Resolved);
+    assert_eq!(w.outbox[0].idempotency_key, "d-00000001:resolved");
+}
+
+#[test]
+fn a_failed_evaluation_of_a_complete_observation_is_refused() {
+    let case = Case::new();
+    let settings = PlanSettings {
+        sinks: &case.sinks,
+        records: &case.records,
+        blind_after_failures: 3,
+    };
+    let facts = ScopeFacts {
+        state: &case.state,
+        triggers: &case.triggers,
+        recent: &case.recent,
+    };
+    let got = plan(
+        &settings,
+        &facts,
+        complete(Vec::new(), "2026-11-21T13:00:00Z"),
+        Evaluation::Failed,
+    );
+    assert!(got.is_err());
+}

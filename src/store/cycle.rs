@@ -1,0 +1,213 @@
+//! The atomic write of one poll cycle: state changes, ledger entries, drift rows and the alerts
+//! that announce them, in one transaction (DESIGN invariant 2), and the same for ledger
+//! entries that belong to no single poll.
+
+use std::collections::HashSet;
+
+use jiff::Timestamp;
+use rusqlite::params;
+
+use super::drifts::{self, NewDrift};
+use super::ledger::{self, LedgerEvent};
+use super::outbox::{self, OutboxEvent, OutboxItem, Trigger};
+use super::{Db, OpenDrift, Result, ScopeState, StoreError, ts};
+use crate::diff::Previous;
+use crate::model::{Observation, Resource, ResourceKey, Scope};
+
+/// Everything one cycle of one scope writes, committed in one transaction: the state, the
+/// ledger entries and the alerts that announce them (DESIGN invariant 2).
+#[derive(Clone, Debug)]
+pub struct CycleWrite {
+    pub scope: Scope,
+    pub at: Timestamp,
+    /// Resources to insert or replace, and keys to remove, in the scope's stored state.
+    pub upserts: Vec<Resource>,
+    pub deletes: Vec<ResourceKey>,
+    /// The scope's new health; `None` leaves the row untouched (steady state writes nothing).
+    pub scope_state: Option<ScopeState>,
+    pub events: Vec<LedgerEvent>,
+    /// The drift row of each `LedgerEvent::Change` in `events` (same drift id), open or born
+    /// closed as the cycle's plan decided.
+    pub drifts: Vec<NewDrift>,
+    pub outbox: Vec<OutboxItem>,
+}
+
+impl CycleWrite {
+    /// A cycle that writes nothing yet.
+    pub fn new(scope: Scope, at: Timestamp) -> Self {
+        CycleWrite {
+            scope,
+            at,
+            upserts: Vec::new(),
+            deletes: Vec::new(),
+            scope_state: None,
+            events: Vec::new(),
+            drifts: Vec::new(),
+            outbox: Vec::new(),
+        }
+    }
+}
+
+/// Everything one cycle of one scope reads, in one store call: its health, its stored state
+/// (digests, plus the full rows of the keys the observation modifies or deletes), its open
+/// drifts, the first alert each sink got about each of them (for resolves), and what was
+/// alerted about its resources within the quiet period.
+#[derive(Debug, Default)]
+pub struct ScopeLoad {
+    pub state: ScopeState,
+    /// `None` until the scope has a baseline.
+    pub previous: Option<Previous>,
+    pub open: Vec<OpenDrift>,
+    pub triggers: Vec<Trigger>,
+    pub recent: HashSet<(String, OutboxEvent)>,
+}
+
+impl Db {
+    /// The one read of a cycle (see [`ScopeLoad`]). Rows are read only for the keys the
+    /// observation changes, so steady state reads digests.
+    pub fn load_scope(
+        &self,
+        scope: &Scope,
+        obs: &Observation,
+        quiet_since: Timestamp,
+    ) -> Result<ScopeLoad> {
+        let state = self.scope_state(scope)?.unwrap_or_default();
+        let previous = match state.baseline_at {
+            Some(_) => {
+                let digests = self.snapshot_digests(scope)?;
+                let needed = crate::diff::rows_needed(&digests, obs);
+                let rows = if needed.is_empty() {
+                    Vec::new()
+                } else {
+                    self.snapshot_rows(scope, &needed)?
+                };
+                Some(Previous::new(digests, rows))
+            }
+            None => None,
+        };
+        let scope_s = scope.to_string();
+        let open = self.open_drifts(&scope_s)?;
+        let ids: Vec<String> = open.iter().map(|d| d.drift_id.clone()).collect();
+        Ok(ScopeLoad {
+            state,
+            previous,
+            triggers: self.triggers_for(&ids)?,
+            recent: self.recent_alerts(&scope_s, quiet_since)?,
+            open,
+        })
+    }
+
+    /// Commit one cycle atomically. Returns the ledger sequence numbers written.
+    pub fn commit_cycle(&mut self, w: &CycleWrite) -> Result<Vec<i64>> {
+        let tx = self.conn.transaction()?;
+        let scope = w.scope.to_string();
+        {
+            let mut up = tx.prepare_cached(
+                "INSERT OR REPLACE INTO snapshots (scope, kind, id, name, targets, tags, attributes, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for r in &w.upserts {
+                up.execute(params![
+                    scope,
+                    r.key.kind.to_string(),
+                    r.key.id,
+                    r.name,
+                    serde_json::to_string(&r.targets)?,
+                    serde_json::to_string(&r.tags)?,
+                    r.attributes_json(),
+                    r.hash().to_string(),
+                ])?;
+            }
+            let mut del = tx.prepare_cached(
+                "DELETE FROM snapshots WHERE scope = ?1 AND kind = ?2 AND id = ?3",
+            )?;
+            for k in &w.deletes {
+                del.execute(params![scope, k.kind.to_string(), k.id])?;
+            }
+        }
+        if let Some(s) = &w.scope_state {
+            tx.execute(
+                "INSERT INTO scopes (scope, baseline_at, consecutive_failures, blind_since, last_error)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (scope) DO UPDATE SET baseline_at = excluded.baseline_at,
+                   consecutive_failures = excluded.consecutive_failures,
+                   blind_since = excluded.blind_since, last_error = excluded.last_error",
+                params![
+                    scope,
+                    s.baseline_at.map(ts),
+                    s.consecutive_failures,
+                    s.blind_since.map(ts),
+                    s.last_error
+                ],
+            )?;
+        }
+        let seqs = write_events(&tx, w.at, &w.events, &w.drifts, &w.outbox)?;
+        tx.commit()?;
+        Ok(seqs)
+    }
+
+    /// Ledger entries and their alerts that belong to no single poll (drifts closed by a
+    /// retrospective record, delivery failures), in one transaction.
+    pub fn commit_events(
+        &mut self,
+        at: Timestamp,
+        events: &[LedgerEvent],
+        outbox: &[OutboxItem],
+    ) -> Result<Vec<i64>> {
+        let tx = self.conn.transaction()?;
+        let seqs = write_events(&tx, at, events, &[], outbox)?;
+        tx.commit()?;
+        Ok(seqs)
+    }
+}
+
+/// Append `events` to the ledger, insert the drift rows of its changes (linked to their
+/// entries), close the drifts its `DriftClosed` entries name, and enqueue the alerts. Every
+/// change entry must come with its drift row and every drift row with its entry: a mismatch
+/// is a bug in the caller, refused before anything is committed.
+pub(crate) fn write_events(
+    tx: &rusqlite::Transaction<'_>,
+    at: Timestamp,
+    events: &[LedgerEvent],
+    new_drifts: &[NewDrift],
+    outbox_items: &[OutboxItem],
+) -> Result<Vec<i64>> {
+    let seqs = ledger::append(tx, at, events)?;
+    let changes: Vec<(&str, i64)> = events
+        .iter()
+        .zip(&seqs)
+        .filter_map(|(ev, seq)| match ev {
+            LedgerEvent::Change(c) => Some((c.drift_id.as_str(), *seq)),
+            _ => None,
+        })
+        .collect();
+    if changes.len() != new_drifts.len() {
+        return Err(StoreError::Corrupt(format!(
+            "cycle write has {} change entries but {} drift rows",
+            changes.len(),
+            new_drifts.len()
+        )));
+    }
+    for d in new_drifts {
+        let Some((_, seq)) = changes.iter().find(|(id, _)| *id == d.drift_id) else {
+            return Err(StoreError::Corrupt(format!(
+                "drift row {} has no change entry in its cycle write",
+                d.drift_id
+            )));
+        };
+        drifts::insert(tx, d, *seq)?;
+    }
+    for ev in events {
+        if let LedgerEvent::DriftClosed {
+            drift_id,
+            reason,
+            by,
+            ..
+        } = ev
+        {
+            drifts::close(tx, drift_id, at, (*reason).into(), by)?;
+        }
+    }
+    outbox::enqueue(tx, at, outbox_items)?;
+    Ok(seqs)
+}

@@ -1,0 +1,66 @@
+//! Health and baseline status per scope: when its baseline was taken, how many polls failed in
+//! a row, since when it is blind.
+
+use jiff::Timestamp;
+use rusqlite::{OptionalExtension, params};
+
+use super::{Db, Result, StoreError, parse_ts};
+use crate::model::Scope;
+
+/// Health and baseline status of one scope.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ScopeState {
+    pub baseline_at: Option<Timestamp>,
+    pub consecutive_failures: u32,
+    pub blind_since: Option<Timestamp>,
+    pub last_error: Option<String>,
+}
+
+impl Db {
+    pub fn scope_state(&self, scope: &Scope) -> Result<Option<ScopeState>> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT baseline_at, consecutive_failures, blind_since, last_error FROM scopes WHERE scope = ?1",
+                params![scope.to_string()],
+                |r| {
+                    Ok((
+                        r.get::<_, Option<String>>(0)?,
+                        r.get::<_, u32>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                    ))
+                },
+            )
+            .optional()?;
+        row.map(|(b, f, s, e)| {
+            Ok(ScopeState {
+                baseline_at: b.as_deref().map(parse_ts).transpose()?,
+                consecutive_failures: f,
+                blind_since: s.as_deref().map(parse_ts).transpose()?,
+                last_error: e,
+            })
+        })
+        .transpose()
+    }
+
+    /// Every scope the store knows, with its state.
+    pub fn scopes(&self) -> Result<Vec<(String, ScopeState)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT scope FROM scopes ORDER BY scope")?;
+        let names: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<std::result::Result<_, _>>()?;
+        let mut out = Vec::new();
+        for n in names {
+            let scope: Scope = n.parse().map_err(|e: crate::model::key::ParseKeyError| {
+                StoreError::Corrupt(e.to_string())
+            })?;
+            if let Some(s) = self.scope_state(&scope)? {
+                out.push((n, s));
+            }
+        }
+        Ok(out)
+    }
+}
