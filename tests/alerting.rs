@@ -414,8 +414,25 @@ async fn rate_limited_receiver_is_retried_after_its_retry_after() {
     assert_eq!(d.wait_exit(SECS), 0);
 }
 
+async fn tag(ec2: &aws_sdk_ec2::Client, group: &str, key: &str, value: &str) {
+    ec2.create_tags()
+        .resources(group)
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key(key)
+                .value(value)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("tag");
+}
+
+/// The quiet period must not hide a port reopened minutes after it was closed (the earlier
+/// alert was resolved, so nobody would be told): it holds an alert back only while the
+/// earlier drift on the resource is still open, and never a critical one.
 #[tokio::test]
-async fn a_flapping_rule_pages_once_within_the_quiet_period() {
+async fn a_port_reopened_after_its_revert_pages_again_and_a_repeat_while_open_is_held() {
     let (moto, hook, env) = moto_with_webhook();
     let ec2 = moto.ec2().await;
     let sg = create_group(&ec2, "bastion").await;
@@ -427,24 +444,56 @@ async fn a_flapping_rule_pages_once_within_the_quiet_period() {
     authorize(&ec2, &sg, 22, "0.0.0.0/0").await;
     let out = env.run(&["scan"]);
     assert_eq!(out.code, 1, "still unplanned, and reported: {out}");
-    let events: Vec<String> = hook
-        .requests()
-        .iter()
-        .map(|r| format!("{}:{}", r.json()["event"], r.json()["status"]))
-        .collect();
+    let events = || -> Vec<String> {
+        hook.requests()
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}:{}:{}",
+                    r.json()["event"],
+                    r.json()["status"],
+                    r.json()["drift_id"]
+                )
+            })
+            .collect()
+    };
+    let seen = events();
+    assert_eq!(seen.len(), 3, "firing, resolved, firing again: {seen:?}");
+    assert!(seen[0].starts_with("\"unmatched\":\"firing\""), "{seen:?}");
+    assert!(
+        seen[1].starts_with("\"unmatched\":\"resolved\""),
+        "{seen:?}"
+    );
+    assert!(
+        seen[2].starts_with("\"unmatched\":\"firing\"") && seen[2] != seen[0],
+        "the reopened port pages again, as a new drift: {seen:?}"
+    );
+
+    // A repeat on a resource whose drift is still open (tags changed twice, nothing
+    // critical) is held back: its first alert still stands.
+    tag(&ec2, &sg, "owner", "alice").await;
+    assert_eq!(env.run(&["scan"]).code, 1);
+    tag(&ec2, &sg, "owner", "bob").await;
+    assert_eq!(env.run(&["scan"]).code, 1);
     assert_eq!(
-        events,
-        vec!["\"unmatched\":\"firing\"", "\"unmatched\":\"resolved\""],
-        "the reopening within the quiet period is not paged again"
+        events().len(),
+        4,
+        "one alert for the two tag changes: {:?}",
+        events()
     );
     let changes: Vec<_> = env
         .ledger()
         .into_iter()
         .filter(|e| e["type"] == "change")
         .collect();
-    assert_eq!(changes.len(), 3);
+    assert_eq!(changes.len(), 5);
     assert_eq!(
-        changes[2]["alert_suppressed"], true,
+        changes[2]["alert_suppressed"], false,
+        "critical reopen: paged"
+    );
+    assert_eq!(changes[3]["alert_suppressed"], false);
+    assert_eq!(
+        changes[4]["alert_suppressed"], true,
         "the ledger says why nobody was paged"
     );
 }

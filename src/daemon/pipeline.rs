@@ -81,6 +81,7 @@ impl Pipeline {
         let evaluation = engine::evaluate(load.previous.as_ref(), &obs, &settings);
         let facts = ScopeFacts {
             state: &load.state,
+            open: &load.open,
             triggers: &load.triggers,
             recent: &load.recent,
         };

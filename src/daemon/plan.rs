@@ -14,11 +14,13 @@ use crate::engine::{Evaluated, Evaluation, Exposure};
 use crate::matcher::RecordIndex;
 use crate::model::{
     Action, Decision, DecisionKind, EventKind, FailureKind, Finding, Observation, Outcome, Scope,
+    Severity,
 };
 use crate::sinks::{Alert, Sinks, alert_for_change, alert_for_source, resolve_items};
 use crate::store::ledger::{ChangeEntry, CloseReason, ExposureEntry, LedgerField, LedgerFinding};
 use crate::store::{
-    ClosedReason, CycleWrite, DriftClosure, LedgerEvent, NewDrift, OutboxEvent, ScopeState, Trigger,
+    ClosedReason, CycleWrite, DriftClosure, LedgerEvent, NewDrift, OpenDrift, OutboxEvent,
+    ScopeState, Trigger,
 };
 
 /// What the plan needs besides the scope's state: how alerts route, the records in force,
@@ -33,6 +35,9 @@ pub struct PlanSettings<'a> {
 /// stored resources, which the engine already consumed).
 pub struct ScopeFacts<'a> {
     pub state: &'a ScopeState,
+    /// The scope's open drifts: the quiet period holds an alert back only while an earlier
+    /// drift on the same resource is still open (its alert still stands).
+    pub open: &'a [OpenDrift],
     /// The first alert each sink got about each open drift of the scope.
     pub triggers: &'a [Trigger],
     /// (subject, event) alerted within the quiet period.
@@ -279,10 +284,7 @@ fn compared(
         let subject = c.key.to_string();
         if !pure_revert {
             let alert = alert_for_change(&entry, event);
-            let held = event != EventKind::Matched
-                && facts
-                    .recent
-                    .contains(&(subject.clone(), OutboxEvent::Alert(event)));
+            let held = quiet(facts, ev, event, &subject);
             if held {
                 entry.alert_suppressed = true;
                 tracing::info!(drift_id = %entry.drift_id, resource = %entry.name, "alert held back: the same resource was alerted within the quiet period");
@@ -323,6 +325,25 @@ fn compared(
     write
         .outbox
         .extend(resolve_items(&triggers, &at.to_string(), reason));
+}
+
+/// Whether the quiet period holds this change's alert back: the same resource was alerted
+/// for the same event within the period *and* that earlier drift is still open, so on-call's
+/// alert about it still stands. A drift that was reverted (its alert resolved) does not hold
+/// back the next one: a port reopened minutes after it was closed pages again. A critical
+/// change is never held back.
+fn quiet(facts: &ScopeFacts<'_>, ev: &Evaluated, event: EventKind, subject: &str) -> bool {
+    if event == EventKind::Matched || ev.severity >= Severity::Critical {
+        return false;
+    }
+    let key = &ev.change.key;
+    let earlier_open = facts.open.iter().any(|d| {
+        d.kind == key.kind && d.resource_id == key.id && !ev.reverts.contains(&d.drift_id)
+    });
+    earlier_open
+        && facts
+            .recent
+            .contains(&(subject.to_string(), OutboxEvent::Alert(event)))
 }
 
 /// The drift row of a change. Born closed: a change that undoes an unplanned one, or a

@@ -8,12 +8,13 @@ use jiff::Timestamp;
 use super::*;
 use crate::config::Config;
 use crate::diff::Previous;
-use crate::engine::{self, OpenDrift};
+use crate::engine;
 use crate::matcher::MatchSettings;
 use crate::model::Resource;
 use crate::model::aws::fixtures::{res, rule, scope};
 use crate::records::{ValidationSettings, parse_file};
 use crate::rules::RuleSettings;
+use crate::store::OpenDrift;
 
 const CONFIG: &str = r#"
 [aws]
@@ -81,7 +82,16 @@ impl Case {
                 rules: &rules,
                 matching: &matching,
                 records: &self.records,
-                open: &self.open,
+                open: &self
+                    .open
+                    .iter()
+                    .map(|d| engine::OpenDrift {
+                        drift_id: d.drift_id.clone(),
+                        kind: d.kind.clone(),
+                        resource_id: d.resource_id.clone(),
+                        before_hash: d.before_hash.clone(),
+                    })
+                    .collect::<Vec<_>>(),
             },
         );
         let settings = PlanSettings {
@@ -91,6 +101,7 @@ impl Case {
         };
         let facts = ScopeFacts {
             state: &self.state,
+            open: &self.open,
             triggers: &self.triggers,
             recent: &self.recent,
         };
@@ -228,12 +239,27 @@ fn a_baseline_stores_the_observation_and_alerts_nobody() {
     );
 }
 
+fn open_drift(id: &str, r: &Resource) -> OpenDrift {
+    OpenDrift {
+        drift_id: id.into(),
+        kind: r.key.kind.clone(),
+        resource_id: r.key.id.clone(),
+        before_hash: None,
+        observed_at: at("2026-11-21T11:58:00Z"),
+    }
+}
+
+/// World-open on a port that is not sensitive: high, not critical.
+fn web_world() -> Resource {
+    res(rule("sg-1", "tcp", 8080, 8080, "0.0.0.0/0"))
+}
+
 #[test]
-fn an_unplanned_change_opens_a_drift_and_alerts_unless_the_quiet_period_holds_it() {
-    let mut case = Case::new();
+fn an_unplanned_change_opens_a_drift_and_alerts() {
+    let case = Case::new();
     let (w, _) = case.run(
         Some(Vec::new()),
-        complete(vec![ssh_world()], "2026-11-21T12:00:00Z"),
+        complete(vec![web_world()], "2026-11-21T12:00:00Z"),
     );
     assert_eq!(event_types(&w), ["change"]);
     assert_eq!(w.drifts.len(), 1);
@@ -241,31 +267,66 @@ fn an_unplanned_change_opens_a_drift_and_alerts_unless_the_quiet_period_holds_it
     assert_eq!(w.drifts[0].decision, DecisionKind::Unmatched);
     assert_eq!(w.outbox.len(), 1);
     assert_eq!(w.outbox[0].event, OutboxEvent::Alert(EventKind::Unmatched));
-    let subject = ssh_world().key.to_string();
+    let subject = web_world().key.to_string();
     assert_eq!(w.outbox[0].subject.as_deref(), Some(subject.as_str()));
+}
 
-    case.recent
-        .insert((subject.clone(), OutboxEvent::Alert(EventKind::Unmatched)));
-    let (w, _) = case.run(
-        Some(Vec::new()),
-        complete(vec![ssh_world()], "2026-11-21T12:05:00Z"),
-    );
-    assert!(w.outbox.is_empty(), "held back by the quiet period");
-    let LedgerEvent::Change(entry) = &w.events[0] else {
-        panic!("change entry")
+/// Held back only while the earlier drift on the resource is open (its alert stands), never
+/// for a critical change, never for another event.
+#[test]
+fn the_quiet_period_holds_back_only_while_the_earlier_drift_is_open() {
+    let held = |resource: Resource, recent_event: EventKind, earlier_open: bool| {
+        let mut case = Case::new();
+        let subject = resource.key.to_string();
+        case.recent
+            .insert((subject, OutboxEvent::Alert(recent_event)));
+        if earlier_open {
+            case.open.push(open_drift("d-0000000e", &resource));
+        }
+        // A modify of the same resource (its description changed) while the earlier drift
+        // may be open.
+        let before = Resource::new(
+            resource.key.clone(),
+            "before".into(),
+            resource.targets.clone(),
+            resource.tags.clone(),
+            resource.attributes(),
+        );
+        let (w, _) = case.run(
+            Some(vec![before]),
+            complete(vec![resource], "2026-11-21T12:05:00Z"),
+        );
+        let LedgerEvent::Change(entry) = &w.events[0] else {
+            panic!("change entry")
+        };
+        assert_eq!(
+            entry.alert_suppressed,
+            w.outbox.is_empty(),
+            "ledger says why"
+        );
+        assert_eq!(
+            w.drifts.len(),
+            1,
+            "held back or not, it is ledgered and open"
+        );
+        entry.alert_suppressed
     };
-    assert!(entry.alert_suppressed);
-    assert_eq!(w.drifts.len(), 1, "held back, still ledgered and open");
-
-    // Another event for the same subject does not hold this one back.
-    case.recent.clear();
-    case.recent
-        .insert((subject, OutboxEvent::Alert(EventKind::Violation)));
-    let (w, _) = case.run(
-        Some(Vec::new()),
-        complete(vec![ssh_world()], "2026-11-21T12:10:00Z"),
+    assert!(
+        held(web_world(), EventKind::Unmatched, true),
+        "repeat while open: held"
     );
-    assert_eq!(w.outbox.len(), 1);
+    assert!(
+        !held(web_world(), EventKind::Unmatched, false),
+        "the earlier drift was closed (reverted): the reopening pages again"
+    );
+    assert!(
+        !held(web_world(), EventKind::Violation, true),
+        "another event is not a repeat"
+    );
+    assert!(
+        !held(ssh_world(), EventKind::Unmatched, true),
+        "a critical change is never held back"
+    );
 }
 
 #[test]
@@ -311,17 +372,10 @@ fn a_revert_closes_the_drift_and_resolves_only_where_it_fired() {
     let mut case = Case::new();
     let opened = ssh_world();
     case.open = vec![
+        open_drift("d-00000001", &opened),
         OpenDrift {
-            drift_id: "d-00000001".into(),
-            kind: opened.key.kind.clone(),
-            resource_id: opened.key.id.clone(),
-            before_hash: None,
-        },
-        OpenDrift {
-            drift_id: "d-00000002".into(),
-            kind: opened.key.kind.clone(),
             resource_id: "sg-9/other".into(),
-            before_hash: None,
+            ..open_drift("d-00000002", &opened)
         },
     ];
     let fired = |d: &str| {
@@ -382,6 +436,7 @@ fn a_failed_evaluation_of_a_complete_observation_is_refused() {
     };
     let facts = ScopeFacts {
         state: &case.state,
+        open: &case.open,
         triggers: &case.triggers,
         recent: &case.recent,
     };
