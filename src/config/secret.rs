@@ -159,11 +159,6 @@ impl SecretRef {
         }
     }
 
-    /// A setting read from `source` (for code that builds sections itself).
-    pub fn from_source(key: &'static str, source: SecretSource) -> SecretRef {
-        SecretRef::new(key, Given::One(source))
-    }
-
     /// The TOML key (`url`, `token`).
     pub fn key(&self) -> &'static str {
         self.key
