@@ -61,6 +61,13 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
         &["daemon", "cli", "store", "sinks", "report", "records"],
     ),
     ("sinks", &["daemon", "cli", "sources", "report"]),
+    // The HTTP client layer under the sinks and the ticket loaders knows neither of them.
+    (
+        "http_client",
+        &[
+            "daemon", "cli", "config", "store", "sinks", "sources", "report", "records", "metrics",
+        ],
+    ),
     (
         "report",
         &[

@@ -139,6 +139,40 @@ fn config_check_reports_every_error_and_redacts_secrets() {
 }
 
 #[test]
+fn numbers_out_of_range_are_named_by_path_and_nothing_starts() {
+    let env = Env::new(&Settings::default());
+    let text = std::fs::read_to_string(&env.config).expect("config");
+    // The largest u64 used to wrap to -1 hours (or panic in jiff) when the daemon started.
+    let text = text
+        .replace(
+            "[records]\n",
+            "[records]\nmax_revert_after_window_hours = 18446744073709551615\ngrace_secs = 9223372036854775808\n",
+        )
+        .replace("interval_secs = 1\n", "interval_secs = 18446744073709551615\n")
+        .replace("timeout_secs = 3\n", "timeout_secs = 0\n")
+        + "[alerting]\nquiet_period_secs = 18446744073709551615\n";
+    std::fs::write(&env.config, text).expect("write");
+    let want = [
+        "interval_secs: must be at most 604800 (7 days)",
+        "records.grace_secs: must be at most 604800 (7 days)",
+        "records.max_revert_after_window_hours: must be at most 8784 (366 days)",
+        "aws.timeout_secs: must be at least 1",
+        "alerting.quiet_period_secs: must be at most 604800 (7 days)",
+    ];
+    let out = env.run(&["config", "check"]);
+    assert_eq!(out.code, 1, "config check finds problems: {out}");
+    let listed: Vec<&str> = out.stdout.lines().skip(1).map(str::trim).collect();
+    assert_eq!(listed, want, "{out}");
+    // A command that would run exits 2 with the same list, before touching anything.
+    let out = env.run(&["scan"]);
+    assert_eq!(out.code, 2, "{out}");
+    for w in want {
+        assert!(out.stderr.contains(w), "missing `{w}`: {out}");
+    }
+    assert!(!env.dir.path().join("state").exists(), "{out}");
+}
+
+#[test]
 fn completions_and_man_page() {
     let env = Env::new(&Settings::default());
     for shell in ["bash", "zsh", "fish"] {

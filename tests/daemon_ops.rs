@@ -140,6 +140,42 @@ async fn sighup_keeps_running_on_a_broken_config_and_applies_a_fixed_one() {
 }
 
 #[tokio::test]
+async fn sighup_with_numbers_out_of_range_names_them_and_keeps_running() {
+    let moto = Moto::start();
+    let settings = Settings {
+        endpoint: &moto.url,
+        ..Default::default()
+    };
+    let env = Env::new(&settings);
+    let mut d = Running::start(env.command(&["run"]));
+    d.wait_log("baseline recorded", SECS);
+
+    // These used to reach the settings translators, which wrapped them (`as i64`) or panicked.
+    let text = std::fs::read_to_string(&env.config).expect("config");
+    let text = text.replace(
+        "[records]\n",
+        "[records]\nmax_revert_after_window_hours = 18446744073709551615\n",
+    ) + "[alerting]\nquiet_period_secs = 9223372036854775808\n";
+    std::fs::write(&env.config, text).expect("write config");
+    d.signal("HUP");
+    let i = d.wait_log("config reload failed; keeping the running config", SECS);
+    d.wait_log_after(
+        i,
+        "records.max_revert_after_window_hours: must be at most 8784 (366 days)",
+        SECS,
+    );
+    d.wait_log_after(
+        i,
+        "alerting.quiet_period_secs: must be at most 604800 (7 days)",
+        SECS,
+    );
+    let after = d.log.len();
+    d.wait_log_after(after, "cycle complete", SECS);
+    d.signal("TERM");
+    assert_eq!(d.wait_exit(SECS), 0);
+}
+
+#[tokio::test]
 async fn edited_record_file_is_reloaded_without_restart() {
     let moto = Moto::start();
     let env = Env::new(&Settings {

@@ -8,7 +8,6 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::Exit;
 use crate::config::Config;
-use crate::daemon::validation_settings;
 use crate::model::record::{RecordOrigin, ScopeEntry, Window};
 use crate::model::{ChangeRecord, Kind, Provider, RecordType};
 use crate::records::{parse_file, render::render};
@@ -84,7 +83,7 @@ fn write_record(cfg: &Config, path: &Path, r: &ChangeRecord) -> anyhow::Result<(
         render(r)
     );
     let name = path.display().to_string();
-    if let Err(errs) = parse_file(&name, &text, &validation_settings(cfg)) {
+    if let Err(errs) = parse_file(&name, &text, &cfg.records.validation()) {
         let msgs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
         bail!("the session record would be invalid:\n{}", msgs.join("\n"));
     }
@@ -178,7 +177,7 @@ pub fn close(cfg: Config, id: &str, now: Timestamp) -> anyhow::Result<Exit> {
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("no open session {id}: cannot read {}", path.display()))?;
     let name = path.display().to_string();
-    let mut recs = parse_file(&name, &text, &validation_settings(&cfg)).map_err(|errs| {
+    let mut recs = parse_file(&name, &text, &cfg.records.validation()).map_err(|errs| {
         let msgs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
         anyhow::anyhow!("{name} is invalid:\n{}", msgs.join("\n"))
     })?;

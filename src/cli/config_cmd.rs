@@ -55,7 +55,7 @@ pub fn check(config: &Path, loaded: Result<Config, ConfigError>) -> anyhow::Resu
                     SinkConfig::Log(_) => String::new(),
                     SinkConfig::Webhook(w) => format!(
                         " url <redacted>{}",
-                        if w.hmac_key().ok().flatten().is_some() {
+                        if w.hmac_key.is_some() {
                             ", signed (hmac_key <redacted>)"
                         } else {
                             ""
@@ -74,7 +74,7 @@ pub fn check(config: &Path, loaded: Result<Config, ConfigError>) -> anyhow::Resu
                     c.repositories.join(", "),
                     c.label,
                     c.interval_secs,
-                    if c.token().ok().flatten().is_some() {
+                    if c.token.is_some() {
                         " (token <redacted>)"
                     } else {
                         ""

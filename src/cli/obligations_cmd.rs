@@ -5,7 +5,7 @@ use jiff::Timestamp;
 
 use super::{Exit, ListFormat};
 use crate::config::Config;
-use crate::daemon::{scheduler, validation_settings};
+use crate::daemon::scheduler;
 use crate::records::RecordSet;
 use crate::store::Db;
 
@@ -21,7 +21,7 @@ fn human(d: jiff::SignedDuration) -> String {
 pub fn obligations(cfg: Config, format: ListFormat, now: Timestamp) -> anyhow::Result<Exit> {
     let db = Db::open_existing(&cfg.database_path())?;
     let mut records = RecordSet::new();
-    let load = records.reload(&cfg.records.dir, &validation_settings(&cfg));
+    let load = records.reload(&cfg.records.dir, &cfg.records.validation());
     for e in &load.errors {
         eprintln!("warning: {e}");
     }

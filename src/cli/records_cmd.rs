@@ -4,13 +4,12 @@ use std::path::Path;
 
 use super::{CheckFormat, Exit};
 use crate::config::Config;
-use crate::daemon::validation_settings;
 use crate::records::{RecordSet, ValidationSettings};
 
 pub fn check(config: Option<Config>, dir: &Path, format: CheckFormat) -> anyhow::Result<Exit> {
     // The config is optional here: a records repository's CI has no daemon config.
     let settings = match config {
-        Some(cfg) => validation_settings(&cfg),
+        Some(cfg) => cfg.records.validation(),
         None => ValidationSettings::default(),
     };
     if !dir.is_dir() {
@@ -60,10 +59,10 @@ pub async fn check_sources(
 ) -> anyhow::Result<Exit> {
     use crate::records::remote::RemoteRecords;
 
-    let settings = validation_settings(&cfg);
+    let settings = cfg.records.validation();
     let dir = dir.unwrap_or(&cfg.records.dir).to_path_buf();
     let mut remote =
-        RemoteRecords::from_config(&cfg, None, crate::clock::now()).map_err(|errs| {
+        RemoteRecords::from_config(&cfg.records, None, crate::clock::now()).map_err(|errs| {
             let lines: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
             anyhow::anyhow!("records sources: {}", lines.join("; "))
         })?;

@@ -7,7 +7,6 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::{Exit, ReportFormat, write_output};
 use crate::config::Config;
-use crate::daemon::validation_settings;
 use crate::records::RecordSet;
 use crate::report;
 use crate::store::Db;
@@ -58,7 +57,7 @@ pub fn run(
     {
         records.set_imported(&name, snap.records, Vec::new());
     }
-    let load = records.reload(&cfg.records.dir, &validation_settings(&cfg));
+    let load = records.reload(&cfg.records.dir, &cfg.records.validation());
     for e in &load.errors {
         eprintln!("warning: record not in the register: {e}");
     }

@@ -2,10 +2,12 @@
 //! service account), each its own scope, and the kinds to watch beyond the defaults.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::FieldError;
+use super::bounds::{self, DAY, HOUR, Unit};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -72,7 +74,25 @@ pub struct KindConfig {
     pub kind: String,
 }
 
+/// The longest debounce: a minute of gathering events is already a slow detection.
+const MAX_DEBOUNCE_MS: u64 = 60_000;
+
 impl KubernetesConfig {
+    /// How long a poll waits for the first list of every kind.
+    pub fn sync_timeout(&self) -> Duration {
+        bounds::secs(self.sync_timeout_secs)
+    }
+
+    /// How long to gather watch events before deciding.
+    pub fn debounce(&self) -> Duration {
+        Duration::from_millis(self.debounce_ms)
+    }
+
+    /// How long a watch error keeps its cluster's poll failing.
+    pub fn error_window(&self) -> Duration {
+        bounds::secs(self.error_window_secs)
+    }
+
     pub(super) fn resolve_paths(&mut self, base: &Path) {
         for c in &mut self.clusters {
             if let Some(p) = &mut c.kubeconfig
@@ -91,17 +111,24 @@ impl KubernetesConfig {
                 "at least one [[kubernetes.clusters]] entry is required".into(),
             );
         }
-        if self.sync_timeout_secs == 0 {
-            err(
-                "kubernetes.sync_timeout_secs".into(),
-                "must be at least 1".into(),
-            );
-        }
-        if self.error_window_secs == 0 {
-            err(
-                "kubernetes.error_window_secs".into(),
-                "must be at least 1".into(),
-            );
+        let numbers = [
+            (
+                "sync_timeout_secs",
+                bounds::range(self.sync_timeout_secs, 1, HOUR, Unit::Seconds),
+            ),
+            (
+                "debounce_ms",
+                bounds::range(self.debounce_ms, 0, MAX_DEBOUNCE_MS, Unit::Milliseconds),
+            ),
+            (
+                "error_window_secs",
+                bounds::range(self.error_window_secs, 1, DAY, Unit::Seconds),
+            ),
+        ];
+        for (field, r) in numbers {
+            if let Err(m) = r {
+                err(format!("kubernetes.{field}"), m);
+            }
         }
         let mut names: Vec<&str> = Vec::new();
         for (i, c) in self.clusters.iter().enumerate() {

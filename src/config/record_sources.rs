@@ -1,17 +1,22 @@
 //! Change records kept in ticket systems (`[[records.github]]`, `[[records.jira]]`,
-//! `[[records.linear]]`): where to read them, how often, and the token (inline, `token_env`
-//! or `token_file`, like the sinks' secrets; never printed).
+//! `[[records.linear]]`): where to read them, how often, and the token (a `SecretRef`:
+//! inline, `token_env` or `token_file`, like the sinks' secrets; never printed). Each section
+//! is built into its loader by `build()` in `records::remote` (config does not know them).
 
-// As with the sinks, each section repeats its schedule and token fields (`token`, `token_env`,
-// `token_file`): `deny_unknown_fields` cannot be combined with `#[serde(flatten)]`, and unknown
-// keys must stay errors. `commons` reads them back as one shape for the shared checks.
+// As with the sinks, each section repeats its schedule fields: `deny_unknown_fields` cannot be
+// combined with `#[serde(flatten)]`, and unknown keys must stay errors. `commons` reads them
+// back as one shape for the shared checks; the token is declared through
+// `section_with_secrets!`.
 
-use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use jiff::SignedDuration;
 use serde::Deserialize;
 
-use super::sinks::{given, http_url, optional_secret, required_secret};
-use super::{FieldError, Secret};
+use super::bounds::{self, HOUR, Unit, WEEK, YEAR};
+use super::secret::section_with_secrets;
+use super::sinks::http_url;
+use super::{FieldError, SecretError, SecretRef};
 
 fn default_interval() -> u64 {
     300
@@ -29,40 +34,38 @@ fn default_approved() -> Vec<String> {
     vec!["Approved".into()]
 }
 
-/// GitHub issues and pull requests with a label, in some repositories.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GithubRecordsConfig {
-    /// Names the source in messages, metrics and alerts (letters, digits, `-`, `_`).
-    #[serde(default = "default_github_name")]
-    pub name: String,
-    /// The REST API root (GitHub Enterprise Server: `https://HOST/api/v3`).
-    #[serde(default = "default_github_api")]
-    pub api_url: String,
-    /// `owner/name` of each repository to read.
-    pub repositories: Vec<String>,
-    #[serde(default = "default_label")]
-    pub label: String,
-    /// A token that can read the repositories' issues and pull requests.
-    #[serde(default)]
-    pub token: Option<Secret>,
-    #[serde(default)]
-    pub token_env: Option<String>,
-    #[serde(default)]
-    pub token_file: Option<PathBuf>,
-    /// How long after its merge a pull request's window stays open when its block has none.
-    #[serde(default = "default_merge_window")]
-    pub merge_window_secs: u64,
-    #[serde(default = "default_interval")]
-    pub interval_secs: u64,
-    /// Raise `records_source_stale` when no poll has succeeded for this long.
-    #[serde(default = "default_stale")]
-    pub stale_after_secs: u64,
-    #[serde(default = "default_timeout")]
-    pub timeout_secs: u64,
-    /// Items per page (GitHub allows up to 100).
-    #[serde(default = "default_github_page")]
-    pub page_size: u32,
+section_with_secrets! {
+    /// GitHub issues and pull requests with a label, in some repositories.
+    pub struct GithubRecordsConfig via RawGithubRecordsConfig {
+        /// Names the source in messages, metrics and alerts (letters, digits, `-`, `_`).
+        #[serde(default = "default_github_name")]
+        pub name: String,
+        /// The REST API root (GitHub Enterprise Server: `https://HOST/api/v3`).
+        #[serde(default = "default_github_api")]
+        pub api_url: String,
+        /// `owner/name` of each repository to read.
+        pub repositories: Vec<String>,
+        #[serde(default = "default_label")]
+        pub label: String,
+        /// How long after its merge a pull request's window stays open when its block has none.
+        #[serde(default = "default_merge_window")]
+        pub merge_window_secs: u64,
+        #[serde(default = "default_interval")]
+        pub interval_secs: u64,
+        /// Raise `records_source_stale` when no poll has succeeded for this long.
+        #[serde(default = "default_stale")]
+        pub stale_after_secs: u64,
+        #[serde(default = "default_timeout")]
+        pub timeout_secs: u64,
+        /// Items per page (GitHub allows up to 100).
+        #[serde(default = "default_github_page")]
+        pub page_size: u32,
+    }
+    secrets {
+        /// A token that can read the repositories' issues and pull requests (public
+        /// repositories need none).
+        token: optional(token_env, token_file),
+    }
 }
 
 fn default_github_name() -> String {
@@ -78,34 +81,32 @@ fn default_github_page() -> u32 {
     100
 }
 
-/// Jira Cloud issues found by a JQL search.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JiraRecordsConfig {
-    #[serde(default = "default_jira_name")]
-    pub name: String,
-    /// The site, e.g. `https://acme.atlassian.net`.
-    pub url: String,
-    /// The account the API token belongs to (basic authentication).
-    pub email: String,
-    #[serde(default)]
-    pub token: Option<Secret>,
-    #[serde(default)]
-    pub token_env: Option<String>,
-    #[serde(default)]
-    pub token_file: Option<PathBuf>,
-    /// Which issues are change records, e.g. `project = CHG AND status in (Approved, Implementing)`.
-    pub jql: String,
-    #[serde(default)]
-    pub fields: JiraFieldsConfig,
-    #[serde(default = "default_interval")]
-    pub interval_secs: u64,
-    #[serde(default = "default_stale")]
-    pub stale_after_secs: u64,
-    #[serde(default = "default_timeout")]
-    pub timeout_secs: u64,
-    #[serde(default = "default_jira_page")]
-    pub page_size: u32,
+section_with_secrets! {
+    /// Jira Cloud issues found by a JQL search.
+    pub struct JiraRecordsConfig via RawJiraRecordsConfig {
+        #[serde(default = "default_jira_name")]
+        pub name: String,
+        /// The site, e.g. `https://acme.atlassian.net`.
+        pub url: String,
+        /// The account the API token belongs to (basic authentication).
+        pub email: String,
+        /// Which issues are change records, e.g. `project = CHG AND status in (Approved, Implementing)`.
+        pub jql: String,
+        #[serde(default)]
+        pub fields: JiraFieldsConfig,
+        #[serde(default = "default_interval")]
+        pub interval_secs: u64,
+        #[serde(default = "default_stale")]
+        pub stale_after_secs: u64,
+        #[serde(default = "default_timeout")]
+        pub timeout_secs: u64,
+        #[serde(default = "default_jira_page")]
+        pub page_size: u32,
+    }
+    secrets {
+        /// The API token of `email`.
+        token: required(token_env, token_file),
+    }
 }
 
 fn default_jira_name() -> String {
@@ -147,34 +148,31 @@ impl Default for JiraFieldsConfig {
     }
 }
 
-/// Linear issues with a label.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LinearRecordsConfig {
-    #[serde(default = "default_linear_name")]
-    pub name: String,
-    #[serde(default = "default_linear_api")]
-    pub api_url: String,
-    /// A Linear API key.
-    #[serde(default)]
-    pub token: Option<Secret>,
-    #[serde(default)]
-    pub token_env: Option<String>,
-    #[serde(default)]
-    pub token_file: Option<PathBuf>,
-    #[serde(default = "default_label")]
-    pub label: String,
-    /// Workflow states whose entry by a person (not the creator) is an approval.
-    #[serde(default = "default_approved")]
-    pub approved_states: Vec<String>,
-    #[serde(default = "default_interval")]
-    pub interval_secs: u64,
-    #[serde(default = "default_stale")]
-    pub stale_after_secs: u64,
-    #[serde(default = "default_timeout")]
-    pub timeout_secs: u64,
-    #[serde(default = "default_linear_page")]
-    pub page_size: u32,
+section_with_secrets! {
+    /// Linear issues with a label.
+    pub struct LinearRecordsConfig via RawLinearRecordsConfig {
+        #[serde(default = "default_linear_name")]
+        pub name: String,
+        #[serde(default = "default_linear_api")]
+        pub api_url: String,
+        #[serde(default = "default_label")]
+        pub label: String,
+        /// Workflow states whose entry by a person (not the creator) is an approval.
+        #[serde(default = "default_approved")]
+        pub approved_states: Vec<String>,
+        #[serde(default = "default_interval")]
+        pub interval_secs: u64,
+        #[serde(default = "default_stale")]
+        pub stale_after_secs: u64,
+        #[serde(default = "default_timeout")]
+        pub timeout_secs: u64,
+        #[serde(default = "default_linear_page")]
+        pub page_size: u32,
+    }
+    secrets {
+        /// A Linear API key.
+        token: required(token_env, token_file),
+    }
 }
 
 fn default_linear_name() -> String {
@@ -191,36 +189,58 @@ fn default_linear_page() -> u32 {
 struct Common<'a> {
     path: String,
     name: &'a str,
-    url: &'a str,
+    /// The key of the URL setting (`api_url`, or Jira's `url`) and its value.
+    url: (&'static str, &'a str),
     interval: u64,
     stale: u64,
     timeout: u64,
     page: (u32, u32),
-    token: (
-        &'a Option<Secret>,
-        &'a Option<String>,
-        &'a Option<PathBuf>,
-        bool,
-    ),
-    /// The token can be read (variable set, file readable).
-    readable: Result<(), String>,
+    /// Always given for Jira and Linear (possibly written wrong); optional for GitHub.
+    token: Option<&'a SecretRef>,
 }
 
+/// The schedule and timeout of a ticket source, typed.
+macro_rules! source_timing {
+    ($($section:ty),*) => {$(
+        impl $section {
+            /// Time between polls.
+            pub fn interval(&self) -> Duration {
+                bounds::secs(self.interval_secs)
+            }
+            /// Age of the last good poll past which the source is stale.
+            pub fn stale_after(&self) -> SignedDuration {
+                bounds::signed_secs(self.stale_after_secs)
+            }
+            /// Per-request timeout.
+            pub fn timeout(&self) -> Duration {
+                bounds::secs(self.timeout_secs)
+            }
+        }
+    )*};
+}
+
+source_timing!(GithubRecordsConfig, JiraRecordsConfig, LinearRecordsConfig);
+
 impl GithubRecordsConfig {
-    pub fn token(&self) -> Result<Option<Secret>, String> {
-        optional_secret("token", &self.token, &self.token_env, &self.token_file)
+    fn token_ref(&self) -> Option<&SecretRef> {
+        self.token.as_ref()
+    }
+
+    /// How long a merged pull request's window lasts when its block gives none.
+    pub fn merge_window(&self) -> SignedDuration {
+        bounds::signed_secs(self.merge_window_secs)
     }
 }
 
 impl JiraRecordsConfig {
-    pub fn token(&self) -> Result<Secret, String> {
-        required_secret("token", &self.token, &self.token_env, &self.token_file)
+    fn token_ref(&self) -> Option<&SecretRef> {
+        Some(&self.token)
     }
 }
 
 impl LinearRecordsConfig {
-    pub fn token(&self) -> Result<Secret, String> {
-        required_secret("token", &self.token, &self.token_env, &self.token_file)
+    fn token_ref(&self) -> Option<&SecretRef> {
+        Some(&self.token)
     }
 }
 
@@ -228,50 +248,37 @@ impl super::RecordsConfig {
     fn commons(&self) -> Vec<Common<'_>> {
         // Every source section has these fields under the same names (but the URL's).
         macro_rules! common {
-            ($kind:literal, $url:ident, $max_page:expr, $required:expr) => {
+            ($kind:literal, $url:ident, $max_page:expr) => {
                 |(i, c)| Common {
                     path: format!(concat!("records.", $kind, "[{}]"), i),
                     name: &c.name,
-                    url: &c.$url,
+                    url: (stringify!($url), &c.$url),
                     interval: c.interval_secs,
                     stale: c.stale_after_secs,
                     timeout: c.timeout_secs,
                     page: (c.page_size, $max_page),
-                    token: (&c.token, &c.token_env, &c.token_file, $required),
-                    readable: c.token().map(|_| ()),
+                    token: c.token_ref(),
                 }
             };
         }
-        let github = self
-            .github
-            .iter()
-            .enumerate()
-            .map(common!("github", api_url, 100, false));
-        let jira = self
-            .jira
-            .iter()
-            .enumerate()
-            .map(common!("jira", url, 100, true));
-        let linear = self
-            .linear
-            .iter()
-            .enumerate()
-            .map(common!("linear", api_url, 250, true));
+        let github = (self.github.iter().enumerate()).map(common!("github", api_url, 100));
+        let jira = (self.jira.iter().enumerate()).map(common!("jira", url, 100));
+        let linear = (self.linear.iter().enumerate()).map(common!("linear", api_url, 250));
         github.chain(jira).chain(linear).collect()
     }
 
-    pub(super) fn resolve_source_paths(&mut self, base: &Path) {
-        let files = self
-            .github
-            .iter_mut()
-            .map(|c| &mut c.token_file)
-            .chain(self.jira.iter_mut().map(|c| &mut c.token_file))
-            .chain(self.linear.iter_mut().map(|c| &mut c.token_file));
-        for f in files.flatten() {
-            if f.is_relative() {
-                *f = base.join(&*f);
-            }
-        }
+    /// Every token with the path of its section (`records.jira[0]`).
+    pub(super) fn secrets_mut(&mut self) -> Vec<(String, &mut SecretRef)> {
+        let github = self.github.iter_mut().enumerate().filter_map(|(i, c)| {
+            c.token
+                .as_mut()
+                .map(|t| (format!("records.github[{i}]"), t))
+        });
+        let jira = (self.jira.iter_mut().enumerate())
+            .map(|(i, c)| (format!("records.jira[{i}]"), &mut c.token));
+        let linear = (self.linear.iter_mut().enumerate())
+            .map(|(i, c)| (format!("records.linear[{i}]"), &mut c.token));
+        github.chain(jira).chain(linear).collect()
     }
 
     /// The shape of every ticket source's settings.
@@ -297,17 +304,17 @@ impl super::RecordsConfig {
                 );
             }
             names.push(c.name);
-            if let Err(e) = http_url(c.url) {
-                let f = if p.starts_with("records.jira") {
-                    "url"
-                } else {
-                    "api_url"
-                };
-                err(format!("{p}.{f}"), e);
+            let (url_key, url) = c.url;
+            if let Err(e) = http_url(url) {
+                err(format!("{p}.{url_key}"), e);
             }
-            for (f, v) in [("interval_secs", c.interval), ("timeout_secs", c.timeout)] {
-                if v == 0 {
-                    err(format!("{p}.{f}"), "must be at least 1".into());
+            let numbers = [
+                ("interval_secs", c.interval, WEEK),
+                ("timeout_secs", c.timeout, HOUR),
+            ];
+            for (f, v, max) in numbers {
+                if let Err(m) = bounds::range(v, 1, max, Unit::Seconds) {
+                    err(format!("{p}.{f}"), m);
                 }
             }
             if c.stale < c.interval {
@@ -318,6 +325,8 @@ impl super::RecordsConfig {
                         c.interval
                     ),
                 );
+            } else if let Err(m) = bounds::range(c.stale, 0, YEAR, Unit::Seconds) {
+                err(format!("{p}.stale_after_secs"), m);
             }
             if !(1..=c.page.1).contains(&c.page.0) {
                 err(
@@ -325,9 +334,8 @@ impl super::RecordsConfig {
                     format!("must be between 1 and {}", c.page.1),
                 );
             }
-            let (inline, env, file, required) = c.token;
-            if let Err(e) = given("token", required, inline, env, file) {
-                err(format!("{p}.token"), e);
+            if let Some(Err(e)) = c.token.map(SecretRef::check) {
+                err(format!("{p}.token"), e.problem.to_string());
             }
         }
         for (i, c) in self.github.iter().enumerate() {
@@ -356,6 +364,9 @@ impl super::RecordsConfig {
                     format!("records.github[{i}].label"),
                     "must not be empty".into(),
                 );
+            }
+            if let Err(m) = bounds::range(c.merge_window_secs, 0, YEAR, Unit::Seconds) {
+                err(format!("records.github[{i}].merge_window_secs"), m);
             }
         }
         for (i, c) in self.jira.iter().enumerate() {
@@ -399,115 +410,13 @@ impl super::RecordsConfig {
     }
 
     /// Tokens that cannot be read (unset variable, unreadable file); never the value.
-    pub(super) fn source_secret_errors(&self, errs: &mut Vec<FieldError>) {
-        for c in self.commons() {
-            if let Err(message) = c.readable {
-                errs.push(FieldError {
-                    field: format!("{}.token", c.path),
-                    message,
-                });
-            }
-        }
+    pub(super) fn source_secret_errors(&self) -> Vec<SecretError> {
+        self.commons()
+            .into_iter()
+            .filter_map(|c| c.token?.resolve().err())
+            .collect()
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    use super::super::{Config, ConfigError};
-
-    const AWS: &str = "[aws]\nregions = [\"us-east-1\"]\n[[aws.accounts]]\nid = \"123456789012\"\n";
-
-    fn problems(extra: &str) -> Vec<String> {
-        match Config::parse(
-            Path::new("/etc/driftwatch/d.toml"),
-            &format!("{AWS}{extra}"),
-        ) {
-            Ok(_) => Vec::new(),
-            Err(ConfigError::Invalid { errors, .. }) => {
-                errors.iter().map(|e| e.to_string()).collect()
-            }
-            Err(e) => vec![e.to_string()],
-        }
-    }
-
-    #[test]
-    fn valid_sources_with_defaults_and_paths() {
-        let cfg = Config::parse(
-            Path::new("/etc/driftwatch/d.toml"),
-            &format!(
-                "{AWS}[[records.github]]\nrepositories = [\"acme/infra\"]\ntoken_file = \"gh.token\"\n\
-                 [[records.jira]]\nurl = \"https://acme.atlassian.net\"\nemail = \"dw@acme.com\"\ntoken_env = \"JIRA_TOKEN\"\njql = \"project = CHG\"\n\
-                 [records.jira.fields]\nscope = \"customfield_10042\"\n\
-                 [[records.linear]]\ntoken = \"lin_api_x\"\n"
-            ),
-        )
-        .expect("valid");
-        let gh = &cfg.records.github[0];
-        assert_eq!(
-            (gh.name.as_str(), gh.label.as_str()),
-            ("github", "security-change")
-        );
-        assert_eq!(
-            gh.token_file.as_deref(),
-            Some(Path::new("/etc/driftwatch/gh.token"))
-        );
-        assert_eq!(
-            cfg.records.jira[0].fields.approved_statuses,
-            vec!["Approved"]
-        );
-        assert_eq!(
-            cfg.records.linear[0].api_url,
-            "https://api.linear.app/graphql"
-        );
-        assert!(!format!("{:?}", cfg.records.linear[0]).contains("lin_api_x"));
-    }
-
-    #[test]
-    fn every_problem_with_its_path() {
-        let got = problems(
-            "[[records.github]]\nrepositories = [\"infra\"]\ninterval_secs = 600\nstale_after_secs = 60\npage_size = 500\n\
-             [[records.jira]]\nname = \"github\"\nurl = \"acme\"\nemail = \"\"\njql = \" \"\n\
-             [records.jira.fields]\nwindow_start = \"customfield_1\"\n\
-             [[records.linear]]\ntoken = \"a\"\ntoken_env = \"B\"\napproved_states = []\n",
-        );
-        assert_eq!(
-            got,
-            vec![
-                "records.github[0].stale_after_secs: must be at least interval_secs (600): a source is not stale before its next poll",
-                "records.github[0].page_size: must be between 1 and 100",
-                "records.jira[0].name: records source name `github` is used twice",
-                "records.jira[0].url: `acme` is not an http(s) URL",
-                "records.jira[0].token: set exactly one of token, token_env, token_file",
-                "records.linear[0].token: set exactly one of token, token_env, token_file",
-                "records.github[0].repositories[0]: `infra` is not owner/name",
-                "records.jira[0].jql: must not be empty",
-                "records.jira[0].email: must not be empty",
-                "records.jira[0].fields: set both window_start and window_end, or neither",
-                "records.linear[0].approved_states: name at least one workflow state",
-            ]
-        );
-        assert_eq!(
-            problems("[[records.github]]\nrepositories = [\"a/b\"]\ntokn = \"x\"\n").len(),
-            1,
-            "unknown keys are errors"
-        );
-    }
-
-    #[test]
-    fn unreadable_tokens_are_named_never_shown() {
-        let cfg = Config::parse(
-            Path::new("/etc/driftwatch/d.toml"),
-            &format!("{AWS}[[records.linear]]\ntoken_env = \"DRIFTWATCH_TEST_UNSET_LINEAR\"\n"),
-        )
-        .expect("valid shape");
-        let errs: Vec<String> = cfg.secret_errors().iter().map(|e| e.to_string()).collect();
-        assert_eq!(
-            errs,
-            vec![
-                "records.linear[0].token: environment variable DRIFTWATCH_TEST_UNSET_LINEAR (token_env) is not set"
-            ]
-        );
-    }
-}
+mod tests;

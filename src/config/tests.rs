@@ -167,3 +167,111 @@ kinds = [{ version = "v1", kind = "Secret" }, { version = "", kind = "lower" }]
     );
     assert!(errors[6].message.contains("never read"), "{}", errors[6]);
 }
+
+/// Every numeric setting past its range, the largest `u64` included (it used to wrap or
+/// panic when converted to a duration).
+const OUT_OF_RANGE: &str = r#"
+interval_secs = 18446744073709551615
+shutdown_drain_secs = 86400
+[records]
+grace_secs = 18446744073709551615
+max_revert_after_window_hours = 18446744073709551615
+[obligations]
+retrospective_deadline_secs = 9223372036854775808
+reminder_offsets_secs = [3600, 18446744073709551615]
+[sources]
+blind_after_failures = 4294967295
+[aws]
+regions = ["us-east-1"]
+timeout_secs = 18446744073709551615
+max_attempts = 4294967295
+burst = 4294967295
+requests_per_second = 1e300
+[[aws.accounts]]
+id = "123456789012"
+[[sinks]]
+type = "alertmanager"
+name = "am"
+url = "http://127.0.0.1:9093"
+active_secs = 18446744073709551615
+timeout_secs = 18446744073709551615
+max_attempts = 4294967295
+concurrency = 18446744073709551615
+[alerting]
+quiet_period_secs = 18446744073709551615
+escalate_after_failures = 4294967295
+[kubernetes]
+sync_timeout_secs = 18446744073709551615
+debounce_ms = 18446744073709551615
+error_window_secs = 18446744073709551615
+[[kubernetes.clusters]]
+name = "prod"
+in_cluster = true
+[[records.github]]
+repositories = ["acme/infra"]
+merge_window_secs = 18446744073709551615
+interval_secs = 18446744073709551615
+stale_after_secs = 18446744073709551615
+timeout_secs = 18446744073709551615
+"#;
+
+#[test]
+fn every_number_out_of_range_is_named_by_its_path() {
+    let Err(ConfigError::Invalid { errors, .. }) = parse(OUT_OF_RANGE) else {
+        panic!("expected Invalid")
+    };
+    let got: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        got,
+        vec![
+            "interval_secs: must be at most 604800 (7 days)",
+            "shutdown_drain_secs: must be at most 3600 (1 hour)",
+            "obligations.retrospective_deadline_secs: must be at most 31622400 (366 days)",
+            "obligations.reminder_offsets_secs[1]: must be at most 31622400 (366 days)",
+            "sources.blind_after_failures: must be at most 1000",
+            "records.grace_secs: must be at most 604800 (7 days)",
+            "records.max_revert_after_window_hours: must be at most 8784 (366 days)",
+            "aws.timeout_secs: must be at most 3600 (1 hour)",
+            "aws.requests_per_second: must be at most 10000",
+            "aws.max_attempts: must be at most 100",
+            "aws.burst: must be at most 10000",
+            "sinks[0].active_secs: must be at most 31622400 (366 days)",
+            "sinks[0].timeout_secs: must be at most 3600 (1 hour)",
+            "sinks[0].max_attempts: must be at most 1000",
+            "sinks[0].concurrency: must be at most 1024",
+            "alerting.quiet_period_secs: must be at most 604800 (7 days)",
+            "alerting.escalate_after_failures: must be at most 1000",
+            "kubernetes.sync_timeout_secs: must be at most 3600 (1 hour)",
+            "kubernetes.debounce_ms: must be at most 60000 (1 minute)",
+            "kubernetes.error_window_secs: must be at most 86400 (1 day)",
+            "records.github[0].interval_secs: must be at most 604800 (7 days)",
+            "records.github[0].timeout_secs: must be at most 3600 (1 hour)",
+            "records.github[0].stale_after_secs: must be at most 31622400 (366 days)",
+            "records.github[0].merge_window_secs: must be at most 31622400 (366 days)",
+        ]
+    );
+}
+
+#[test]
+fn typed_settings_saturate_instead_of_wrapping() {
+    // A config that skipped validation still converts without panicking or wrapping.
+    let mut cfg = parse(MINIMAL).expect("valid");
+    cfg.records.max_revert_after_window_hours = u64::MAX;
+    cfg.records.grace_secs = u64::MAX;
+    cfg.alerting.quiet_period_secs = u64::MAX;
+    cfg.obligations.retrospective_deadline_secs = u64::MAX;
+    let max = jiff::SignedDuration::from_secs(i64::MAX);
+    assert_eq!(cfg.records.validation().max_revert_after_window, max);
+    assert_eq!(cfg.records.match_settings().grace, max);
+    assert_eq!(cfg.alerting.quiet_period(), max);
+    assert_eq!(cfg.obligations.schedule().deadline, max);
+    let defaults = parse(MINIMAL).expect("valid");
+    assert_eq!(
+        defaults.records.validation().max_revert_after_window,
+        jiff::SignedDuration::from_hours(720)
+    );
+    assert_eq!(
+        defaults.alerting.quiet_period(),
+        jiff::SignedDuration::from_secs(900)
+    );
+}

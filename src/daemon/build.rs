@@ -5,72 +5,26 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 
-use jiff::SignedDuration;
 use tokio::sync::{mpsc, watch};
 
 use super::{Daemon, DaemonError, Health, pipeline};
 use crate::config::{Config, ConfigError};
-use crate::matcher::MatchSettings;
 use crate::metrics::{ErrorLabels, Metrics};
+use crate::records::RecordSet;
 use crate::records::remote::{RemoteRecords, cache_dir, source_names};
-use crate::records::{RecordSet, ValidationSettings};
-use crate::rules::{RuleSettings, default_sensitive_ports, port_label};
 use crate::sinks::{Dispatcher, Sinks};
 use crate::sources::Source;
 use crate::sources::kubernetes::Touched;
 use crate::store::{Db, StoreHandle};
 
-pub fn rule_settings(cfg: &Config) -> RuleSettings {
-    let mut s = RuleSettings::default();
-    if let Some(ports) = &cfg.rules.sensitive_ports {
-        s.sensitive_ports = ports.iter().map(|p| (*p, port_label(*p))).collect();
-    }
-    let defaults = default_sensitive_ports();
-    for p in &cfg.rules.extra_sensitive_ports {
-        let label = defaults.get(p).cloned().unwrap_or_else(|| "custom".into());
-        s.sensitive_ports.insert(*p, label);
-    }
-    if let Some(v) = cfg.rules.world_open_severity {
-        s.world_open_severity = v;
-    }
-    if let Some(v) = cfg.rules.sensitive_severity {
-        s.sensitive_severity = v;
-    }
-    s.trusted_accounts = match &cfg.rules.trusted_accounts {
-        Some(t) => t.clone(),
-        None => cfg
-            .aws
-            .iter()
-            .flat_map(|a| a.accounts.iter().map(|x| x.id.clone()))
-            .collect(),
-    };
-    s
-}
-
-pub fn validation_settings(cfg: &Config) -> ValidationSettings {
-    let hours = cfg.records.max_revert_after_window_hours as i64;
-    let max = SignedDuration::from_hours(hours);
-    match &cfg.records.bot_patterns {
-        // Patterns were validated with the config.
-        Some(p) => ValidationSettings::new(p.clone(), max).unwrap_or_default(),
-        None => {
-            let mut v = ValidationSettings::default();
-            v.max_revert_after_window = max;
-            v
-        }
-    }
-}
-
 fn pipeline_for(cfg: &Config, store: StoreHandle, sinks: Sinks) -> pipeline::Pipeline {
     pipeline::Pipeline {
         store,
         sinks,
-        rules: rule_settings(cfg),
-        matching: MatchSettings {
-            grace: SignedDuration::from_secs(cfg.records.grace_secs as i64),
-        },
+        rules: cfg.rules.settings(cfg.aws.as_ref()),
+        matching: cfg.records.match_settings(),
         blind_after_failures: cfg.sources.blind_after_failures,
-        quiet_period: SignedDuration::from_secs(cfg.alerting.quiet_period_secs as i64),
+        quiet_period: cfg.alerting.quiet_period(),
     }
 }
 
@@ -80,18 +34,7 @@ async fn build_sources(
     metrics: &Metrics,
     touched: &mpsc::Sender<Touched>,
 ) -> Vec<Arc<dyn Source>> {
-    let mut sources: Vec<Arc<dyn Source>> = crate::sources::aws::build_sources(cfg, metrics)
-        .await
-        .into_iter()
-        .map(Arc::from)
-        .collect();
-    sources.extend(
-        crate::sources::kubernetes::build_sources(cfg, metrics, Some(touched.clone()))
-            .await
-            .into_iter()
-            .map(Arc::<dyn Source>::from),
-    );
-    sources
+    crate::sources::build(cfg, metrics, Some(touched.clone())).await
 }
 
 impl Daemon {
@@ -121,7 +64,7 @@ impl Daemon {
         health.set_scopes(sources.iter().map(|s| s.scope().to_string()));
         let (sinks_tx, _) = watch::channel(sinks.clone());
         Ok(Daemon {
-            validation: validation_settings(&cfg),
+            validation: cfg.records.validation(),
             pipeline: pipeline_for(&cfg, store.clone(), sinks),
             cfg,
             store,
@@ -194,7 +137,7 @@ impl Daemon {
         self.health
             .set_scopes(sources.iter().map(|s| s.scope().to_string()));
         self.sources = sources;
-        self.validation = validation_settings(&cfg);
+        self.validation = cfg.records.validation();
         self.pipeline = pipeline_for(&cfg, self.store.clone(), sinks.clone());
         self.sinks.send_replace(sinks);
         self.cfg = cfg;
@@ -223,10 +166,10 @@ impl Daemon {
 
 /// The record-source loaders, each reading its token now.
 fn build_remote(cfg: &Config) -> Result<RemoteRecords, ConfigError> {
-    RemoteRecords::from_config(cfg, Some(&cache_dir(cfg)), crate::clock::now()).map_err(|errors| {
-        ConfigError::Invalid {
+    RemoteRecords::from_config(&cfg.records, Some(&cache_dir(cfg)), crate::clock::now()).map_err(
+        |errors| ConfigError::Invalid {
             path: "records sources".into(),
             errors,
-        }
-    })
+        },
+    )
 }

@@ -34,7 +34,6 @@ use crate::sinks::Sinks;
 use crate::sources::Source;
 use crate::sources::kubernetes::Touched;
 use crate::store::{StoreError, StoreHandle};
-pub use build::{rule_settings, validation_settings};
 pub use health::{Health, ScopeHealth};
 pub use plan::{ScopeReport, ScopeStatus, is_pure_revert};
 #[derive(Debug, thiserror::Error)]

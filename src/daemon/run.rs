@@ -107,7 +107,7 @@ impl Daemon {
             if control.shutdown.is_cancelled() {
                 break;
             }
-            let next = tokio::time::Instant::now() + Duration::from_secs(self.cfg.interval_secs);
+            let next = tokio::time::Instant::now() + self.cfg.interval();
             loop {
                 self.beat();
                 match self.wait(&mut control, &mut inputs, next).await {
@@ -234,13 +234,12 @@ impl Daemon {
         touched: &mut mpsc::Receiver<Touched>,
         wake: &Notify,
     ) {
-        let debounce = Duration::from_millis(
-            self.cfg
-                .kubernetes
-                .as_ref()
-                .map(|k| k.debounce_ms)
-                .unwrap_or(250),
-        );
+        let debounce = self
+            .cfg
+            .kubernetes
+            .as_ref()
+            .map(|k| k.debounce())
+            .unwrap_or(Duration::from_millis(250));
         tokio::time::sleep(debounce).await;
         let mut scopes = BTreeSet::from([first.scope.to_string()]);
         let earliest = first.at;
@@ -277,7 +276,7 @@ impl Daemon {
         notify_systemd(&[sd_notify::NotifyState::Stopping]);
         tracing::info!("shutting down: cycle finished, draining the outbox");
         tasks.dispatch_stop.cancel();
-        let bound = Duration::from_secs(self.cfg.shutdown_drain_secs);
+        let bound = self.cfg.shutdown_drain();
         let dispatch = &mut tasks.dispatch;
         let drained = tokio::time::timeout(bound, async {
             match dispatch.await {

@@ -2,12 +2,11 @@
 //! `endsAt` = now + `active_secs` so Alertmanager keeps it without re-sends; the resolve posts
 //! the same labels with `endsAt` = the closing time.
 
-use std::time::Duration;
-
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
-use super::{Alert, AlertStatus, DeliveryError, DeliveryFuture, Sink, http};
+use super::{Alert, AlertStatus, BuildError, DeliveryError, DeliveryFuture, Sink, http};
+use crate::config::AlertmanagerSinkConfig;
 
 pub struct AlertmanagerSink {
     name: String,
@@ -17,20 +16,15 @@ pub struct AlertmanagerSink {
     max_attempts: u32,
 }
 
-impl AlertmanagerSink {
-    pub fn new(
-        name: String,
-        base_url: &str,
-        active_secs: u64,
-        timeout: Duration,
-        max_attempts: u32,
-    ) -> Result<Self, reqwest::Error> {
+impl AlertmanagerSinkConfig {
+    /// The sink this section describes.
+    pub fn build(&self) -> Result<AlertmanagerSink, BuildError> {
         Ok(AlertmanagerSink {
-            name,
-            url: format!("{}/api/v2/alerts", base_url.trim_end_matches('/')),
-            active: SignedDuration::from_secs(active_secs as i64),
-            client: http::client(timeout)?,
-            max_attempts,
+            name: self.name.clone(),
+            url: format!("{}/api/v2/alerts", self.url.trim_end_matches('/')),
+            active: self.active(),
+            client: http::client(self.timeout())?,
+            max_attempts: self.max_attempts,
         })
     }
 }

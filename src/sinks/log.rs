@@ -1,14 +1,18 @@
 //! The log sink: one structured `tracing` event per alert.
 
 use super::{Alert, AlertStatus, DeliveryFuture, Sink};
+use crate::config::LogSinkConfig;
 
 pub struct LogSink {
     name: String,
 }
 
-impl LogSink {
-    pub fn new(name: String) -> Self {
-        LogSink { name }
+impl LogSinkConfig {
+    /// The sink this section describes.
+    pub fn build(&self) -> LogSink {
+        LogSink {
+            name: self.name.clone(),
+        }
     }
 }
 

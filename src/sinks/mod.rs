@@ -30,7 +30,8 @@ pub use payload::{
 pub use slack::{SlackSink, message as slack_message};
 pub use webhook::{WebhookSink, signature as webhook_signature};
 
-use crate::config::{AlertingConfig, ConfigError, RouteConfig, SinkConfig};
+use crate::config::{AlertingConfig, ConfigError, RouteConfig, SecretError, SinkConfig};
+use crate::http_client::HttpError;
 pub use crate::model::EventKind;
 use crate::model::{Provider, Severity};
 use crate::store::{OutboxEvent, OutboxItem, Trigger};
@@ -43,6 +44,16 @@ pub struct DeliveryError {
     /// The receiver asked us to wait (HTTP Retry-After).
     pub retry_after: Option<Duration>,
     pub message: String,
+}
+
+/// Why a sink could not be built from its section.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A secret (URL, key) cannot be read.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    Client(#[from] HttpError),
 }
 
 pub type DeliveryFuture<'a> = Pin<Box<dyn Future<Output = Result<(), DeliveryError>> + Send + 'a>>;
@@ -66,7 +77,8 @@ struct Route {
 }
 
 impl Route {
-    fn compile(c: &RouteConfig) -> Result<Route, globset::Error> {
+    /// A route from its section (the scope globs compiled once).
+    fn build(c: &RouteConfig) -> Result<Route, globset::Error> {
         let scopes = if c.scopes.is_empty() {
             None
         } else {
@@ -97,7 +109,7 @@ impl Route {
 }
 
 /// A built sink and how many deliveries to it may run at once.
-type Built = (Arc<dyn Sink>, usize);
+pub type Built = (Arc<dyn Sink>, usize);
 
 /// Every configured sink by name, with its concurrency, and the routes.
 #[derive(Default, Clone)]
@@ -114,72 +126,44 @@ fn build_err(name: &str, e: impl std::fmt::Display) -> ConfigError {
     }
 }
 
+impl SinkConfig {
+    /// The sink this section describes, with how many deliveries to it may run at once.
+    pub fn build(&self) -> Result<Built, BuildError> {
+        Ok(match self {
+            SinkConfig::Log(c) => (Arc::new(c.build()), 1),
+            SinkConfig::Webhook(c) => (Arc::new(c.build()?), c.concurrency),
+            SinkConfig::Slack(c) => (Arc::new(c.build()?), c.concurrency),
+            SinkConfig::Pagerduty(c) => (Arc::new(c.build()?), c.concurrency),
+            SinkConfig::Alertmanager(c) => (Arc::new(c.build()?), c.concurrency),
+        })
+    }
+}
+
 impl Sinks {
+    /// Every sink built from its section, and the routes of `[alerting]`.
     pub fn from_config(
         configs: &[SinkConfig],
         alerting: &AlertingConfig,
     ) -> Result<Sinks, ConfigError> {
         let mut sinks: BTreeMap<String, Built> = BTreeMap::new();
         for c in configs {
-            let name = c.name().to_string();
-            let secs = Duration::from_secs;
-            let built: Built = match c {
-                SinkConfig::Log(_) => (Arc::new(LogSink::new(name.clone())), 1),
-                SinkConfig::Webhook(w) => {
-                    let url = c.url().map_err(|e| build_err(&name, e))?;
-                    let key = w.hmac_key().map_err(|e| build_err(&name, e))?;
-                    let s = WebhookSink::new(
-                        name.clone(),
-                        url,
-                        key,
-                        secs(w.timeout_secs),
-                        w.max_attempts,
-                    )
-                    .map_err(|e| build_err(&name, e))?;
-                    (Arc::new(s), w.concurrency)
-                }
-                SinkConfig::Slack(w) => {
-                    let url = c.url().map_err(|e| build_err(&name, e))?;
-                    let s = SlackSink::new(name.clone(), url, secs(w.timeout_secs), w.max_attempts)
-                        .map_err(|e| build_err(&name, e))?;
-                    (Arc::new(s), w.concurrency)
-                }
-                SinkConfig::Pagerduty(p) => {
-                    let key = p.routing_key().map_err(|e| build_err(&name, e))?;
-                    let s = PagerDutySink::new(
-                        name.clone(),
-                        p.url.clone(),
-                        key,
-                        secs(p.timeout_secs),
-                        p.max_attempts,
-                    )
-                    .map_err(|e| build_err(&name, e))?;
-                    (Arc::new(s), p.concurrency)
-                }
-                SinkConfig::Alertmanager(a) => {
-                    let s = AlertmanagerSink::new(
-                        name.clone(),
-                        &a.url,
-                        a.active_secs,
-                        secs(a.timeout_secs),
-                        a.max_attempts,
-                    )
-                    .map_err(|e| build_err(&name, e))?;
-                    (Arc::new(s), a.concurrency)
-                }
-            };
-            sinks.insert(name, built);
+            let built = c.build().map_err(|e| match e {
+                // The secret's own message, as `config check` words it.
+                BuildError::Secret(s) => build_err(c.name(), s.problem),
+                other => build_err(c.name(), other),
+            })?;
+            sinks.insert(c.name().to_string(), built);
         }
         let routes = alerting
             .routes
             .iter()
-            .map(Route::compile)
+            .map(Route::build)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| build_err("routes", e))?;
         let default_route = alerting
             .default_route
             .as_ref()
-            .map(Route::compile)
+            .map(Route::build)
             .transpose()
             .map_err(|e| build_err("default_route", e))?;
         Ok(Sinks {

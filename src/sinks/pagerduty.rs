@@ -1,12 +1,10 @@
 //! PagerDuty Events API v2: `trigger` when a drift fires, `resolve` when it closes, both with
 //! `dedup_key` = the drift id so PagerDuty keeps one incident per drift.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
-use super::{Alert, AlertStatus, DeliveryFuture, Sink, http};
-use crate::config::Secret;
+use super::{Alert, AlertStatus, BuildError, DeliveryFuture, Sink, http};
+use crate::config::{PagerDutySinkConfig, Secret};
 use crate::model::Severity;
 
 pub struct PagerDutySink {
@@ -17,20 +15,15 @@ pub struct PagerDutySink {
     max_attempts: u32,
 }
 
-impl PagerDutySink {
-    pub fn new(
-        name: String,
-        url: String,
-        routing_key: Secret,
-        timeout: Duration,
-        max_attempts: u32,
-    ) -> Result<Self, reqwest::Error> {
+impl PagerDutySinkConfig {
+    /// The sink this section describes; its routing key is read now.
+    pub fn build(&self) -> Result<PagerDutySink, BuildError> {
         Ok(PagerDutySink {
-            name,
-            url,
-            routing_key,
-            client: http::client(timeout)?,
-            max_attempts,
+            name: self.name.clone(),
+            url: self.url.clone(),
+            routing_key: self.routing_key.resolve()?,
+            client: http::client(self.timeout())?,
+            max_attempts: self.max_attempts,
         })
     }
 }

@@ -1,12 +1,10 @@
 //! Slack incoming webhook: a Block Kit message with what changed, where, the field diff, the
 //! findings, the expected record, the actor and the drift id to cite in a retrospective.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
-use super::{Alert, AlertStatus, DeliveryFuture, Sink, http};
-use crate::config::Secret;
+use super::{Alert, AlertStatus, BuildError, DeliveryFuture, Sink, http};
+use crate::config::{Secret, SlackSinkConfig};
 
 pub struct SlackSink {
     name: String,
@@ -15,18 +13,14 @@ pub struct SlackSink {
     max_attempts: u32,
 }
 
-impl SlackSink {
-    pub fn new(
-        name: String,
-        url: Secret,
-        timeout: Duration,
-        max_attempts: u32,
-    ) -> Result<Self, reqwest::Error> {
+impl SlackSinkConfig {
+    /// The sink this section describes; its URL is read now.
+    pub fn build(&self) -> Result<SlackSink, BuildError> {
         Ok(SlackSink {
-            name,
-            url,
-            client: http::client(timeout)?,
-            max_attempts,
+            name: self.name.clone(),
+            url: self.url()?,
+            client: http::client(self.timeout())?,
+            max_attempts: self.max_attempts,
         })
     }
 }

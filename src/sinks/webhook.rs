@@ -2,13 +2,11 @@
 //! and, when a key is configured, `X-Driftwatch-Signature: sha256=<hex HMAC-SHA256 of the
 //! body>`.
 
-use std::time::Duration;
-
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::{Alert, DeliveryError, DeliveryFuture, Sink, http};
-use crate::config::Secret;
+use super::{Alert, BuildError, DeliveryError, DeliveryFuture, Sink, http};
+use crate::config::{Secret, WebhookSinkConfig};
 
 pub struct WebhookSink {
     name: String,
@@ -18,20 +16,15 @@ pub struct WebhookSink {
     max_attempts: u32,
 }
 
-impl WebhookSink {
-    pub fn new(
-        name: String,
-        url: Secret,
-        hmac_key: Option<Secret>,
-        timeout: Duration,
-        max_attempts: u32,
-    ) -> Result<Self, reqwest::Error> {
+impl WebhookSinkConfig {
+    /// The sink this section describes; its URL and key are read now.
+    pub fn build(&self) -> Result<WebhookSink, BuildError> {
         Ok(WebhookSink {
-            name,
-            url,
-            hmac_key,
-            client: http::client(timeout)?,
-            max_attempts,
+            name: self.name.clone(),
+            url: self.url()?,
+            hmac_key: self.hmac_key()?,
+            client: http::client(self.timeout())?,
+            max_attempts: self.max_attempts,
         })
     }
 }

@@ -1,5 +1,6 @@
 //! Sources: components that list one scope's resources and return an `Observation`. Each is
-//! built from its config section; the daemon polls them (a Kubernetes source answers from its
+//! built from its own config section (`AwsConfig::build`, `KubernetesConfig::build`; `build`
+//! goes through the sections of a config); the daemon polls them (a Kubernetes source answers from its
 //! watches and also wakes the daemon when they see a change). A listing that does not complete is
 //! returned as `Outcome::Failed` with no resources, never as a short list.
 
@@ -8,8 +9,14 @@ pub mod kubernetes;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::model::{Observation, Scope};
+use kubernetes::Touched;
 
 pub type PollFuture<'a> = Pin<Box<dyn Future<Output = Observation> + Send + 'a>>;
 
@@ -35,4 +42,21 @@ pub trait Source: Send + Sync {
     fn service(&self) -> &'static str;
     /// List the scope. `observed_at` is the time the daemon stamps on the result.
     fn poll(&self, observed_at: jiff::Timestamp) -> PollFuture<'_>;
+}
+
+/// Every source the config's sections ask for: AWS (polled) and Kubernetes (watched; each
+/// change a watch sees is sent on `touched`).
+pub async fn build(
+    cfg: &Config,
+    metrics: &Metrics,
+    touched: Option<mpsc::Sender<Touched>>,
+) -> Vec<Arc<dyn Source>> {
+    let mut sources: Vec<Arc<dyn Source>> = Vec::new();
+    if let Some(aws) = &cfg.aws {
+        sources.extend(aws.build(metrics).await.into_iter().map(Arc::from));
+    }
+    if let Some(k) = &cfg.kubernetes {
+        sources.extend(k.build(metrics, touched).await.into_iter().map(Arc::from));
+    }
+    sources
 }

@@ -2,12 +2,10 @@
 //! the end, then `GET /repos/{owner}/{repo}/pulls/{n}/reviews` (paged) for each pull request.
 //! Every GET is conditional (ETag), so an unchanged repository costs 304s.
 
-use std::time::Duration;
+use jiff::{SignedDuration, Timestamp};
 
-use jiff::SignedDuration;
-
-use super::RemoteError;
 use super::http::{self, ConditionalGet};
+use super::{BuildError, Client, Loader, RemoteError, System};
 use crate::config::{GithubRecordsConfig, Secret};
 use crate::records::ticket::Ticket;
 use crate::records::ticket::github::{self as gh, Issue, Review};
@@ -31,21 +29,32 @@ pub struct Github {
     get: ConditionalGet,
 }
 
-impl Github {
-    pub fn new(c: &GithubRecordsConfig, token: Option<Secret>) -> Result<Github, RemoteError> {
-        Ok(Github {
-            name: c.name.clone(),
-            api: c.api_url.trim_end_matches('/').to_string(),
-            repositories: c.repositories.clone(),
-            label: c.label.clone(),
-            token,
-            merge_window: SignedDuration::from_secs(c.merge_window_secs.min(i64::MAX as u64) as i64),
-            page_size: c.page_size,
-            client: http::client(Duration::from_secs(c.timeout_secs))?,
+impl GithubRecordsConfig {
+    /// This source's loader, started at `now`; the token, if any, is read now.
+    pub fn build(&self, now: Timestamp) -> Result<Loader, BuildError> {
+        let github = Github {
+            name: self.name.clone(),
+            api: self.api_url.trim_end_matches('/').to_string(),
+            repositories: self.repositories.clone(),
+            label: self.label.clone(),
+            token: self.token.as_ref().map(|t| t.resolve()).transpose()?,
+            merge_window: self.merge_window(),
+            page_size: self.page_size,
+            client: http::client(self.timeout())?,
             get: ConditionalGet::default(),
-        })
+        };
+        Ok(Loader::new(
+            &self.name,
+            System::Github,
+            self.interval(),
+            self.stale_after(),
+            Client::Github(github),
+            now,
+        ))
     }
+}
 
+impl Github {
     fn headers(&self) -> Vec<(&'static str, String)> {
         let mut h = vec![
             ("accept", "application/vnd.github+json".to_string()),

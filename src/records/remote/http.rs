@@ -1,54 +1,45 @@
-//! The HTTP every ticket source shares: one client per source, a GET that remembers each
-//! URL's ETag and answer (a 304 reuses the stored answer), a JSON POST, and the
-//! classification of failures. Errors never contain a URL or a token.
+//! The HTTP every ticket source shares, on top of the client layer (`crate::http_client`):
+//! a GET that remembers each URL's ETag and answer (a 304 reuses the stored answer), a JSON
+//! POST, and the classification of failures as `FailureKind`s. Errors never contain a URL or
+//! a token.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use reqwest::header::HeaderMap;
 use serde::de::DeserializeOwned;
 
 use super::{FailureKind, RemoteError};
+use crate::http_client::{self, HttpError};
 
 pub fn client(timeout: Duration) -> Result<reqwest::Client, RemoteError> {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .user_agent(concat!("driftwatch/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| {
-            RemoteError::new(
-                FailureKind::Unreachable,
-                format!("cannot build an HTTP client: {}", e.without_url()),
-            )
-        })
+    Ok(http_client::client(timeout)?)
 }
 
-fn send_error(e: reqwest::Error) -> RemoteError {
-    let kind = if e.is_timeout() {
-        FailureKind::Timeout
-    } else {
-        FailureKind::Unreachable
-    };
-    RemoteError::new(kind, format!("request failed: {}", e.without_url()))
-}
-
-/// A non-2xx answer as a typed failure (GitHub's rate limit is a 403 or 429 with
-/// `x-ratelimit-remaining: 0`).
-fn status_error(status: reqwest::StatusCode, headers: &HeaderMap, text: &str) -> RemoteError {
-    let code = status.as_u16();
-    let exhausted = headers
-        .get("x-ratelimit-remaining")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim() == "0");
-    let kind = match code {
-        429 => FailureKind::RateLimited,
-        403 if exhausted => FailureKind::RateLimited,
-        401 | 403 => FailureKind::Denied,
-        500..=599 => FailureKind::Server,
-        _ => FailureKind::InvalidResponse,
-    };
-    let excerpt: String = text.chars().take(200).collect();
-    RemoteError::new(kind, format!("HTTP {code}: {}", excerpt.trim()))
+impl From<HttpError> for RemoteError {
+    fn from(e: HttpError) -> Self {
+        match e {
+            HttpError::Client(_) => RemoteError::new(FailureKind::Unreachable, e.to_string()),
+            HttpError::Transport { timeout, .. } => {
+                let kind = if timeout {
+                    FailureKind::Timeout
+                } else {
+                    FailureKind::Unreachable
+                };
+                RemoteError::new(kind, e.to_string())
+            }
+            // GitHub's rate limit is a 403 or 429 with `x-ratelimit-remaining: 0`.
+            HttpError::Refused(r) => {
+                let kind = match r.status.as_u16() {
+                    429 => FailureKind::RateLimited,
+                    403 if r.rate_limit_exhausted => FailureKind::RateLimited,
+                    401 | 403 => FailureKind::Denied,
+                    500..=599 => FailureKind::Server,
+                    _ => FailureKind::InvalidResponse,
+                };
+                RemoteError::new(kind, format!("HTTP {}: {}", r.status.as_u16(), r.excerpt))
+            }
+        }
+    }
 }
 
 pub fn decode<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, RemoteError> {
@@ -97,9 +88,8 @@ impl ConditionalGet {
         if let Some(c) = self.cache.get(url) {
             req = req.header("if-none-match", &c.etag);
         }
-        let resp = req.send().await.map_err(send_error)?;
-        let status = resp.status();
-        if status == reqwest::StatusCode::NOT_MODIFIED
+        let resp = http_client::send(req).await?;
+        if resp.status() == reqwest::StatusCode::NOT_MODIFIED
             && let Some(c) = self.cache.get(url)
         {
             self.hits += 1;
@@ -108,17 +98,10 @@ impl ConditionalGet {
                 link: c.link.clone(),
             });
         }
+        let resp = http_client::success(resp).await?;
         let resp_headers = resp.headers().clone();
-        let text = resp.text().await.map_err(send_error)?;
-        if !status.is_success() {
-            return Err(status_error(status, &resp_headers, &text));
-        }
-        let header = |name: &str| {
-            resp_headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
+        let text = http_client::text(resp).await?;
+        let header = |name: &str| http_client::header(&resp_headers, name).map(str::to_string);
         let link = header("link");
         if let Some(etag) = header("etag") {
             self.cache.insert(
@@ -149,18 +132,11 @@ pub async fn post_json<T: DeserializeOwned>(
     req: reqwest::RequestBuilder,
     body: &serde_json::Value,
 ) -> Result<T, RemoteError> {
-    let resp = req
+    let req = req
         .header("content-type", "application/json")
         .header("accept", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .map_err(send_error)?;
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let text = resp.text().await.map_err(send_error)?;
-    if !status.is_success() {
-        return Err(status_error(status, &headers, &text));
-    }
+        .body(body.to_string());
+    let resp = http_client::success(http_client::send(req).await?).await?;
+    let text = http_client::text(resp).await?;
     decode(what, &text)
 }

@@ -1,12 +1,11 @@
 //! Jira Cloud: `POST /rest/api/3/search/jql` with the configured JQL, the fields the mapping
 //! needs and `expand: changelog`, paged by `nextPageToken` until `isLast` (or no token).
 
-use std::time::Duration;
-
+use jiff::Timestamp;
 use serde_json::json;
 
 use super::http;
-use super::{FailureKind, RemoteError};
+use super::{BuildError, Client, FailureKind, Loader, RemoteError, System};
 use crate::config::{JiraRecordsConfig, Secret};
 use crate::records::ticket::Ticket;
 use crate::records::ticket::jira::{self as jr, FieldMap, SearchPage};
@@ -25,26 +24,37 @@ pub struct Jira {
 /// Pages beyond this are a runaway answer, not a change calendar.
 const MAX_PAGES: usize = 1000;
 
-impl Jira {
-    pub fn new(c: &JiraRecordsConfig, token: Secret) -> Result<Jira, RemoteError> {
-        Ok(Jira {
-            name: c.name.clone(),
-            base: c.url.trim_end_matches('/').to_string(),
-            email: c.email.clone(),
-            token,
-            jql: c.jql.clone(),
+impl JiraRecordsConfig {
+    /// This source's loader, started at `now`; the token is read now.
+    pub fn build(&self, now: Timestamp) -> Result<Loader, BuildError> {
+        let jira = Jira {
+            name: self.name.clone(),
+            base: self.url.trim_end_matches('/').to_string(),
+            email: self.email.clone(),
+            token: self.token.resolve()?,
+            jql: self.jql.clone(),
             map: FieldMap {
-                window_start: c.fields.window_start.clone(),
-                window_end: c.fields.window_end.clone(),
-                scope: c.fields.scope.clone(),
-                approver: c.fields.approver.clone(),
-                approved_statuses: c.fields.approved_statuses.clone(),
+                window_start: self.fields.window_start.clone(),
+                window_end: self.fields.window_end.clone(),
+                scope: self.fields.scope.clone(),
+                approver: self.fields.approver.clone(),
+                approved_statuses: self.fields.approved_statuses.clone(),
             },
-            page_size: c.page_size,
-            client: http::client(Duration::from_secs(c.timeout_secs))?,
-        })
+            page_size: self.page_size,
+            client: http::client(self.timeout())?,
+        };
+        Ok(Loader::new(
+            &self.name,
+            System::Jira,
+            self.interval(),
+            self.stale_after(),
+            Client::Jira(jira),
+            now,
+        ))
     }
+}
 
+impl Jira {
     pub async fn fetch(&mut self) -> Result<(Vec<Ticket>, u64), RemoteError> {
         let url = format!("{}/rest/api/3/search/jql", self.base);
         let mut token: Option<String> = None;

@@ -1,12 +1,11 @@
 //! Linear: the GraphQL `issues` connection filtered by label, paged by `pageInfo.endCursor`
 //! while `hasNextPage`. GraphQL errors (answered with HTTP 200) are failures.
 
-use std::time::Duration;
-
+use jiff::Timestamp;
 use serde_json::json;
 
 use super::http;
-use super::{FailureKind, RemoteError};
+use super::{BuildError, Client, FailureKind, Loader, RemoteError, System};
 use crate::config::{LinearRecordsConfig, Secret};
 use crate::records::ticket::Ticket;
 use crate::records::ticket::linear::{self as ln, Response};
@@ -23,19 +22,30 @@ pub struct Linear {
 
 const MAX_PAGES: usize = 1000;
 
-impl Linear {
-    pub fn new(c: &LinearRecordsConfig, token: Secret) -> Result<Linear, RemoteError> {
-        Ok(Linear {
-            name: c.name.clone(),
-            api: c.api_url.clone(),
-            token,
-            label: c.label.clone(),
-            approved_states: c.approved_states.clone(),
-            page_size: c.page_size,
-            client: http::client(Duration::from_secs(c.timeout_secs))?,
-        })
+impl LinearRecordsConfig {
+    /// This source's loader, started at `now`; the token is read now.
+    pub fn build(&self, now: Timestamp) -> Result<Loader, BuildError> {
+        let linear = Linear {
+            name: self.name.clone(),
+            api: self.api_url.clone(),
+            token: self.token.resolve()?,
+            label: self.label.clone(),
+            approved_states: self.approved_states.clone(),
+            page_size: self.page_size,
+            client: http::client(self.timeout())?,
+        };
+        Ok(Loader::new(
+            &self.name,
+            System::Linear,
+            self.interval(),
+            self.stale_after(),
+            Client::Linear(linear),
+            now,
+        ))
     }
+}
 
+impl Linear {
     pub async fn fetch(&mut self) -> Result<(Vec<Ticket>, u64), RemoteError> {
         let mut after: Option<String> = None;
         let mut tickets = Vec::new();

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ticket::{self, Ticket};
 use super::{RecordError, ValidationSettings};
-use crate::config::{Config, FieldError};
+use crate::config::{Config, FieldError, RecordsConfig, SecretError};
 use crate::model::ChangeRecord;
 
 /// Why a poll failed (the `kind` label of `driftwatch_records_source_errors`).
@@ -58,6 +58,15 @@ impl RemoteError {
     pub fn new(kind: FailureKind, message: String) -> Self {
         RemoteError { kind, message }
     }
+}
+
+/// Why a source's loader could not be built from its section.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Token(#[from] SecretError),
+    #[error(transparent)]
+    Client(#[from] RemoteError),
 }
 
 /// Which ticket system a source reads.
@@ -126,6 +135,29 @@ pub struct Loader {
 }
 
 impl Loader {
+    /// A loader that has not polled yet, started at `now`.
+    fn new(
+        name: &str,
+        system: System,
+        interval: Duration,
+        stale_after: SignedDuration,
+        client: Client,
+        now: Timestamp,
+    ) -> Loader {
+        Loader {
+            name: name.to_string(),
+            system,
+            interval,
+            stale_after,
+            client,
+            snapshot: Snapshot::default(),
+            since: now,
+            next_due: None,
+            last_error: None,
+            stale_episode: None,
+        }
+    }
+
     /// Seconds since the last good poll (or since start when there never was one).
     pub fn age(&self, now: Timestamp) -> SignedDuration {
         now.duration_since(self.snapshot.fetched_at.unwrap_or(self.since))
@@ -198,72 +230,37 @@ pub struct RemoteRecords {
 }
 
 impl RemoteRecords {
-    /// Build the loaders (tokens read now; their errors name the config field) and load each
-    /// source's last good set from `cache_dir` when given.
+    /// Build each source's loader from its section (tokens read now; errors name the
+    /// section) and load each source's last good set from `cache_dir` when given.
     pub fn from_config(
-        cfg: &Config,
+        records: &RecordsConfig,
         cache_dir: Option<&Path>,
         now: Timestamp,
     ) -> Result<RemoteRecords, Vec<FieldError>> {
+        let built = (records.github.iter().enumerate())
+            .map(|(i, c)| (format!("records.github[{i}]"), c.build(now)))
+            .chain(
+                (records.jira.iter().enumerate())
+                    .map(|(i, c)| (format!("records.jira[{i}]"), c.build(now))),
+            )
+            .chain(
+                (records.linear.iter().enumerate())
+                    .map(|(i, c)| (format!("records.linear[{i}]"), c.build(now))),
+            );
         let mut loaders = Vec::new();
         let mut errs = Vec::new();
-        let secs = |s: u64| SignedDuration::from_secs(s.min(i64::MAX as u64) as i64);
-        let mut add = |name: &str,
-                       system: System,
-                       interval: u64,
-                       stale: u64,
-                       field: String,
-                       client: Result<Client, String>| match client {
-            Ok(client) => loaders.push(Loader {
-                name: name.to_string(),
-                system,
-                interval: Duration::from_secs(interval),
-                stale_after: secs(stale),
-                client,
-                snapshot: Snapshot::default(),
-                since: now,
-                next_due: None,
-                last_error: None,
-                stale_episode: None,
-            }),
-            Err(message) => errs.push(FieldError { field, message }),
-        };
-        let r = &cfg.records;
-        // Every source section names its token and schedule alike; only the client differs.
-        macro_rules! build {
-            ($list:expr, $kind:literal, $system:expr, $new:path, $variant:path) => {
-                for (i, c) in $list.iter().enumerate() {
-                    let client = c
-                        .token()
-                        .and_then(|t| $new(c, t).map_err(|e| e.to_string()))
-                        .map($variant);
-                    let field = format!(concat!("records.", $kind, "[{}]"), i);
-                    add(
-                        &c.name,
-                        $system,
-                        c.interval_secs,
-                        c.stale_after_secs,
-                        field,
-                        client,
-                    );
-                }
-            };
+        for (field, loader) in built {
+            match loader {
+                Ok(l) => loaders.push(l),
+                Err(e) => errs.push(FieldError {
+                    field,
+                    message: match e {
+                        BuildError::Token(t) => t.problem.to_string(),
+                        BuildError::Client(c) => c.to_string(),
+                    },
+                }),
+            }
         }
-        build!(
-            r.github,
-            "github",
-            System::Github,
-            github::Github::new,
-            Client::Github
-        );
-        build!(r.jira, "jira", System::Jira, jira::Jira::new, Client::Jira);
-        build!(
-            r.linear,
-            "linear",
-            System::Linear,
-            linear::Linear::new,
-            Client::Linear
-        );
         if !errs.is_empty() {
             return Err(errs);
         }
@@ -379,13 +376,7 @@ fn write_cache(dir: &Path, source: &str, s: &Snapshot) -> std::io::Result<()> {
 
 /// Names of the configured sources.
 pub fn source_names(cfg: &Config) -> Vec<String> {
-    let r = &cfg.records;
-    r.github
-        .iter()
-        .map(|c| c.name.clone())
-        .chain(r.jira.iter().map(|c| c.name.clone()))
-        .chain(r.linear.iter().map(|c| c.name.clone()))
-        .collect()
+    cfg.records.source_names()
 }
 
 /// Where the last good sets live: `<state_dir>/records-cache`.

@@ -1,5 +1,6 @@
-//! AWS sources: SDK clients built from the `[aws]` config (standard credential chain, optional
-//! endpoint override for emulators), one source per (account, region) and service.
+//! AWS sources: SDK clients built from the `[aws]` section (`AwsConfig::build`: standard
+//! credential chain, optional endpoint override for emulators), one source per (account,
+//! region) and service.
 
 pub mod ec2;
 pub mod iam;
@@ -15,98 +16,97 @@ use aws_config::timeout::TimeoutConfig;
 use aws_sdk_ec2::config::SharedCredentialsProvider;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 
-use crate::config::{AwsService, Config};
+use crate::config::{AwsConfig, AwsService};
 use crate::metrics::Metrics;
 use crate::model::{FailureKind, Scope};
 use crate::sources::Source;
 use limit::Throttle;
 
-/// Build every AWS source the config asks for: per account, EC2 in each region and IAM once
-/// (global), each account with its own credentials (the base chain, or an assumed role) and
-/// its own token buckets.
-pub async fn build_sources(cfg: &Config, metrics: &Metrics) -> Vec<Box<dyn Source>> {
-    let Some(aws) = &cfg.aws else {
-        return Vec::new();
-    };
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .operation_timeout(Duration::from_secs(aws.timeout_secs))
-                .connect_timeout(Duration::from_secs(aws.timeout_secs.min(5)))
-                .build(),
-        )
-        .retry_config(RetryConfig::standard().with_max_attempts(aws.max_attempts));
-    if let Some(url) = &aws.endpoint_url {
-        loader = loader.endpoint_url(url);
-    }
-    // A region for STS and the credential providers; each client sets its own below.
-    let home = cfg
-        .aws_scopes()
-        .first()
-        .map(|(_, r)| r.clone())
-        .unwrap_or_else(|| "us-east-1".into());
-    loader = loader.region(aws_config::Region::new(home.clone()));
-    let shared = loader.load().await;
-    let mut sources: Vec<Box<dyn Source>> = Vec::new();
-    for account in &aws.accounts {
-        let account_conf = match &account.role_arn {
-            None => shared.clone(),
-            Some(role) => {
-                let mut b = AssumeRoleProvider::builder(role.clone())
-                    .session_name(
-                        account
-                            .session_name
-                            .clone()
-                            .unwrap_or_else(|| "driftwatch".into()),
-                    )
-                    .region(aws_config::Region::new(home.clone()))
-                    .configure(&shared);
-                if let Some(x) = &account.external_id {
-                    b = b.external_id(x.clone());
+impl AwsConfig {
+    /// Every source this section asks for: per account, EC2 in each region and IAM once
+    /// (global), each account with its own credentials (the base chain, or an assumed role)
+    /// and its own token buckets, which count calls in `metrics`.
+    pub async fn build(&self, metrics: &Metrics) -> Vec<Box<dyn Source>> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_timeout(self.timeout())
+                    .connect_timeout(self.timeout().min(Duration::from_secs(5)))
+                    .build(),
+            )
+            .retry_config(RetryConfig::standard().with_max_attempts(self.max_attempts));
+        if let Some(url) = &self.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        // A region for STS and the credential providers; each client sets its own below.
+        let home = self
+            .scopes()
+            .first()
+            .map(|(_, r)| r.clone())
+            .unwrap_or_else(|| "us-east-1".into());
+        loader = loader.region(aws_config::Region::new(home.clone()));
+        let shared = loader.load().await;
+        let mut sources: Vec<Box<dyn Source>> = Vec::new();
+        for account in &self.accounts {
+            let account_conf = match &account.role_arn {
+                None => shared.clone(),
+                Some(role) => {
+                    let mut b = AssumeRoleProvider::builder(role.clone())
+                        .session_name(
+                            account
+                                .session_name
+                                .clone()
+                                .unwrap_or_else(|| "driftwatch".into()),
+                        )
+                        .region(aws_config::Region::new(home.clone()))
+                        .configure(&shared);
+                    if let Some(x) = &account.external_id {
+                        b = b.external_id(x.clone());
+                    }
+                    let provider = b.build().await;
+                    shared
+                        .to_builder()
+                        .credentials_provider(SharedCredentialsProvider::new(provider))
+                        .build()
                 }
-                let provider = b.build().await;
-                shared
-                    .to_builder()
-                    .credentials_provider(SharedCredentialsProvider::new(provider))
-                    .build()
+            };
+            let throttle = |service: &'static str| {
+                Arc::new(Throttle::new(
+                    account.id.clone(),
+                    service,
+                    self.requests_per_second,
+                    self.burst,
+                    metrics.clone(),
+                ))
+            };
+            if self.services.contains(&AwsService::Ec2) {
+                let ec2_throttle = throttle("aws.ec2");
+                for region in account.regions.as_ref().unwrap_or(&self.regions) {
+                    let conf = aws_sdk_ec2::config::Builder::from(&account_conf)
+                        .region(aws_config::Region::new(region.clone()))
+                        .build();
+                    sources.push(Box::new(ec2::Ec2Source::new(
+                        Scope::Aws {
+                            account: account.id.as_str().into(),
+                            region: region.as_str().into(),
+                        },
+                        aws_sdk_ec2::Client::from_conf(conf),
+                        self.page_size,
+                        ec2_throttle.clone(),
+                    )));
+                }
             }
-        };
-        let throttle = |service: &'static str| {
-            Arc::new(Throttle::new(
-                account.id.clone(),
-                service,
-                aws.requests_per_second,
-                aws.burst,
-                metrics.clone(),
-            ))
-        };
-        if aws.services.contains(&AwsService::Ec2) {
-            let ec2_throttle = throttle("aws.ec2");
-            for region in account.regions.as_ref().unwrap_or(&aws.regions) {
-                let conf = aws_sdk_ec2::config::Builder::from(&account_conf)
-                    .region(aws_config::Region::new(region.clone()))
-                    .build();
-                sources.push(Box::new(ec2::Ec2Source::new(
-                    Scope::Aws {
-                        account: account.id.as_str().into(),
-                        region: region.as_str().into(),
-                    },
-                    aws_sdk_ec2::Client::from_conf(conf),
-                    aws.page_size,
-                    ec2_throttle.clone(),
+            if self.services.contains(&AwsService::Iam) {
+                let conf = aws_sdk_iam::config::Builder::from(&account_conf).build();
+                sources.push(Box::new(iam::IamSource::new(
+                    account.id.clone(),
+                    aws_sdk_iam::Client::from_conf(conf),
+                    throttle("aws.iam"),
                 )));
             }
         }
-        if aws.services.contains(&AwsService::Iam) {
-            let conf = aws_sdk_iam::config::Builder::from(&account_conf).build();
-            sources.push(Box::new(iam::IamSource::new(
-                account.id.clone(),
-                aws_sdk_iam::Client::from_conf(conf),
-                throttle("aws.iam"),
-            )));
-        }
+        sources
     }
-    sources
 }
 
 /// Map an SDK error to a failure kind (a metric label) and a message without secrets.

@@ -1,0 +1,212 @@
+//! The `[aws]` section: the accounts and regions to poll, the services to watch, and the
+//! SDK's timeout, retries, page size and request rate.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::FieldError;
+use super::bounds::{self, HOUR, Unit};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsConfig {
+    /// Override the AWS endpoint (an emulator such as moto's server). Default: the standard
+    /// endpoints, or `AWS_ENDPOINT_URL` when set.
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+    /// Regions polled for every account that does not list its own.
+    #[serde(default)]
+    pub regions: Vec<String>,
+    #[serde(default)]
+    pub accounts: Vec<AwsAccount>,
+    /// Per-operation timeout (all retries included).
+    #[serde(default = "default_aws_timeout")]
+    pub timeout_secs: u64,
+    /// SDK attempts per call (retries with backoff on throttling).
+    #[serde(default = "default_aws_attempts")]
+    pub max_attempts: u32,
+    /// Page size for listing calls (AWS maximum 1000).
+    #[serde(default = "default_page_size")]
+    pub page_size: i32,
+    /// Which services to watch in every account: `ec2` (per region), `iam` (global).
+    #[serde(default = "default_services")]
+    pub services: Vec<AwsService>,
+    /// Average API calls per second per account and service (a token bucket).
+    #[serde(default = "default_rps")]
+    pub requests_per_second: f64,
+    /// Calls allowed at once before the average applies.
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AwsService {
+    Ec2,
+    Iam,
+}
+
+fn default_services() -> Vec<AwsService> {
+    vec![AwsService::Ec2, AwsService::Iam]
+}
+fn default_rps() -> f64 {
+    10.0
+}
+fn default_burst() -> u32 {
+    20
+}
+fn default_aws_timeout() -> u64 {
+    30
+}
+fn default_aws_attempts() -> u32 {
+    3
+}
+fn default_page_size() -> i32 {
+    1000
+}
+
+/// The most API calls per second a bucket may allow, and the largest burst.
+const MAX_RPS: f64 = 10_000.0;
+const MAX_BURST: u64 = 10_000;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsAccount {
+    /// The 12-digit account id the credentials reach.
+    pub id: String,
+    /// A friendly name for messages.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub regions: Option<Vec<String>>,
+    /// Reach this account by assuming a role from the base credentials.
+    #[serde(default)]
+    pub role_arn: Option<String>,
+    #[serde(default)]
+    pub external_id: Option<String>,
+    #[serde(default)]
+    pub session_name: Option<String>,
+}
+
+impl AwsConfig {
+    /// (account, region) pairs to poll.
+    pub fn scopes(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for a in &self.accounts {
+            for r in a.regions.as_ref().unwrap_or(&self.regions) {
+                out.push((a.id.clone(), r.clone()));
+            }
+        }
+        out
+    }
+
+    /// The per-operation timeout.
+    pub fn timeout(&self) -> Duration {
+        bounds::secs(self.timeout_secs)
+    }
+
+    pub(super) fn validate(&self, errs: &mut Vec<FieldError>) {
+        let mut err = |field: String, message: String| errs.push(FieldError { field, message });
+        if let Some(u) = &self.endpoint_url
+            && reqwest::Url::parse(u).is_err()
+        {
+            err("aws.endpoint_url".into(), format!("`{u}` is not a URL"));
+        }
+        if self.accounts.is_empty() {
+            err(
+                "aws.accounts".into(),
+                "at least one [[aws.accounts]] entry is required".into(),
+            );
+        }
+        if !(1..=1000).contains(&self.page_size) {
+            err("aws.page_size".into(), "must be between 1 and 1000".into());
+        }
+        if let Err(m) = bounds::range(self.timeout_secs, 1, HOUR, Unit::Seconds) {
+            err("aws.timeout_secs".into(), m);
+        }
+        if !self.requests_per_second.is_finite() || self.requests_per_second <= 0.0 {
+            err(
+                "aws.requests_per_second".into(),
+                "must be more than 0".into(),
+            );
+        } else if self.requests_per_second > MAX_RPS {
+            err(
+                "aws.requests_per_second".into(),
+                format!("must be at most {MAX_RPS}"),
+            );
+        }
+        if self.services.is_empty() {
+            err(
+                "aws.services".into(),
+                "name at least one of ec2, iam".into(),
+            );
+        }
+        if let Err(m) = bounds::range(self.max_attempts, 1, 100, Unit::Count) {
+            err("aws.max_attempts".into(), m);
+        }
+        if let Err(m) = bounds::range(self.burst, 0, MAX_BURST, Unit::Count) {
+            err("aws.burst".into(), m);
+        }
+        for (i, r) in self.regions.iter().enumerate() {
+            if !valid_region(r) {
+                err(
+                    format!("aws.regions[{i}]"),
+                    format!("`{r}` is not a region name"),
+                );
+            }
+        }
+        let mut seen = Vec::new();
+        for (i, a) in self.accounts.iter().enumerate() {
+            if a.id.len() != 12 || !a.id.chars().all(|c| c.is_ascii_digit()) {
+                err(
+                    format!("aws.accounts[{i}].id"),
+                    format!("`{}` is not a 12-digit account id (quote it in TOML)", a.id),
+                );
+            }
+            if seen.contains(&&a.id) {
+                err(
+                    format!("aws.accounts[{i}].id"),
+                    format!("account {} is listed twice", a.id),
+                );
+            }
+            seen.push(&a.id);
+            if let Some(r) = &a.role_arn {
+                let ok = r.starts_with("arn:aws") && r.contains(":iam::") && r.contains(":role/");
+                if !ok {
+                    err(
+                        format!("aws.accounts[{i}].role_arn"),
+                        format!("`{r}` is not a role ARN (arn:aws:iam::ACCOUNT:role/NAME)"),
+                    );
+                } else if !r.contains(&format!(":iam::{}:", a.id)) {
+                    err(
+                        format!("aws.accounts[{i}].role_arn"),
+                        format!("`{r}` is not a role in account {}", a.id),
+                    );
+                }
+            }
+            let regions = a.regions.as_ref().unwrap_or(&self.regions);
+            if regions.is_empty() {
+                err(
+                    format!("aws.accounts[{i}].regions"),
+                    "no regions: set aws.regions or this account's regions".into(),
+                );
+            }
+            for (j, r) in a.regions.iter().flatten().enumerate() {
+                if !valid_region(r) {
+                    err(
+                        format!("aws.accounts[{i}].regions[{j}]"),
+                        format!("`{r}` is not a region name"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn valid_region(r: &str) -> bool {
+    !r.is_empty()
+        && r.split('-').count() >= 3
+        && r.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
