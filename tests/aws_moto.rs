@@ -247,6 +247,21 @@ async fn stopped_emulator_gives_failed_scope_no_deletes_then_recovery() {
         .find(|r| r.json()["event"] == "source_blind")
         .expect("blind alert");
     assert_eq!(blind.json()["severity"], "high");
+    // The recovery is the blind alert's resolve, so PagerDuty and Alertmanager close it.
+    let recovered = hook
+        .requests()
+        .into_iter()
+        .find(|r| r.json()["event"] == "source_recovered")
+        .expect("recovery alert");
+    assert_eq!(recovered.json()["status"], "resolved");
+    assert_eq!(recovered.json()["group"], blind.json()["group"]);
+    assert!(
+        blind.json()["group"]
+            .as_str()
+            .is_some_and(|g| g.starts_with("source_blind:aws:")),
+        "{}",
+        blind.json()
+    );
     assert!(
         blind.json()["reason"]
             .as_str()

@@ -58,9 +58,17 @@ async fn metrics_readiness_and_systemd_notifications() {
             messages.push_str(&String::from_utf8_lossy(&buf[..n]));
             messages.push('\n');
         }
-        messages.contains("READY=1") && messages.contains("WATCHDOG=1")
+        // READY=1 comes before the first poll; the cycle's STATUS line after it.
+        messages.contains("READY=1")
+            && messages.contains("WATCHDOG=1")
+            && messages.contains("STATUS=watching 1 scopes")
     });
-    assert!(messages.contains("STATUS=watching 1 scopes"), "{messages}");
+    let ready = messages.find("READY=1").unwrap_or(usize::MAX);
+    let watching = messages.find("STATUS=watching 1 scopes").unwrap_or(0);
+    assert!(
+        ready < watching,
+        "READY=1 before the first cycle's STATUS: {messages}"
+    );
 
     let (status, text) = http_get(port, "/metrics").expect("metrics");
     assert_eq!(status, 200);
@@ -104,6 +112,55 @@ async fn metrics_readiness_and_systemd_notifications() {
         tail.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
     assert!(tail.contains("STOPPING=1"), "{tail}");
+}
+
+/// READY=1 comes once the store is open and the records are loaded, while the first poll is
+/// still running: a first poll of a large account must not outlast systemd's
+/// TimeoutStartSec (Type=notify) and put the unit in a restart loop. /readyz still says
+/// not ready until the scope has completed a poll.
+#[tokio::test]
+async fn ready_is_signalled_before_a_slow_first_poll_completes() {
+    let moto = Moto::start();
+    create_group(&moto.ec2().await, "inference-api").await;
+    let port = free_port();
+    let env = Env::new(&Settings {
+        endpoint: &moto.url,
+        http_port: Some(port),
+        timeout_secs: 60,
+        ..Default::default()
+    });
+    let sock_dir = tempfile::tempdir().expect("tempdir");
+    let sock_path = sock_dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).expect("notify socket");
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    // The emulator answers nothing: the first poll waits on its 60 s timeout.
+    moto.pause();
+    let mut cmd = env.command(&["run"]);
+    cmd.env("NOTIFY_SOCKET", &sock_path);
+    let mut d = Running::start(cmd);
+    let mut messages = String::new();
+    wait_until("READY=1 while the first poll hangs", SECS, || {
+        let mut buf = [0u8; 4096];
+        if let Ok(n) = sock.recv(&mut buf) {
+            messages.push_str(&String::from_utf8_lossy(&buf[..n]));
+            messages.push('\n');
+        }
+        messages.contains("READY=1")
+    });
+    assert!(
+        messages.contains("STATUS=records loaded; first poll running"),
+        "{messages}"
+    );
+    let (status, body) = http_get(port, "/readyz").expect("readyz");
+    assert_eq!(status, 503, "not ready until a poll completed: {body}");
+    assert!(body.contains("has not completed a poll"), "{body}");
+    moto.resume();
+    wait_until("/readyz ready", Duration::from_secs(90), || {
+        http_get(port, "/readyz").is_some_and(|(s, _)| s == 200)
+    });
+    d.signal("TERM");
+    assert_eq!(d.wait_exit(SECS), 0);
 }
 
 #[tokio::test]
@@ -201,6 +258,112 @@ async fn edited_record_file_is_reloaded_without_restart() {
     env.record("bad.yaml", "id: X\n");
     let i = d.wait_log_after(after, "change record rejected", SECS);
     assert!(d.log[i].contains("bad.yaml"), "{}", d.log[i]);
+    d.signal("TERM");
+    assert_eq!(d.wait_exit(SECS), 0);
+}
+
+/// One process per state directory: a second daemon, or a scan, while one runs would decide
+/// and page every change twice. The lock goes with the process.
+#[tokio::test]
+async fn a_second_process_on_the_same_state_directory_is_refused() {
+    let moto = Moto::start();
+    let env = Env::new(&Settings {
+        endpoint: &moto.url,
+        interval_secs: 3600,
+        // Generous: the last scan must not fail a poll on a loaded machine.
+        timeout_secs: 20,
+        ..Default::default()
+    });
+    let mut d = Running::start(env.command(&["run"]));
+    d.wait_log("cycle complete", SECS);
+    for args in [&["scan"][..], &["run"][..]] {
+        let out = env.run(args);
+        assert_eq!(out.code, 2, "{args:?}: {out}");
+        assert!(
+            out.stderr.contains("is in use by another driftwatch (pid ")
+                && out.stderr.contains("one process per state directory"),
+            "{args:?}: {out}"
+        );
+    }
+    // SIGKILL leaves no stale lock behind.
+    let _ = d.child.kill();
+    let _ = d.wait_exit(SECS);
+    let out = env.run(&["scan"]);
+    assert!(
+        !out.stderr.contains("is in use by another driftwatch"),
+        "{out}"
+    );
+    assert_eq!(out.code, 0, "{out}");
+}
+
+/// A cycle the store cannot commit makes the daemon not ready and is told to on-call
+/// straight away (the outbox lives in the failing store), once per outage; the daemon keeps
+/// running.
+#[tokio::test]
+async fn a_store_failure_is_alerted_directly_and_makes_the_daemon_not_ready() {
+    let moto = Moto::start();
+    let hook = Receiver::start();
+    let port = free_port();
+    let env = Env::new(&Settings {
+        endpoint: &moto.url,
+        webhook: Some(&hook.url),
+        http_port: Some(port),
+        ..Default::default()
+    });
+    let ec2 = moto.ec2().await;
+    let sg = create_group(&ec2, "payments").await;
+    let mut d = Running::start(env.command(&["run"]));
+    d.wait_log("baseline recorded", SECS);
+    wait_until("/readyz ready", SECS, || {
+        http_get(port, "/readyz").is_some_and(|(s, _)| s == 200)
+    });
+    // The stored group no longer matches its hash; a change to the group needs that row.
+    let status = Command::new("sqlite3")
+        .arg("-cmd")
+        .arg(".timeout 10000")
+        .arg(env.db())
+        .arg(format!(
+            "UPDATE snapshots SET name = 'renamed' WHERE id = '{sg}'"
+        ))
+        .status()
+        .expect("sqlite3 (scripts/test.sh installs it)");
+    assert!(status.success());
+    ec2.create_tags()
+        .resources(&sg)
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key("team")
+                .value("pay")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("tag");
+    d.wait_log("the store failed a cycle; told on-call directly", SECS);
+    let (status, body) = http_get(port, "/readyz").expect("readyz");
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("the store failed the last cycle")
+            && body.contains("does not match its stored hash"),
+        "{body}"
+    );
+    // Several failing cycles, one direct alert.
+    let skip = d.log.len();
+    d.wait_log_after(skip, "cannot store the cycle's result", SECS);
+    let store_alerts: Vec<serde_json::Value> = hook
+        .requests()
+        .iter()
+        .map(|r| r.json())
+        .filter(|j| j["event"] == "store_failed")
+        .collect();
+    assert_eq!(store_alerts.len(), 1, "{store_alerts:?}");
+    assert_eq!(store_alerts[0]["severity"], "critical");
+    assert!(
+        store_alerts[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("neither recorded nor alerted")),
+        "{store_alerts:?}"
+    );
     d.signal("TERM");
     assert_eq!(d.wait_exit(SECS), 0);
 }

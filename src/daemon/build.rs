@@ -51,6 +51,7 @@ impl Daemon {
             path: cfg.state_dir.clone(),
             source,
         })?;
+        let lock = lock_state_dir(&cfg.state_dir)?;
         let db = Db::open(&cfg.database_path())?;
         let (store, thread) = StoreHandle::spawn(db).map_err(DaemonError::Thread)?;
         let sinks = Sinks::from_config(&cfg.sinks, &cfg.alerting)?;
@@ -64,6 +65,7 @@ impl Daemon {
         health.set_scopes(sources.iter().map(|s| s.scope().to_string()));
         let (sinks_tx, _) = watch::channel(sinks.clone());
         Ok(Daemon {
+            _lock: lock,
             validation: cfg.records.validation(),
             pipeline: pipeline_for(&cfg, store.clone(), sinks),
             cfg,
@@ -172,4 +174,40 @@ fn build_remote(cfg: &Config) -> Result<RemoteRecords, ConfigError> {
             errors,
         },
     )
+}
+
+/// Hold an exclusive lock on `state_dir/lock` for the daemon's life (or a scan's): two
+/// processes writing one store would decide every change twice and page twice. The lock is
+/// the kernel's (flock), so it goes with the process, even one killed with SIGKILL.
+fn lock_state_dir(dir: &std::path::Path) -> Result<std::fs::File, DaemonError> {
+    use std::io::{Read, Seek, Write};
+    let path = dir.join("lock");
+    let io = |source| DaemonError::StateDir {
+        path: path.clone(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            return Err(DaemonError::Locked {
+                path: dir.to_path_buf(),
+                holder: holder.trim().to_string(),
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+    }
+    // Who holds it, for the next one's message.
+    file.set_len(0).map_err(io)?;
+    file.rewind().map_err(io)?;
+    writeln!(file, "pid {}", std::process::id()).map_err(io)?;
+    Ok(file)
 }

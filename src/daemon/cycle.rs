@@ -3,6 +3,7 @@
 //! obligations scheduler. Also the record-file problems a reload finds (ledgered and alerted
 //! once each).
 
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use tokio::task::JoinSet;
@@ -13,6 +14,13 @@ use crate::metrics::ErrorLabels;
 use crate::records::{LoadReport, RecordError};
 use crate::sinks::alert_for_record;
 use crate::store::LedgerEvent;
+
+/// A cycle between its two halves (`prepare`, `poll_and_decide`).
+pub(super) struct Prepared {
+    started: Instant,
+    index: RecordIndex,
+    load: LoadReport,
+}
 
 impl Daemon {
     /// Close every open drift that a loaded record names in `retrospective_for`, and resolve
@@ -98,10 +106,14 @@ impl Daemon {
 
     /// A cycle over the sources of `only` (every source when `None`): the same records,
     /// retrospectives, pipeline and obligations as a full cycle.
-    pub(super) async fn cycle_for(
-        &mut self,
-        only: Option<&std::collections::BTreeSet<String>>,
-    ) -> CycleReport {
+    pub(super) async fn cycle_for(&mut self, only: Option<&BTreeSet<String>>) -> CycleReport {
+        let prepared = self.prepare(only).await;
+        self.poll_and_decide(prepared, only).await
+    }
+
+    /// The first half of a cycle: the records in force and the drifts they explain. The run
+    /// loop tells systemd it is ready after this half of the first cycle.
+    pub(super) async fn prepare(&mut self, only: Option<&BTreeSet<String>>) -> Prepared {
         let started = Instant::now();
         // A watch-driven cycle decides against the records in force: record files are
         // reloaded on their own change (notify) and ticket systems on their own timer, so it
@@ -116,7 +128,24 @@ impl Daemon {
             }
         };
         self.close_retrospectives().await;
-        let index = RecordIndex::new(self.records.active().to_vec());
+        Prepared {
+            started,
+            index: RecordIndex::new(self.records.active().to_vec()),
+            load,
+        }
+    }
+
+    /// The second half: poll, decide and commit each scope, then the obligations.
+    pub(super) async fn poll_and_decide(
+        &mut self,
+        prepared: Prepared,
+        only: Option<&BTreeSet<String>>,
+    ) -> CycleReport {
+        let Prepared {
+            started,
+            index,
+            load,
+        } = prepared;
         let at = crate::clock::now();
         let mut polls = JoinSet::new();
         for s in &self.sources {
@@ -135,6 +164,8 @@ impl Daemon {
             records_active: load.records_active,
             ..Default::default()
         };
+        // Scopes whose results the store could not commit (not source task failures).
+        let mut uncommitted = Vec::new();
         while let Some(joined) = polls.join_next().await {
             self.beat();
             let (obs, service, took) = match joined {
@@ -162,10 +193,12 @@ impl Daemon {
                         .inc();
                     tracing::error!(scope = %scope, error = %e, "cannot store the cycle's result");
                     report.store_errors.push(format!("{scope}: {e}"));
+                    uncommitted.push(format!("{scope}: {e}"));
                 }
             }
         }
         report.scopes.sort_by(|a, b| a.scope.cmp(&b.scope));
+        self.store_health(&uncommitted).await;
         let sinks = self.sinks.borrow().clone();
         match scheduler::run(
             &self.store,
@@ -196,6 +229,33 @@ impl Daemon {
             self.metrics.ledger_entries.set(n as i64);
         }
         report
+    }
+
+    /// A cycle whose results could not be committed makes the daemon not ready, and the
+    /// first one of an outage is told to on-call straight away: the outbox lives in the store
+    /// that is failing. A cycle that commits everything ends the outage.
+    async fn store_health(&self, uncommitted: &[String]) {
+        let first = uncommitted.first().cloned();
+        if !self.health.set_store_error(first.clone()) {
+            return;
+        }
+        let Some(error) = first else { return };
+        let at = crate::clock::now().to_string();
+        let alert = crate::sinks::alert_for_system(
+            crate::model::EventKind::StoreFailed,
+            crate::model::Severity::Critical,
+            "",
+            format!("store_failed:{at}"),
+            "driftwatch cannot record changes: its store fails".into(),
+            format!(
+                "{} scope(s) could not be committed, first: {error}; changes there are neither recorded nor alerted until the store works again",
+                uncommitted.len()
+            ),
+            &at,
+        );
+        let sinks = self.sinks.borrow().clone();
+        let told = sinks.deliver_now(&alert).await;
+        tracing::error!(error = %error, sinks_told = told, "the store failed a cycle; told on-call directly");
     }
 
     /// Ledger and alert each distinct record-file error once.

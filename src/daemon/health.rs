@@ -17,6 +17,8 @@ pub enum ScopeHealth {
 pub struct Health {
     store_open: AtomicBool,
     records_loaded: AtomicBool,
+    /// The last cycle's store error, while the store keeps failing.
+    store_error: Mutex<Option<String>>,
     scopes: Mutex<BTreeMap<String, ScopeHealth>>,
 }
 
@@ -27,6 +29,19 @@ impl Health {
 
     pub fn set_records_loaded(&self) {
         self.records_loaded.store(true, Ordering::SeqCst);
+    }
+
+    /// Record whether the last cycle could commit. Returns true when the store just started
+    /// failing (a new outage).
+    pub fn set_store_error(&self, error: Option<String>) -> bool {
+        match self.store_error.lock() {
+            Ok(mut e) => {
+                let new_outage = e.is_none() && error.is_some();
+                *e = error;
+                new_outage
+            }
+            Err(_) => false,
+        }
     }
 
     /// Replace the set of scopes (start-up and config reload); known states are kept.
@@ -54,6 +69,14 @@ impl Health {
         }
         if !self.records_loaded.load(Ordering::SeqCst) {
             why.push("change records not loaded yet".to_string());
+        }
+        match self.store_error.lock() {
+            Ok(e) => {
+                if let Some(e) = e.as_ref() {
+                    why.push(format!("the store failed the last cycle: {e}"));
+                }
+            }
+            Err(_) => why.push("health state unavailable".to_string()),
         }
         match self.scopes.lock() {
             Ok(s) => {
@@ -91,6 +114,22 @@ mod tests {
             Ok(()),
             "a blind scope is reported, not waited for"
         );
+        assert!(
+            h.set_store_error(Some("database: disk I/O error".into())),
+            "new outage"
+        );
+        assert!(
+            !h.set_store_error(Some("database: disk I/O error".into())),
+            "same outage"
+        );
+        assert_eq!(
+            h.ready(),
+            Err(vec![
+                "the store failed the last cycle: database: disk I/O error".to_string()
+            ])
+        );
+        assert!(!h.set_store_error(None));
+        assert_eq!(h.ready(), Ok(()));
         h.set_scopes(["aws:1:a".to_string(), "aws:2:a".to_string()]);
         assert!(h.ready().is_err(), "a new scope after reload is pending");
     }

@@ -47,6 +47,13 @@ pub enum DaemonError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "state directory {path} is in use by another driftwatch ({holder}); one process per state directory"
+    )]
+    Locked {
+        path: std::path::PathBuf,
+        holder: String,
+    },
     #[error("cannot start the store thread: {0}")]
     Thread(std::io::Error),
     #[error("cannot listen on {addr} (http.listen): {source}")]
@@ -99,6 +106,8 @@ pub struct Control {
 }
 
 pub struct Daemon {
+    /// The exclusive lock on the state directory, released when the daemon is dropped.
+    _lock: std::fs::File,
     cfg: Config,
     store: StoreHandle,
     store_thread: Option<std::thread::JoinHandle<()>>,

@@ -16,7 +16,9 @@ use crate::model::{
     Action, Decision, DecisionKind, EventKind, FailureKind, Finding, Observation, Outcome, Scope,
     Severity,
 };
-use crate::sinks::{Alert, Sinks, alert_for_change, alert_for_source, resolve_items};
+use crate::sinks::{
+    Alert, Sinks, alert_for_blind, alert_for_change, alert_for_recovery, resolve_items,
+};
 use crate::store::ledger::{ChangeEntry, CloseReason, ExposureEntry, LedgerField, LedgerFinding};
 use crate::store::{
     ClosedReason, CycleWrite, DriftClosure, LedgerEvent, NewDrift, OpenDrift, OutboxEvent,
@@ -194,7 +196,7 @@ fn failed(
             "{consecutive} polls in a row failed; last error ({}): {message}",
             kind.as_str()
         );
-        let alert = alert_for_source(&scope_s, EventKind::SourceBlind, reason, &at_s);
+        let alert = alert_for_blind(&scope_s, reason, &at_s);
         enqueue(settings, write, &alert, Some(scope_s));
     }
     let next = ScopeState {
@@ -225,12 +227,8 @@ fn recovered(
             blind_since: since.to_string(),
         });
         let reason = format!("blind since {since}; polls complete again");
-        let alert = alert_for_source(
-            &scope_s,
-            EventKind::SourceRecovered,
-            reason,
-            &write.at.to_string(),
-        );
+        let alert =
+            alert_for_recovery(&scope_s, &since.to_string(), &reason, &write.at.to_string());
         enqueue(settings, write, &alert, Some(scope_s));
     }
     write.scope_state = Some(ScopeState {

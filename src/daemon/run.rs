@@ -80,7 +80,20 @@ impl Daemon {
         let mut first = true;
         'run: loop {
             self.beat();
-            let report = self.cycle().await;
+            let report = if first {
+                // Ready once the store is open and the records are loaded, not after the
+                // first cycle: polling a large account can outlast systemd's
+                // TimeoutStartSec. Whether every scope was polled is /readyz's to say.
+                let prepared = self.prepare(None).await;
+                notify_systemd(&[
+                    sd_notify::NotifyState::Ready,
+                    sd_notify::NotifyState::Status("records loaded; first poll running"),
+                ]);
+                self.poll_and_decide(prepared, None).await
+            } else {
+                self.cycle().await
+            };
+            first = false;
             tasks.wake.notify_one();
             tracing::info!(
                 scopes = report.scopes.len(),
@@ -95,15 +108,7 @@ impl Daemon {
                 report.failed(),
                 report.unplanned()
             );
-            if first {
-                notify_systemd(&[
-                    sd_notify::NotifyState::Ready,
-                    sd_notify::NotifyState::Status(&status),
-                ]);
-                first = false;
-            } else {
-                notify_systemd(&[sd_notify::NotifyState::Status(&status)]);
-            }
+            notify_systemd(&[sd_notify::NotifyState::Status(&status)]);
             if control.shutdown.is_cancelled() {
                 break;
             }

@@ -44,6 +44,7 @@ fn alertname(a: &Alert) -> &'static str {
         super::EventKind::NotReverted => "DriftwatchTemporaryChangeNotReverted",
         super::EventKind::BreakGlassOpen => "DriftwatchBreakGlassStillOpen",
         super::EventKind::RecordsSourceStale => "DriftwatchRecordsSourceStale",
+        super::EventKind::StoreFailed => "DriftwatchStoreFailed",
     }
 }
 

@@ -24,8 +24,8 @@ pub use dispatcher::{DispatchStats, Dispatcher};
 pub use log::LogSink;
 pub use pagerduty::{PagerDutySink, event as pagerduty_event};
 pub use payload::{
-    Alert, AlertStatus, alert_for_change, alert_for_record, alert_for_records_source,
-    alert_for_source, alert_for_system,
+    Alert, AlertStatus, alert_for_blind, alert_for_change, alert_for_record,
+    alert_for_records_source, alert_for_recovery, alert_for_system,
 };
 pub use slack::{SlackSink, message as slack_message};
 pub use webhook::{WebhookSink, signature as webhook_signature};
@@ -193,6 +193,24 @@ impl Sinks {
             None if a.event == EventKind::Matched => Vec::new(),
             None => self.sinks.keys().cloned().collect(),
         }
+    }
+
+    /// Deliver an alert straight to its routed sinks, one attempt each, bypassing the outbox:
+    /// only for news about the outbox's own store failing. Returns how many sinks took it.
+    pub async fn deliver_now(&self, alert: &Alert) -> usize {
+        let mut delivered = 0;
+        for name in self.route(alert) {
+            let Some(sink) = self.get(&name) else {
+                continue;
+            };
+            match sink.deliver(&alert.idempotency_key, alert).await {
+                Ok(()) => delivered += 1,
+                Err(e) => {
+                    tracing::error!(sink = %name, error = %e, "direct alert delivery failed")
+                }
+            }
+        }
+        delivered
     }
 
     /// Outbox rows for an alert: one per routed sink, minus `exclude`.

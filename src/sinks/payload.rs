@@ -200,21 +200,32 @@ pub fn alert_for_records_source(
     a
 }
 
-pub fn alert_for_source(scope: &str, event: EventKind, reason: String, at: &str) -> Alert {
-    let (severity, title) = match event {
-        EventKind::SourceBlind => (
-            Severity::High,
-            format!("driftwatch is blind on {scope}: changes there are not being seen"),
-        ),
-        _ => (Severity::Info, format!("driftwatch sees {scope} again")),
-    };
-    alert_for_system(
-        event,
-        severity,
+/// The alert that a scope went blind at `since`. Its group (`source_blind:SCOPE:SINCE`) is
+/// what its recovery resolves.
+pub fn alert_for_blind(scope: &str, reason: String, since: &str) -> Alert {
+    // The key starts with the group, so the outbox keeps the recovery (a resolve keyed
+    // `GROUP:resolved`) behind this alert on each sink.
+    let group = format!("source_blind:{scope}:{since}");
+    let mut a = alert_for_system(
+        EventKind::SourceBlind,
+        Severity::High,
         scope,
-        format!("{scope}:{}:{at}", event.as_str()),
-        title,
+        group.clone(),
+        format!("driftwatch is blind on {scope}: changes there are not being seen"),
         reason,
-        at,
-    )
+        since,
+    );
+    a.group = Some(group);
+    a
+}
+
+/// The recovery of a scope blind since `since`: the resolve of that blind alert (same group,
+/// labels and dedup key, so PagerDuty closes its incident and Alertmanager its alert), sent
+/// as a `source_recovered` event.
+pub fn alert_for_recovery(scope: &str, since: &str, reason: &str, at: &str) -> Alert {
+    let blind = alert_for_blind(scope, String::new(), since);
+    let mut a = blind.resolved(at, reason);
+    a.event = EventKind::SourceRecovered;
+    a.title = format!("driftwatch sees {scope} again (blind since {since})");
+    a
 }

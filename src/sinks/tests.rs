@@ -238,3 +238,27 @@ fn slack_message_blocks_and_escaping() {
             .starts_with(":white_check_mark: *Resolved: ")
     );
 }
+
+/// A scope's recovery closes its blind alert everywhere: PagerDuty by dedup key, Alertmanager
+/// by identical labels (so the resolve matches the firing alert).
+#[test]
+fn a_recovery_resolves_the_blind_alert_by_group_and_labels() {
+    let scope = "aws:123456789012:us-east-1";
+    let since = "2026-11-29T10:00:00Z";
+    let blind = alert_for_blind(scope, "3 polls in a row failed".into(), since);
+    let recovered =
+        alert_for_recovery(scope, since, "polls complete again", "2026-11-29T10:20:00Z");
+    assert_eq!(recovered.event, EventKind::SourceRecovered);
+    assert_eq!(recovered.status, AlertStatus::Resolved);
+    assert_eq!(recovered.dedup_key(), blind.dedup_key());
+    let now: Timestamp = "2026-11-29T10:20:00Z".parse().expect("ts");
+    let day = SignedDuration::from_hours(24);
+    let fired = alertmanager_alerts(&blind, now, day);
+    let closed = alertmanager_alerts(&recovered, now, day);
+    assert_eq!(fired[0]["labels"], closed[0]["labels"]);
+    assert_eq!(closed[0]["endsAt"], "2026-11-29T10:20:00Z");
+    let pd_fired = pagerduty_event(&blind);
+    let pd_closed = pagerduty_event(&recovered);
+    assert_eq!(pd_closed["event_action"], "resolve");
+    assert_eq!(pd_fired["dedup_key"], pd_closed["dedup_key"]);
+}

@@ -101,14 +101,28 @@ pub(crate) fn enqueue(tx: &Transaction<'_>, at: Timestamp, items: &[OutboxItem])
 }
 
 impl Db {
-    /// Rows not yet delivered nor abandoned whose next attempt is due.
+    /// Rows not yet delivered nor abandoned whose next attempt is due, except those queued
+    /// behind an earlier pending row of the same sink and subject that is not due yet (a
+    /// trigger waiting out its backoff): a resolve never reaches a sink before its trigger.
+    /// The subject is the key up to its first `:` (a drift id, a group); the dispatcher
+    /// keeps rows of one subject in order within a batch.
     pub fn outbox_due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxRow>> {
-        self.pending_rows("AND next_attempt_at <= ?1", params![ts(now), limit as i64])
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.pending_rows(
+            "AND next_attempt_at <= ?1 AND NOT EXISTS (
+               SELECT 1 FROM outbox p
+               WHERE p.delivered_at IS NULL AND p.abandoned_at IS NULL
+                 AND p.sink = outbox.sink AND p.id < outbox.id AND p.next_attempt_at > ?1
+                 AND substr(p.idempotency_key, 1, instr(p.idempotency_key || ':', ':'))
+                   = substr(outbox.idempotency_key, 1, instr(outbox.idempotency_key || ':', ':')))",
+            params![ts(now), limit],
+        )
     }
 
     /// Pending rows regardless of their next attempt time (the final drain at shutdown).
     pub fn outbox_pending(&self, after_id: i64, limit: usize) -> Result<Vec<OutboxRow>> {
-        self.pending_rows("AND id > ?1", params![after_id, limit as i64])
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.pending_rows("AND id > ?1", params![after_id, limit])
     }
 
     /// Undelivered, not abandoned rows matching `condition` (with `?1`), oldest first, at most
@@ -306,5 +320,77 @@ impl Db {
             .prepare("SELECT idempotency_key, sink, delivered_at FROM outbox ORDER BY id")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::EventKind;
+
+    fn item(sink: &str, key: &str, event: OutboxEvent) -> OutboxItem {
+        OutboxItem {
+            sink: sink.into(),
+            idempotency_key: key.into(),
+            payload: serde_json::json!({ "key": key }),
+            subject: None,
+            event,
+        }
+    }
+
+    fn keys(rows: &[OutboxRow]) -> Vec<&str> {
+        rows.iter().map(|r| r.idempotency_key.as_str()).collect()
+    }
+
+    /// A trigger in backoff holds back the resolve of the same drift on the same sink (a
+    /// PagerDuty incident would be left open), and nothing else.
+    #[test]
+    fn a_resolve_waits_for_its_trigger_in_backoff() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut db = Db::open(&dir.path().join("t.db")).expect("db");
+        let t0: Timestamp = "2026-11-21T10:00:00Z".parse().expect("ts");
+        let fire = OutboxEvent::Alert(EventKind::Unmatched);
+        {
+            let tx = db.conn.transaction().expect("tx");
+            enqueue(
+                &tx,
+                t0,
+                &[
+                    item("pd", "d-00000001:unmatched", fire),
+                    item("pd", "d-00000001:resolved", OutboxEvent::Resolved),
+                    item("hook", "d-00000001:resolved", OutboxEvent::Resolved),
+                    item("pd", "d-00000002:unmatched", fire),
+                ],
+            )
+            .expect("enqueue");
+            tx.commit().expect("commit");
+        }
+        let all = db.outbox_due(t0, 10).expect("due");
+        assert_eq!(all.len(), 4, "nothing waits before any attempt");
+        // The trigger failed and waits an hour.
+        let trigger = all[0].id;
+        db.outbox_retry(
+            trigger,
+            "2026-11-21T11:00:00Z".parse().expect("ts"),
+            "HTTP 503",
+        )
+        .expect("retry");
+        let due = db.outbox_due(t0, 10).expect("due");
+        assert_eq!(
+            keys(&due),
+            ["d-00000001:resolved", "d-00000002:unmatched"],
+            "the pd resolve waits; the hook resolve (another sink) and another drift do not"
+        );
+        assert_eq!(due[0].sink, "hook");
+        db.outbox_delivered(trigger, t0).expect("delivered");
+        let due = db.outbox_due(t0, 10).expect("due");
+        assert_eq!(
+            keys(&due),
+            [
+                "d-00000001:resolved",
+                "d-00000001:resolved",
+                "d-00000002:unmatched"
+            ]
+        );
     }
 }

@@ -168,6 +168,10 @@ fn failures_count_then_turn_the_scope_blind_once() {
         OutboxEvent::Alert(EventKind::SourceBlind)
     );
     assert_eq!(
+        w.outbox[0].payload["group"],
+        "source_blind:aws:123456789012:eu-west-1:2026-11-21T10:05:00Z"
+    );
+    assert_eq!(
         w.outbox[0].subject.as_deref(),
         Some("aws:123456789012:eu-west-1")
     );
@@ -219,6 +223,12 @@ fn a_complete_poll_after_blindness_recovers_and_steady_state_writes_no_health() 
         w.outbox[0].event,
         OutboxEvent::Alert(EventKind::SourceRecovered)
     );
+    // The recovery is the blind alert's resolve: same group, resolved status.
+    let p = &w.outbox[0].payload;
+    assert_eq!(p["status"], "resolved");
+    let group = "source_blind:aws:123456789012:eu-west-1:2026-11-21T10:05:00Z";
+    assert_eq!(p["group"], group);
+    assert_eq!(w.outbox[0].idempotency_key, format!("{group}:resolved"));
     let s = w.scope_state.expect("health reset");
     assert_eq!((s.consecutive_failures, s.blind_since), (0, None));
 }
@@ -379,12 +389,12 @@ fn a_revert_closes_the_drift_and_resolves_only_where_it_fired() {
         },
     ];
     let fired = |d: &str| {
-        let mut a = crate::sinks::alert_for_source(
+        let mut a = crate::sinks::alert_for_blind(
             "aws:123456789012:eu-west-1",
-            EventKind::SourceBlind,
             "x".into(),
             "2026-11-21T10:00:00Z",
         );
+        a.group = None;
         a.idempotency_key = format!("{d}:unmatched");
         a.drift_id = Some(d.to_string());
         serde_json::to_string(&a).expect("json")

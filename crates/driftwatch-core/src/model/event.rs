@@ -27,10 +27,13 @@ pub enum EventKind {
     /// A ticket system holding change records has not answered for `stale_after_secs`: its
     /// last good set is still in force, but new or withdrawn records are not seen.
     RecordsSourceStale,
+    /// The store could not commit a cycle: changes may go unrecorded and unalerted. Sent
+    /// straight to the sinks (the outbox is in the failing store), once per outage.
+    StoreFailed,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 12] = [
+    pub const ALL: [EventKind; 13] = [
         EventKind::Unmatched,
         EventKind::Violation,
         EventKind::Matched,
@@ -43,6 +46,7 @@ impl EventKind {
         EventKind::NotReverted,
         EventKind::BreakGlassOpen,
         EventKind::RecordsSourceStale,
+        EventKind::StoreFailed,
     ];
 
     /// Every event but `matched`: what a route gets when it names none.
@@ -67,6 +71,7 @@ impl EventKind {
             EventKind::NotReverted => "not_reverted",
             EventKind::BreakGlassOpen => "break_glass_open",
             EventKind::RecordsSourceStale => "records_source_stale",
+            EventKind::StoreFailed => "store_failed",
         }
     }
 }
