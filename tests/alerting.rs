@@ -509,3 +509,78 @@ async fn a_port_reopened_after_its_revert_pages_again_and_a_repeat_while_open_is
         "the ledger says why nobody was paged"
     );
 }
+
+/// A sink outage longer than the retries used to last: alerts are retried until
+/// `alerting.give_up_after_secs`, on-call is told once per outage (not once per alert), every
+/// given-up alert is ledgered, `outbox list` shows them and `outbox retry` re-queues them
+/// for the running daemon to deliver.
+#[tokio::test]
+async fn a_long_sink_outage_escalates_once_and_given_up_alerts_can_be_requeued() {
+    let moto = Moto::start();
+    let down = Receiver::start();
+    down.set_status(503);
+    let extra = format!(
+        "[[sinks]]\ntype = \"webhook\"\nname = \"down\"\nurl = \"{}\"\ntimeout_secs = 2\n[alerting]\ngive_up_after_secs = 3\n",
+        down.url
+    );
+    let env = Env::new(&Settings {
+        endpoint: &moto.url,
+        extra: &extra,
+        ..Default::default()
+    });
+    let ec2 = moto.ec2().await;
+    let sg = create_group(&ec2, "batch").await;
+    let mut d = Running::start(env.command(&["run"]));
+    d.wait_log("baseline recorded", SECS);
+    for port in [5432, 6379, 9200] {
+        authorize(&ec2, &sg, port, "0.0.0.0/0").await;
+    }
+    wait_until("three alerts given up", SECS, || {
+        env.ledger()
+            .iter()
+            .filter(|e| e["type"] == "delivery_failed" && e["abandoned"] == true)
+            .count()
+            == 3
+    });
+    let out = env.run(&["outbox", "list"]);
+    assert_eq!(out.code, 1, "given-up alerts are a finding: {out}");
+    assert_eq!(out.stdout.matches(" abandoned ").count(), 3, "{out}");
+    assert!(out.stdout.contains("HTTP 503"), "{out}");
+    // One escalation for the outage, however many alerts it held up (the escalation rows
+    // are written with the ledger entries, so this count is final).
+    let all = env.run(&["outbox", "list", "--all", "--format", "json"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&all.stdout).expect("json");
+    let told: Vec<&serde_json::Value> = rows
+        .iter()
+        .filter(|r| {
+            r["sink"] == "log"
+                && r["key"]
+                    .as_str()
+                    .is_some_and(|k| k.starts_with("delivery_failed:"))
+        })
+        .collect();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(
+        rows.iter().filter(|r| r["sink"] == "down").count(),
+        3,
+        "{rows:?}"
+    );
+
+    down.set_status(200);
+    let out = env.run(&["outbox", "retry", "--sink", "down"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stdout.contains("re-queued 3 given-up alert(s)"),
+        "{out}"
+    );
+    wait_until("the re-queued alerts delivered", SECS, || {
+        down.requests().iter().filter(|r| r.status == 200).count() == 3
+    });
+    let out = env.run(&["outbox", "list"]);
+    assert_eq!(out.code, 0, "{out}");
+    let out = env.run(&["outbox", "retry", "--sink", "nosuch"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("no sink named `nosuch`"), "{out}");
+    d.signal("TERM");
+    assert_eq!(d.wait_exit(SECS), 0);
+}

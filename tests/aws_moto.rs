@@ -468,13 +468,7 @@ async fn ledger_verify_passes_then_fails_after_an_edit_with_sqlite3() {
     );
 
     // Downgrade the finding in place, as someone covering their tracks would.
-    let db = env.db();
-    let status = std::process::Command::new("sqlite3")
-        .arg(&db)
-        .arg("UPDATE ledger SET body = replace(body, '\"critical\"', '\"low\"') WHERE seq = 2")
-        .status()
-        .expect("sqlite3 (scripts/test.sh installs it)");
-    assert!(status.success());
+    env.sqlite("UPDATE ledger SET body = replace(body, '\"critical\"', '\"low\"') WHERE seq = 2");
     let out = env.run(&["ledger", "verify"]);
     assert_eq!(out.code, 1, "{out}");
     assert!(
@@ -496,12 +490,7 @@ async fn ledger_verify_passes_then_fails_after_an_edit_with_sqlite3() {
     );
 
     // Removing an entry is found too.
-    let status = std::process::Command::new("sqlite3")
-        .arg(&db)
-        .arg("DELETE FROM ledger WHERE seq = 1")
-        .status()
-        .expect("sqlite3");
-    assert!(status.success());
+    env.sqlite("DELETE FROM ledger WHERE seq = 1");
     let out = env.run(&["ledger", "verify"]);
     assert_eq!(out.code, 1, "{out}");
     assert!(
@@ -528,14 +517,9 @@ async fn an_altered_snapshot_row_is_found_by_ledger_verify_and_by_the_cycle_that
     assert!(out.stdout.contains("stored state OK: "), "{out}");
 
     // Rewrite the stored group's name without its hash.
-    let status = std::process::Command::new("sqlite3")
-        .arg(env.db())
-        .arg(format!(
-            "UPDATE snapshots SET name = 'renamed' WHERE id = '{sg}'"
-        ))
-        .status()
-        .expect("sqlite3 (scripts/test.sh installs it)");
-    assert!(status.success());
+    env.sqlite(&format!(
+        "UPDATE snapshots SET name = 'renamed' WHERE id = '{sg}'"
+    ));
     // Nothing changed in AWS: the stored hash still describes the group, no change is made up.
     let out = env.run(&["scan"]);
     assert_eq!(out.code, 0, "{out}");

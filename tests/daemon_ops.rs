@@ -11,6 +11,37 @@ use common::*;
 
 const SECS: Duration = Duration::from_secs(30);
 
+/// A datagram socket standing in for systemd's NOTIFY_SOCKET.
+struct NotifySocket {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    sock: UnixDatagram,
+}
+
+impl NotifySocket {
+    fn bind() -> NotifySocket {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("notify.sock");
+        let sock = UnixDatagram::bind(&path).expect("notify socket");
+        sock.set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("timeout");
+        NotifySocket {
+            _dir: dir,
+            path,
+            sock,
+        }
+    }
+
+    /// Append the next message, if one comes within the read timeout, and a newline.
+    fn read_into(&self, messages: &mut String) {
+        let mut buf = [0u8; 4096];
+        if let Ok(n) = self.sock.recv(&mut buf) {
+            messages.push_str(&String::from_utf8_lossy(&buf[..n]));
+            messages.push('\n');
+        }
+    }
+}
+
 #[tokio::test]
 async fn metrics_readiness_and_systemd_notifications() {
     let moto = Moto::start();
@@ -22,15 +53,12 @@ async fn metrics_readiness_and_systemd_notifications() {
         timeout_secs: 2,
         ..Default::default()
     });
-    let sock_dir = tempfile::tempdir().expect("tempdir");
-    let sock_path = sock_dir.path().join("notify.sock");
-    let sock = UnixDatagram::bind(&sock_path).expect("notify socket");
-    sock.set_read_timeout(Some(Duration::from_millis(200)))
-        .expect("timeout");
+    let notify = NotifySocket::bind();
+    let (sock, sock_path) = (&notify.sock, &notify.path);
 
     moto.pause();
     let mut cmd = env.command(&["run"]);
-    cmd.env("NOTIFY_SOCKET", &sock_path)
+    cmd.env("NOTIFY_SOCKET", sock_path)
         .env("WATCHDOG_USEC", "1000000");
     let mut d = Running::start(cmd);
     wait_until("/healthz", SECS, || {
@@ -53,11 +81,7 @@ async fn metrics_readiness_and_systemd_notifications() {
 
     let mut messages = String::new();
     wait_until("READY=1 and WATCHDOG=1 on the notify socket", SECS, || {
-        let mut buf = [0u8; 4096];
-        if let Ok(n) = sock.recv(&mut buf) {
-            messages.push_str(&String::from_utf8_lossy(&buf[..n]));
-            messages.push('\n');
-        }
+        notify.read_into(&mut messages);
         // READY=1 comes before the first poll; the cycle's STATUS line after it.
         messages.contains("READY=1")
             && messages.contains("WATCHDOG=1")
@@ -129,23 +153,15 @@ async fn ready_is_signalled_before_a_slow_first_poll_completes() {
         timeout_secs: 60,
         ..Default::default()
     });
-    let sock_dir = tempfile::tempdir().expect("tempdir");
-    let sock_path = sock_dir.path().join("notify.sock");
-    let sock = UnixDatagram::bind(&sock_path).expect("notify socket");
-    sock.set_read_timeout(Some(Duration::from_millis(200)))
-        .expect("timeout");
+    let notify = NotifySocket::bind();
     // The emulator answers nothing: the first poll waits on its 60 s timeout.
     moto.pause();
     let mut cmd = env.command(&["run"]);
-    cmd.env("NOTIFY_SOCKET", &sock_path);
+    cmd.env("NOTIFY_SOCKET", &notify.path);
     let mut d = Running::start(cmd);
     let mut messages = String::new();
     wait_until("READY=1 while the first poll hangs", SECS, || {
-        let mut buf = [0u8; 4096];
-        if let Ok(n) = sock.recv(&mut buf) {
-            messages.push_str(&String::from_utf8_lossy(&buf[..n]));
-            messages.push('\n');
-        }
+        notify.read_into(&mut messages);
         messages.contains("READY=1")
     });
     assert!(
@@ -318,16 +334,9 @@ async fn a_store_failure_is_alerted_directly_and_makes_the_daemon_not_ready() {
         http_get(port, "/readyz").is_some_and(|(s, _)| s == 200)
     });
     // The stored group no longer matches its hash; a change to the group needs that row.
-    let status = Command::new("sqlite3")
-        .arg("-cmd")
-        .arg(".timeout 10000")
-        .arg(env.db())
-        .arg(format!(
-            "UPDATE snapshots SET name = 'renamed' WHERE id = '{sg}'"
-        ))
-        .status()
-        .expect("sqlite3 (scripts/test.sh installs it)");
-    assert!(status.success());
+    env.sqlite(&format!(
+        "UPDATE snapshots SET name = 'renamed' WHERE id = '{sg}'"
+    ));
     ec2.create_tags()
         .resources(&sg)
         .tags(

@@ -5,6 +5,7 @@ mod break_glass_cmd;
 mod config_cmd;
 mod ledger_cmd;
 mod obligations_cmd;
+mod outbox_cmd;
 mod records_cmd;
 mod report_cmd;
 mod run_cmd;
@@ -102,6 +103,9 @@ pub enum Command {
     /// The hash-chained ledger.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// The alert outbox: what is still undelivered or was given up, and re-queueing it.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -244,6 +248,32 @@ pub enum LedgerCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// Alerts not delivered yet, and those given up (add --all for delivered ones too).
+    #[command(
+        after_help = "Exit 0 when nothing was given up, 1 when something was.\n\nExample:\n  driftwatch outbox list --format json | jq '.[] | select(.state == \"abandoned\")'"
+    )]
+    List {
+        /// Delivered rows too.
+        #[arg(long)]
+        all: bool,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
+    },
+    /// Put given-up alerts back in the queue (all, one sink's, or the listed ids); a running
+    /// daemon delivers them within seconds, or the next `scan` does.
+    #[command(
+        after_help = "Delivered alerts are never re-sent.\n\nExamples:\n  driftwatch outbox retry --sink pagerduty\n  driftwatch outbox retry --id 41 --id 42"
+    )]
+    Retry {
+        #[arg(long)]
+        sink: Option<String>,
+        #[arg(long = "id")]
+        ids: Vec<i64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Parse and validate the config; print every problem with its field path.
     #[command(
@@ -316,6 +346,12 @@ pub async fn run(cli: Cli, set_level: Option<SetLogLevel>) -> anyhow::Result<Exi
         Command::Ledger(LedgerCommand::Verify) => ledger_cmd::verify(loader.load()?),
         Command::Ledger(LedgerCommand::Export { output }) => {
             ledger_cmd::export(loader.load()?, output.as_deref())
+        }
+        Command::Outbox(OutboxCommand::List { all, format }) => {
+            outbox_cmd::list(loader.load()?, *all, *format)
+        }
+        Command::Outbox(OutboxCommand::Retry { sink, ids }) => {
+            outbox_cmd::retry(loader.load()?, sink.as_deref(), ids, crate::clock::now())
         }
         Command::Config(ConfigCommand::Check) => config_cmd::check(&cli.config, loader.load()),
         Command::Obligations { format } => {

@@ -5,7 +5,7 @@
 use jiff::SignedDuration;
 use serde::Deserialize;
 
-use super::bounds::{self, Unit, WEEK};
+use super::bounds::{self, DAY, Unit, WEEK};
 use super::{FieldError, SinkConfig};
 use crate::model::{EventKind, Provider, Severity};
 
@@ -27,6 +27,10 @@ pub struct AlertingConfig {
     /// to the other sinks that route it).
     #[serde(default = "default_escalate")]
     pub escalate_after_failures: u32,
+    /// How long an undelivered alert is retried (at the backoff's 10-minute cap once it is
+    /// reached) before it is given up: a sink outage shorter than this loses nothing.
+    #[serde(default = "default_give_up")]
+    pub give_up_after_secs: u64,
 }
 
 fn default_quiet() -> u64 {
@@ -34,6 +38,9 @@ fn default_quiet() -> u64 {
 }
 fn default_escalate() -> u32 {
     3
+}
+fn default_give_up() -> u64 {
+    86_400
 }
 
 impl Default for AlertingConfig {
@@ -43,6 +50,7 @@ impl Default for AlertingConfig {
             default_route: None,
             quiet_period_secs: default_quiet(),
             escalate_after_failures: default_escalate(),
+            give_up_after_secs: default_give_up(),
         }
     }
 }
@@ -74,6 +82,11 @@ impl AlertingConfig {
     /// How long a repeat alert for the same resource and event is held back (0: never).
     pub fn quiet_period(&self) -> SignedDuration {
         bounds::signed_secs(self.quiet_period_secs)
+    }
+
+    /// How long an undelivered alert is retried before it is given up.
+    pub fn give_up_after(&self) -> SignedDuration {
+        bounds::signed_secs(self.give_up_after_secs)
     }
 
     pub(super) fn validate(&self, sinks: &[SinkConfig], errs: &mut Vec<FieldError>) {
@@ -118,6 +131,14 @@ impl AlertingConfig {
             self.quiet_period_secs,
             0,
             WEEK,
+            Unit::Seconds,
+        );
+        bounds::check(
+            errs,
+            "alerting.give_up_after_secs",
+            self.give_up_after_secs,
+            1,
+            30 * DAY,
             Unit::Seconds,
         );
         // 0 is taken as 1 by the dispatcher, as it always was.

@@ -15,8 +15,10 @@ use super::{FieldError, Secret, SecretError, SecretProblem, SecretRef};
 fn default_timeout() -> u64 {
     10
 }
+/// High enough that `alerting.give_up_after_secs` decides when an alert is given up (1000
+/// attempts at the 10-minute cap is about a week); a lower `max_attempts` caps it sooner.
 fn default_attempts() -> u32 {
-    12
+    1_000
 }
 fn default_concurrency() -> usize {
     4

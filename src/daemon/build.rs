@@ -97,6 +97,7 @@ impl Daemon {
             self.sinks.subscribe(),
             self.metrics.clone(),
             self.cfg.alerting.escalate_after_failures,
+            self.cfg.alerting.give_up_after(),
         )
     }
 

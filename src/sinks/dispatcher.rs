@@ -1,8 +1,11 @@
 //! Drains the outbox: delivers due rows through their sink, marks them delivered, schedules a
-//! retry with exponential backoff and jitter (honouring Retry-After), or abandons a row after
-//! the sink's attempt limit. Delivered rows stay in the table as the record of who was told.
+//! retry with exponential backoff and jitter (honouring Retry-After, capped at 10 minutes),
+//! and gives a row up only once it has waited `alerting.give_up_after_secs` (default 24 h; or
+//! after the sink's `max_attempts`, or an answer that says retrying is pointless). A failing
+//! sink is escalated once per outage (`delivery_failed` to the other sinks); every row given up
+//! is ledgered. Delivered rows stay in the table as the record of who was told.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -37,7 +40,10 @@ struct Inner {
     metrics: Metrics,
     /// Consecutive failed deliveries per sink; reset by a success.
     failures: Mutex<HashMap<String, u32>>,
+    /// Sinks already escalated in their current outage; cleared by a success.
+    escalated: Mutex<HashSet<String>>,
     escalate_after: u32,
+    give_up_after: SignedDuration,
 }
 
 /// Delivers the outbox. Rows of one sink run up to the sink's `concurrency` at once; rows
@@ -64,12 +70,14 @@ fn group_key(row: &OutboxRow) -> (String, String) {
 
 impl Dispatcher {
     /// `sinks` may be swapped while running (config reload). After `escalate_after`
-    /// consecutive failures a sink is reported down through the other sinks.
+    /// consecutive failures a sink is reported down through the other sinks; a row is given
+    /// up once it has waited `give_up_after`.
     pub fn new(
         store: StoreHandle,
         sinks: watch::Receiver<Sinks>,
         metrics: Metrics,
         escalate_after: u32,
+        give_up_after: SignedDuration,
     ) -> Self {
         Dispatcher {
             inner: Arc::new(Inner {
@@ -77,7 +85,9 @@ impl Dispatcher {
                 sinks,
                 metrics,
                 failures: Mutex::new(HashMap::new()),
+                escalated: Mutex::new(HashSet::new()),
                 escalate_after: escalate_after.max(1),
+                give_up_after,
             }),
             wake: Arc::new(Notify::new()),
         }
@@ -229,6 +239,17 @@ impl Inner {
         if let Ok(mut f) = self.failures.lock() {
             f.remove(sink);
         }
+        if let Ok(mut e) = self.escalated.lock() {
+            e.remove(sink);
+        }
+    }
+
+    /// True the first time in a sink's outage: only then is on-call told.
+    fn first_escalation(&self, sink: &str) -> bool {
+        self.escalated
+            .lock()
+            .map(|mut e| e.insert(sink.to_string()))
+            .unwrap_or(true)
     }
 
     /// Ledger the failure and tell on-call through the other sinks.
@@ -250,10 +271,22 @@ impl Inner {
             "",
             format!("delivery_failed:{}:{}:{}", row.sink, row.id, abandoned),
             format!("Alert sink {} is failing: {what}", row.sink),
-            format!("last error: {error}; alerts for it stay queued and are retried"),
+            format!(
+                "last error: {error}; {}",
+                if abandoned {
+                    "given-up alerts are listed by `driftwatch outbox list` and re-queued by `driftwatch outbox retry`"
+                } else {
+                    "alerts for it stay queued and are retried"
+                }
+            ),
             &at_s,
         );
-        let items = sinks.outbox_items(&alert, Some(format!("sink:{}", row.sink)), &[&row.sink]);
+        // One alert per outage; every failure worth a ledger entry still gets one.
+        let items = if self.first_escalation(&row.sink) {
+            sinks.outbox_items(&alert, Some(format!("sink:{}", row.sink)), &[&row.sink])
+        } else {
+            Vec::new()
+        };
         let event = LedgerEvent::DeliveryFailed {
             sink: row.sink.clone(),
             idempotency_key: row.idempotency_key.clone(),
@@ -261,7 +294,7 @@ impl Inner {
             error: error.to_string(),
             abandoned,
         };
-        tracing::error!(sink = %row.sink, to = ?items.iter().map(|i| i.sink.as_str()).collect::<Vec<_>>(), "sink failing: escalating");
+        tracing::error!(sink = %row.sink, abandoned, to = ?items.iter().map(|i| i.sink.as_str()).collect::<Vec<_>>(), "sink failing: ledgered, and escalated once per outage");
         if let Err(e) = self
             .store
             .call(move |db| db.commit_events(at, &[event], &items))
@@ -312,7 +345,11 @@ impl Inner {
                 self.metrics.alerts_delivered.get_or_create(&labels).inc();
                 self.store.call(move |db| db.outbox_delivered(id, t)).await
             }
-            Err(e) if !e.retryable || attempts >= sink.max_attempts() => {
+            Err(e)
+                if !e.retryable
+                    || attempts >= sink.max_attempts()
+                    || t.duration_since(row.queued_at) >= self.give_up_after =>
+            {
                 tracing::error!(outbox_id = id, sink = %row.sink, key = %row.idempotency_key, attempts, error = %e, "alert delivery abandoned");
                 stats.abandoned += 1;
                 self.metrics.alerts_failed.get_or_create(&labels).inc();

@@ -21,7 +21,7 @@ pub use drifts::{ClosedReason, DriftClosure, NewDrift, OpenDrift, StoredDrift};
 pub use handle::StoreHandle;
 pub use ledger::{LedgerEntry, LedgerEvent, VerifyReport};
 pub use obligations::ObligationWrite;
-pub use outbox::{OutboxEvent, OutboxItem, OutboxRow, Trigger};
+pub use outbox::{OutboxEntry, OutboxEvent, OutboxItem, OutboxRow, RowState, Trigger};
 pub use scopes::ScopeState;
 
 use schema::MIGRATIONS;

@@ -69,6 +69,39 @@ pub struct OutboxRow {
     pub payload: String,
     pub attempts: u32,
     pub created_at: Timestamp,
+    /// Since when it waits: `created_at`, or when `outbox retry` re-queued it.
+    pub queued_at: Timestamp,
+}
+
+/// Where an outbox row stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowState {
+    Pending,
+    Delivered,
+    Abandoned,
+}
+
+impl RowState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowState::Pending => "pending",
+            RowState::Delivered => "delivered",
+            RowState::Abandoned => "abandoned",
+        }
+    }
+}
+
+/// An outbox row as `driftwatch outbox list` shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutboxEntry {
+    pub id: i64,
+    pub sink: String,
+    pub idempotency_key: String,
+    pub state: RowState,
+    pub attempts: u32,
+    pub created_at: Timestamp,
+    pub next_attempt_at: Timestamp,
+    pub last_error: Option<String>,
 }
 
 /// Counts for metrics and readiness.
@@ -133,7 +166,8 @@ impl Db {
         args: &[&dyn rusqlite::ToSql],
     ) -> Result<Vec<OutboxRow>> {
         let sql = format!(
-            "SELECT id, sink, idempotency_key, payload, attempts, created_at FROM outbox
+            "SELECT id, sink, idempotency_key, payload, attempts, created_at,
+                    COALESCE(requeued_at, created_at) FROM outbox
              WHERE delivered_at IS NULL AND abandoned_at IS NULL {condition}
              ORDER BY id LIMIT ?2"
         );
@@ -146,11 +180,12 @@ impl Db {
                 r.get::<_, String>(3)?,
                 r.get::<_, u32>(4)?,
                 r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, sink, key, payload, attempts, created) = row?;
+            let (id, sink, key, payload, attempts, created, queued) = row?;
             out.push(OutboxRow {
                 id,
                 sink,
@@ -158,6 +193,7 @@ impl Db {
                 payload,
                 attempts,
                 created_at: parse_ts(&created)?,
+                queued_at: parse_ts(&queued)?,
             });
         }
         Ok(out)
@@ -240,6 +276,83 @@ impl Db {
             }
         }
         Ok(out)
+    }
+
+    /// Rows not delivered (pending and abandoned), or every row with `all`, oldest first.
+    pub fn outbox_entries(&self, all: bool) -> Result<Vec<OutboxEntry>> {
+        let filter = if all {
+            ""
+        } else {
+            "WHERE delivered_at IS NULL"
+        };
+        let sql = format!(
+            "SELECT id, sink, idempotency_key, attempts, created_at, next_attempt_at,
+                    delivered_at IS NOT NULL, abandoned_at IS NOT NULL, last_error
+             FROM outbox {filter} ORDER BY id"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, u32>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, bool>(6)?,
+                r.get::<_, bool>(7)?,
+                r.get::<_, Option<String>>(8)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, sink, key, attempts, created, next, delivered, abandoned, last_error) = row?;
+            out.push(OutboxEntry {
+                id,
+                sink,
+                idempotency_key: key,
+                state: match (delivered, abandoned) {
+                    (true, _) => RowState::Delivered,
+                    (false, true) => RowState::Abandoned,
+                    (false, false) => RowState::Pending,
+                },
+                attempts,
+                created_at: parse_ts(&created)?,
+                next_attempt_at: parse_ts(&next)?,
+                last_error,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Put given-up rows back in the queue, due `now` with a fresh attempt count: all of them,
+    /// those of one sink, or the listed ids. Returns how many were re-queued. Delivered rows
+    /// are never touched (they would be sent twice).
+    pub fn outbox_requeue(
+        &mut self,
+        sink: Option<&str>,
+        ids: &[i64],
+        now: Timestamp,
+    ) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        let mut n = 0;
+        {
+            let mut stmt = tx.prepare(
+                "UPDATE outbox SET abandoned_at = NULL, attempts = 0, next_attempt_at = ?1,
+                   requeued_at = ?1
+                 WHERE abandoned_at IS NOT NULL AND delivered_at IS NULL
+                   AND (?2 IS NULL OR sink = ?2) AND (?3 IS NULL OR id = ?3)",
+            )?;
+            if ids.is_empty() {
+                n += stmt.execute(params![ts(now), sink, Option::<i64>::None])?;
+            } else {
+                for id in ids {
+                    n += stmt.execute(params![ts(now), sink, id])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(n)
     }
 
     /// Outbox rows (sink, payload) whose key starts with `prefix`, resolves excluded (a session
@@ -344,6 +457,64 @@ mod tests {
 
     /// A trigger in backoff holds back the resolve of the same drift on the same sink (a
     /// PagerDuty incident would be left open), and nothing else.
+    #[test]
+    fn given_up_rows_are_listed_and_requeued_never_delivered_ones() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut db = Db::open(&dir.path().join("t.db")).expect("db");
+        let t0: Timestamp = "2026-11-21T10:00:00Z".parse().expect("ts");
+        let fire = OutboxEvent::Alert(EventKind::Unmatched);
+        {
+            let tx = db.conn.transaction().expect("tx");
+            let items = [
+                item("hook", "d-00000001:unmatched", fire),
+                item("hook", "d-00000002:unmatched", fire),
+                item("pd", "d-00000003:unmatched", fire),
+                item("hook", "d-00000004:unmatched", fire),
+            ];
+            enqueue(&tx, t0, &items).expect("enqueue");
+            tx.commit().expect("commit");
+        }
+        let rows = db.outbox_entries(false).expect("rows");
+        for r in &rows[..3] {
+            db.outbox_abandon(r.id, t0, "HTTP 503").expect("abandon");
+        }
+        db.outbox_delivered(rows[3].id, t0).expect("delivered");
+        let listed = db.outbox_entries(false).expect("rows");
+        assert_eq!(listed.len(), 3, "delivered rows are not listed by default");
+        assert!(listed.iter().all(|r| r.state == RowState::Abandoned));
+        assert_eq!(listed[0].last_error.as_deref(), Some("HTTP 503"));
+        assert_eq!(db.outbox_entries(true).expect("all").len(), 4);
+        let later: Timestamp = "2026-11-22T10:00:00Z".parse().expect("ts");
+        assert_eq!(
+            db.outbox_requeue(Some("hook"), &[], later)
+                .expect("requeue"),
+            2
+        );
+        assert_eq!(
+            db.outbox_requeue(None, &[rows[3].id], later)
+                .expect("requeue"),
+            0
+        );
+        assert_eq!(
+            db.outbox_requeue(None, &[rows[2].id], later)
+                .expect("requeue"),
+            1
+        );
+        let due = db.outbox_due(later, 10).expect("due");
+        assert_eq!(
+            keys(&due),
+            [
+                "d-00000001:unmatched",
+                "d-00000002:unmatched",
+                "d-00000003:unmatched"
+            ]
+        );
+        assert!(
+            due.iter()
+                .all(|r| r.attempts == 0 && r.queued_at == later && r.created_at == t0)
+        );
+    }
+
     #[test]
     fn a_resolve_waits_for_its_trigger_in_backoff() {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -96,4 +96,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX outbox_created ON outbox (created_at);
     CREATE INDEX outbox_key ON outbox (idempotency_key);
     "#,
+    // 6: when a given-up row was put back in the queue (`driftwatch outbox retry`): its
+    // give-up clock restarts there, while `created_at` stays when the alert was raised.
+    r#"
+    ALTER TABLE outbox ADD COLUMN requeued_at TEXT;
+    "#,
 ];

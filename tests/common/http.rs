@@ -1,0 +1,171 @@
+//! An HTTP receiver on 127.0.0.1:0 that records requests, and a minimal GET client.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// The status this receiver answered.
+    pub status: u16,
+    pub path: String,
+    pub headers: HashMap<String, String>,
+    pub body: String,
+}
+
+impl Received {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).expect("JSON body")
+    }
+}
+
+/// An HTTP receiver on 127.0.0.1:0 that records every request and answers `status`.
+pub struct Receiver {
+    pub url: String,
+    requests: Arc<Mutex<Vec<Received>>>,
+    status: Arc<AtomicU16>,
+    /// Seconds to send in Retry-After with non-2xx answers (0: no header).
+    retry_after: Arc<AtomicU16>,
+}
+
+impl Receiver {
+    pub fn start() -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind receiver");
+        let port = listener.local_addr().expect("addr").port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let status = Arc::new(AtomicU16::new(200));
+        let retry_after = Arc::new(AtomicU16::new(0));
+        let (r, st, ra) = (requests.clone(), status.clone(), retry_after.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                let (r, st, ra) = (r.clone(), st.clone(), ra.clone());
+                std::thread::spawn(move || serve(conn, &r, &st, &ra));
+            }
+        });
+        Receiver {
+            url: format!("http://127.0.0.1:{port}/hook"),
+            requests,
+            status,
+            retry_after,
+        }
+    }
+
+    pub fn set_retry_after(&self, secs: u16) {
+        self.retry_after.store(secs, Ordering::SeqCst);
+    }
+
+    pub fn set_status(&self, s: u16) {
+        self.status.store(s, Ordering::SeqCst);
+    }
+
+    pub fn requests(&self) -> Vec<Received> {
+        self.requests.lock().expect("lock").clone()
+    }
+}
+
+/// One HTTP/1.1 request from a kept-alive connection: (method, target, lower-cased headers,
+/// body), or `None` when the peer closed it.
+pub fn read_request(
+    reader: &mut BufReader<TcpStream>,
+) -> Option<(String, String, HashMap<String, String>, String)> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_string();
+    let target = parts.next().unwrap_or("").to_string();
+    let mut headers = HashMap::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 {
+            return None;
+        }
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    let len: usize = headers
+        .get("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    reader.read_exact(&mut body).ok()?;
+    Some((
+        method,
+        target,
+        headers,
+        String::from_utf8_lossy(&body).to_string(),
+    ))
+}
+
+fn serve(
+    conn: TcpStream,
+    requests: &Mutex<Vec<Received>>,
+    status: &AtomicU16,
+    retry_after: &AtomicU16,
+) {
+    let mut reader = BufReader::new(conn);
+    while let Some((_, path, headers, body)) = read_request(&mut reader) {
+        let code = status.load(Ordering::SeqCst);
+        requests.lock().expect("lock").push(Received {
+            status: code,
+            path,
+            headers,
+            body,
+        });
+        let ra = retry_after.load(Ordering::SeqCst);
+        let extra = if ra > 0 && code >= 300 {
+            format!("retry-after: {ra}\r\n")
+        } else {
+            String::new()
+        };
+        let resp = format!("HTTP/1.1 {code} X\r\ncontent-length: 0\r\n{extra}\r\n");
+        if reader.get_mut().write_all(resp.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+/// GET a path on 127.0.0.1:port: (status, body), or `None` when nothing answers.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let req = format!("GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let status = buf.split_whitespace().nth(1)?.parse().ok()?;
+    let (head, body) = buf.split_once("\r\n\r\n")?;
+    // axum answers small bodies with content-length; chunked only for streams.
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Some((status, body))
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
