@@ -171,6 +171,12 @@ impl RejectionRule {
             "closed_at" => RejectionRule::ClosedAt,
             f if f.starts_with("retrospective_for[") => RejectionRule::RetrospectiveRef,
             f if f.starts_with("scope[") => RejectionRule::InvalidScope,
+            _ if message == "must not be empty"
+                || message.starts_with("required for")
+                || message == "at least one entry is required" =>
+            {
+                RejectionRule::MissingField
+            }
             _ => RejectionRule::Other,
         }
     }
@@ -270,6 +276,8 @@ mod tests {
                 "aws.iam.user is not a kubernetes kind",
                 InvalidScope,
             ),
+            ("approved_by[0].name", "must not be empty", MissingField),
+            ("window", "required for a normal record", MissingField),
             ("", "unknown field `owner`, expected one of …", Other),
         ];
         for (field, message, want) in cases {
