@@ -1,5 +1,6 @@
-//! Report benchmark: a six-month ledger of 100 000 changes, then the report model and every
-//! renderer, timed. Prints figures; asserts nothing (timing belongs here, not in tests).
+//! Report benchmark: a six-month ledger of 100 000 changes, then the report model (`load` from
+//! the store, then the pure `fold`) and every renderer, timed. Prints figures; asserts nothing
+//! (timing belongs here, not in tests).
 //!
 //!     cargo bench --bench report            # or: scripts/bench_report.sh
 
@@ -118,18 +119,17 @@ fn main() {
     );
     let until: Timestamp = "2026-12-01T00:00:00Z".parse().expect("ts");
     let t = Instant::now();
-    let r = report::build(
-        &db,
-        &[],
-        start,
-        until,
-        until,
-        SignedDuration::from_hours(24),
-    )
-    .expect("report");
-    let build = t.elapsed().as_secs_f64();
+    let stored = report::load(&db).expect("load");
+    let load = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let period = report::Period::new(start, until).expect("period");
+    let inputs =
+        report::ReportInputs::new(stored, &[], period, until, SignedDuration::from_hours(24));
+    let r = report::fold(inputs);
+    let fold = t.elapsed().as_secs_f64();
+    let build = load + fold;
     println!(
-        "report model (verify chain + {} rows): {build:.2} s",
+        "report model: load {load:.2} s, fold (verify chain + {} rows) {fold:.2} s",
         r.changes.len()
     );
     let time = |name: &str, f: &dyn Fn() -> usize| {

@@ -275,6 +275,7 @@ impl Daemon {
                     line: e.line,
                     field: e.field.clone(),
                     message: e.message.clone(),
+                    rule: Some(e.rule),
                 };
                 (alert.idempotency_key.clone(), event, outbox)
             })

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::{RecordError, ValidationSettings, parse_file};
+use super::{RecordError, RejectionRule, ValidationSettings, parse_file};
 use crate::model::ChangeRecord;
 
 #[derive(Debug, Default)]
@@ -49,6 +49,7 @@ impl RecordSet {
                     line: 0,
                     field: String::new(),
                     message: format!("cannot read records directory: {e}"),
+                    rule: RejectionRule::Unreadable,
                 });
                 report.records_active = self.active.len();
                 return report;
@@ -65,6 +66,7 @@ impl RecordSet {
                         line: 0,
                         field: String::new(),
                         message: format!("cannot read: {e}"),
+                        rule: RejectionRule::Unreadable,
                     }]
                 })
                 .and_then(|text| parse_file(&name, &text, settings));
@@ -126,6 +128,7 @@ impl RecordSet {
                         line: r.origin.line,
                         field: "id".into(),
                         message: format!("duplicate id {} (already defined at {first})", r.id),
+                        rule: RejectionRule::DuplicateId,
                     });
                 } else {
                     seen.insert(r.id.clone(), r.origin.to_string());
@@ -209,6 +212,7 @@ mod tests {
             line: 0,
             field: "approved_by".into(),
             message: "no approval".into(),
+            rule: RejectionRule::MissingApproval,
         };
         let mut set = RecordSet::new();
         set.reload(dir.path(), &settings);

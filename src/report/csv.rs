@@ -1,36 +1,16 @@
-//! CSV: one table, the changes of the period, one row per change (columns in `CSV_COLUMNS`,
-//! documented in docs/report.md). RFC 4180 quoting; cells that a spreadsheet would run as a
-//! formula (`=`, `+`, `-`, `@` first) are prefixed with `'`, since resource names are
-//! attacker-controlled.
+//! CSV: one table, the changes of the period, one row per change (the columns of
+//! `table::CHANGES` the CSV shows, named in `CSV_COLUMNS` and documented in docs/report.md).
+//! RFC 4180 quoting; cells that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`
+//! first) are prefixed with `'`, since resource names are attacker-controlled.
 
-use super::{Report, alerts_summary, fields_summary, findings_summary};
+use std::sync::LazyLock;
 
-pub const CSV_COLUMNS: &[&str] = &[
-    "observed_at",
-    "drift_id",
-    "decision",
-    "severity",
-    "scope",
-    "kind",
-    "resource_id",
-    "resource",
-    "action",
-    "fields",
-    "findings",
-    "actor",
-    "record_id",
-    "requester",
-    "approvers",
-    "window",
-    "evidence",
-    "reason",
-    "retrospective",
-    "retrospective_due",
-    "retrospective_filed_by",
-    "closed_reason",
-    "alerts",
-    "ledger_seq",
-];
+use super::Report;
+use super::table::CHANGES;
+
+/// The CSV's header: the changes table's columns the CSV shows (docs/report.md lists them).
+pub static CSV_COLUMNS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| CHANGES.iter().filter_map(|c| c.csv).collect());
 
 fn cell(s: &str) -> String {
     let s = if s.starts_with(['=', '+', '-', '@']) {
@@ -48,38 +28,12 @@ fn cell(s: &str) -> String {
 pub fn render_csv(r: &Report) -> String {
     let mut o = CSV_COLUMNS.join(",");
     o.push_str("\r\n");
+    let shown: Vec<_> = CHANGES.iter().filter(|c| c.csv.is_some()).collect();
     for c in &r.changes {
-        let e = &c.entry;
-        let row = [
-            e.observed_at.clone(),
-            e.drift_id.clone(),
-            e.decision.as_str().to_string(),
-            e.severity.as_str().to_string(),
-            e.scope.clone(),
-            e.kind.clone(),
-            e.resource_id.clone(),
-            e.name.clone(),
-            e.action.as_str().to_string(),
-            fields_summary(e),
-            findings_summary(e),
-            e.actor.clone().unwrap_or_default(),
-            e.record_id.clone().unwrap_or_default(),
-            c.requester.clone().unwrap_or_default(),
-            c.approvers.join("; "),
-            c.window.clone().unwrap_or_default(),
-            c.evidence.join(" "),
-            e.reason.clone(),
-            c.retrospective.status.clone(),
-            c.retrospective.due_at.clone().unwrap_or_default(),
-            c.retrospective.filed_by.clone().unwrap_or_default(),
-            c.closed
-                .as_ref()
-                .map(|x| x.reason.clone())
-                .unwrap_or_default(),
-            alerts_summary(c),
-            c.ledger_seq.to_string(),
-        ];
-        let cells: Vec<String> = row.iter().map(|v| cell(v)).collect();
+        let cells: Vec<String> = shown
+            .iter()
+            .map(|col| cell(&(col.cell)(c).text()))
+            .collect();
         o.push_str(&cells.join(","));
         o.push_str("\r\n");
     }

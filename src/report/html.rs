@@ -6,7 +6,8 @@ use std::fmt::Write;
 
 use sha2::Digest;
 
-use super::{Report, alerts_summary, fields_summary, findings_summary};
+use super::table::{BREAK_GLASS, CHANGES, COMPLIANCE, COVERAGE, Cell, Column, RECORDS};
+use super::{Counts, Report, rejections_summary};
 
 fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
@@ -66,11 +67,43 @@ document.querySelectorAll('input.filter').forEach(function(f){f.addEventListener
   Array.prototype.forEach.call(t.tBodies[0].rows,function(r){r.style.display=r.textContent.toLowerCase().indexOf(q)<0?'none':'';});});});
 "#;
 
+/// A cell as HTML (escaped; links only to http(s) URLs).
+fn cell(c: &Cell<'_>) -> String {
+    match c {
+        Cell::Text(s) => esc(s),
+        Cell::Code(s) => format!("<code>{}</code>", esc(s)),
+        Cell::Noted(s, note) => match note {
+            Some(n) => format!("{}<br><span class=\"muted\">{}</span>", esc(s), esc(n)),
+            None => esc(s),
+        },
+        Cell::Time(t, none) => esc(t.unwrap_or(none)),
+        Cell::Number(n) => n.to_string(),
+        Cell::Links(urls) => urls
+            .iter()
+            .map(|u| link(u))
+            .collect::<Vec<_>>()
+            .join("<br>"),
+        Cell::Record { id, url } => record_cell(*id, *url),
+        Cell::Source { url, name } => match url {
+            Some(u) => link(u),
+            None => esc(name),
+        },
+        Cell::Anchors(names) => names
+            .iter()
+            .map(|s| format!("<a href=\"#{0}\">{0}</a>", esc(s)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Cell::Listed([], _, none) => esc(none),
+        Cell::Listed(items, sep, _) => esc(&items.join(sep)),
+    }
+}
+
+/// A filterable, sortable table: `head`, then each row's class and already rendered cells.
 fn table(
     o: &mut String,
     id: &str,
     head: &[&str],
-    rows: &[(String, Vec<String>)],
+    rows: impl Iterator<Item = (String, Vec<String>)>,
 ) -> std::fmt::Result {
     writeln!(
         o,
@@ -82,9 +115,8 @@ fn table(
     }
     writeln!(o, "</tr></thead><tbody>")?;
     for (class, cells) in rows {
-        write!(o, "<tr class=\"{}\">", esc(class))?;
+        write!(o, "<tr class=\"{}\">", esc(&class))?;
         for c in cells {
-            // Cells arrive escaped (some hold links).
             write!(o, "<td>{c}</td>")?;
         }
         writeln!(o, "</tr>")?;
@@ -92,9 +124,29 @@ fn table(
     writeln!(o, "</tbody></table>")
 }
 
+/// A table of `columns` (those the HTML shows), one row per item, classed by `class`.
+fn column_table<R>(
+    o: &mut String,
+    id: &str,
+    columns: &[Column<R>],
+    rows: &[R],
+    class: impl Fn(&R) -> &'static str,
+) -> std::fmt::Result {
+    let shown: Vec<(&str, &Column<R>)> = columns
+        .iter()
+        .filter_map(|c| c.html.map(|h| (h, c)))
+        .collect();
+    let head: Vec<&str> = shown.iter().map(|(h, _)| *h).collect();
+    let rows = rows.iter().map(|r| {
+        let cells = shown.iter().map(|(_, c)| cell(&(c.cell)(r))).collect();
+        (class(r).to_string(), cells)
+    });
+    table(o, id, &head, rows)
+}
+
 /// Matched / unmatched+violations per month, as stacked bars.
 fn chart(r: &Report) -> String {
-    let months: Vec<(&String, &super::Counts)> = r.totals.by_month.iter().collect();
+    let months: Vec<(&String, &Counts)> = r.totals.by_month.iter().collect();
     if months.is_empty() {
         return "<p class=\"muted\">No changes in the period.</p>".into();
     }
@@ -232,266 +284,77 @@ fn write_html(r: &Report, o: &mut String) -> std::fmt::Result {
     }
     writeln!(o, "<h2>Matched versus unplanned over time</h2>{}", chart(r))?;
     writeln!(o, "<h2 id=\"coverage\">Coverage</h2>")?;
-    let rows: Vec<(String, Vec<String>)> = r
-        .scopes
-        .iter()
-        .map(|s| {
-            let blind = super::blind_summary(s);
-            (
-                if s.blind_periods.is_empty() {
-                    ""
-                } else {
-                    "violation"
-                }
-                .to_string(),
-                vec![
-                    esc(&s.scope),
-                    esc(s.baseline_at.as_deref().unwrap_or("never")),
-                    s.failed_polls.to_string(),
-                    esc(&blind),
-                ],
-            )
-        })
-        .collect();
-    table(
-        o,
-        "coverage-table",
-        &["Scope", "Baseline", "Failed polls", "Blind periods"],
-        &rows,
-    )?;
+    column_table(o, "coverage-table", &COVERAGE, &r.scopes, |s| {
+        if s.blind_periods.is_empty() {
+            ""
+        } else {
+            "violation"
+        }
+    })?;
     writeln!(o, "<h2 id=\"changes\">Changes</h2>")?;
-    let rows: Vec<(String, Vec<String>)> = r
-        .changes
-        .iter()
-        .map(|c| {
-            let e = &c.entry;
-            (
-                e.decision.as_str().to_string(),
-                vec![
-                    esc(&e.observed_at),
-                    format!("<code>{}</code>", esc(&e.drift_id)),
-                    esc(e.decision.as_str()),
-                    esc(e.severity.as_str()),
-                    esc(&e.scope),
-                    format!(
-                        "{}<br><span class=\"muted\">{}</span>",
-                        esc(&e.name),
-                        esc(&e.kind)
-                    ),
-                    esc(e.action.as_str()),
-                    esc(&fields_summary(e)),
-                    esc(&findings_summary(e)),
-                    esc(e.actor.as_deref().unwrap_or("")),
-                    record_cell(e.record_id.as_deref(), e.record_url.as_deref()),
-                    esc(c.requester.as_deref().unwrap_or("")),
-                    esc(&c.approvers.join("; ")),
-                    esc(c.window.as_deref().unwrap_or("")),
-                    c.evidence
-                        .iter()
-                        .map(|u| link(u))
-                        .collect::<Vec<_>>()
-                        .join("<br>"),
-                    esc(&e.reason),
-                    format!(
-                        "{}{}",
-                        esc(&c.retrospective.status),
-                        c.retrospective
-                            .due_at
-                            .as_deref()
-                            .map(|d| format!("<br><span class=\"muted\">due {}</span>", esc(d)))
-                            .unwrap_or_default()
-                    ),
-                    esc(&alerts_summary(c)),
-                ],
-            )
-        })
-        .collect();
-    table(
-        o,
-        "changes-table",
-        &[
-            "Observed",
-            "Drift",
-            "Decision",
-            "Severity",
-            "Scope",
-            "Resource",
-            "Action",
-            "Fields",
-            "Findings",
-            "Actor",
-            "Record",
-            "Requester",
-            "Approvers",
-            "Window",
-            "Evidence",
-            "Reason",
-            "Retrospective",
-            "Alerted",
-        ],
-        &rows,
-    )?;
+    column_table(o, "changes-table", &CHANGES, &r.changes, |c| {
+        c.entry.decision.as_str()
+    })?;
     writeln!(
         o,
         "<h2 id=\"exposure\">Pre-existing exposure at baseline</h2>"
     )?;
-    let rows: Vec<(String, Vec<String>)> = r
-        .baseline_exposures
-        .iter()
-        .flat_map(|x| {
-            x.exposure.findings.iter().map(move |f| {
-                (
-                    String::new(),
-                    vec![
-                        esc(&x.at),
-                        esc(&x.scope),
-                        esc(&x.exposure.name),
-                        esc(f.severity.as_str()),
-                        esc(&f.message),
-                    ],
-                )
-            })
+    let rows = r.baseline_exposures.iter().flat_map(|x| {
+        x.exposure.findings.iter().map(move |f| {
+            let cells = [
+                x.at.as_str(),
+                &x.scope,
+                &x.exposure.name,
+                f.severity.as_str(),
+                &f.message,
+            ];
+            (String::new(), cells.iter().map(|c| esc(c)).collect())
         })
-        .collect();
+    });
     table(
         o,
         "exposure-table",
         &["Baseline", "Scope", "Resource", "Severity", "Finding"],
-        &rows,
+        rows,
     )?;
     writeln!(o, "<h2 id=\"break_glass\">Break-glass sessions</h2>")?;
-    let rows: Vec<(String, Vec<String>)> = r
-        .break_glass
-        .iter()
-        .map(|b| {
-            (
-                if b.retrospective.is_none() {
-                    "violation"
-                } else {
-                    ""
-                }
-                .to_string(),
-                vec![
-                    esc(&b.id),
-                    esc(&b.requested_by),
-                    esc(&b.opened_at),
-                    esc(&b.planned_end),
-                    esc(b.closed_at.as_deref().unwrap_or("not closed")),
-                    b.duration_minutes.to_string(),
-                    esc(&b.changes.join(", ")),
-                    esc(b.retrospective.as_deref().unwrap_or("MISSING")),
-                ],
-            )
-        })
-        .collect();
-    table(o, "break-glass-table", &super::BREAK_GLASS_COLUMNS, &rows)?;
+    column_table(o, "break-glass-table", &BREAK_GLASS, &r.break_glass, |b| {
+        if b.retrospective.is_none() {
+            "violation"
+        } else {
+            ""
+        }
+    })?;
     writeln!(o, "<h2 id=\"sod_violations\">Segregation of duties</h2>")?;
-    let rows: Vec<(String, Vec<String>)> = r
-        .sod_violations
-        .iter()
-        .map(|v| {
-            (
-                "violation".to_string(),
-                vec![
-                    esc(&v.at),
-                    esc(&format!("{}:{}", v.file, v.line)),
-                    esc(&v.message),
-                ],
-            )
-        })
-        .collect();
-    table(o, "sod-table", &["When", "Where", "What"], &rows)?;
+    let rows = r.sod_violations.iter().map(|v| {
+        let cells = [
+            v.at.clone(),
+            format!("{}:{}", v.file, v.line),
+            v.message.clone(),
+        ];
+        (
+            "violation".to_string(),
+            cells.iter().map(|c| esc(c)).collect(),
+        )
+    });
+    table(o, "sod-table", &["When", "Where", "What"], rows)?;
+    if !r.rejections_by_rule.is_empty() {
+        writeln!(
+            o,
+            "<p id=\"rejections\" class=\"muted\">Rejected change records in the period by rule: {}.</p>",
+            esc(&rejections_summary(&r.rejections_by_rule))
+        )?;
+    }
     writeln!(o, "<h2 id=\"records\">Change records</h2>")?;
-    let rows: Vec<(String, Vec<String>)> = r
-        .records
-        .iter()
-        .map(|rec| {
-            let used = super::record_use_summary(rec);
-            (
-                String::new(),
-                vec![
-                    esc(&rec.id),
-                    esc(&rec.record_type),
-                    esc(&rec.title),
-                    esc(&rec.requested_by),
-                    esc(&rec.approved_by.join("; ")),
-                    esc(rec.window.as_deref().unwrap_or("")),
-                    esc(&used),
-                    rec.evidence
-                        .iter()
-                        .map(|u| link(u))
-                        .collect::<Vec<_>>()
-                        .join("<br>"),
-                    match &rec.url {
-                        Some(u) => link(u),
-                        None => esc(&rec.origin),
-                    },
-                ],
-            )
-        })
-        .collect();
-    table(
-        o,
-        "records-table",
-        &[
-            "Id",
-            "Type",
-            "Title",
-            "Requested by",
-            "Approved by",
-            "Window",
-            "Used by",
-            "Evidence",
-            "File",
-        ],
-        &rows,
-    )?;
+    column_table(o, "records-table", &RECORDS, &r.records, |_| "")?;
     writeln!(o, "<h2 id=\"compliance\">Compliance mapping</h2>")?;
-    let rows: Vec<(String, Vec<String>)> = r
-        .compliance
-        .iter()
-        .map(|q| {
-            let sections = q
-                .sections
-                .iter()
-                .map(|s| format!("<a href=\"#{0}\">{0}</a>", esc(s)))
-                .collect::<Vec<_>>()
-                .join(", ");
-            (
-                if q.exceptions.is_empty() {
-                    "matched"
-                } else {
-                    "violation"
-                }
-                .to_string(),
-                vec![
-                    esc(&q.framework),
-                    esc(&q.control),
-                    esc(&q.title),
-                    esc(&q.evidence),
-                    sections,
-                    esc(&if q.exceptions.is_empty() {
-                        "none".to_string()
-                    } else {
-                        q.exceptions.join(", ")
-                    }),
-                ],
-            )
-        })
-        .collect();
-    table(
-        o,
-        "compliance-table",
-        &[
-            "Framework",
-            "Control",
-            "Title",
-            "Evidence",
-            "Sections",
-            "Exceptions",
-        ],
-        &rows,
-    )?;
+    column_table(o, "compliance-table", &COMPLIANCE, &r.compliance, |q| {
+        if q.exceptions.is_empty() {
+            "matched"
+        } else {
+            "violation"
+        }
+    })?;
     writeln!(o, "<script>{SCRIPT}</script></body></html>")
 }
 

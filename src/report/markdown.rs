@@ -3,7 +3,10 @@
 
 use std::fmt::Write;
 
-use super::{Report, alerts_summary, fields_summary, findings_summary};
+use super::{
+    Counts, Report, alerts_summary, blind_summary, fields_summary, findings_summary,
+    record_use_summary, rejections_summary,
+};
 
 fn esc(s: &str) -> String {
     s.replace('\\', "\\\\")
@@ -57,7 +60,7 @@ fn write_report(r: &Report, o: &mut String) -> std::fmt::Result {
         "| {} | {} | {} | {} | {} |\n",
         t.changes, t.matched, t.unmatched, t.violations, t.reverted
     )?;
-    let by = |m: &std::collections::BTreeMap<String, super::Counts>| {
+    let by = |m: &std::collections::BTreeMap<String, Counts>| {
         m.iter()
             .map(|(k, v)| format!("{k} {}", v.changes))
             .collect::<Vec<_>>()
@@ -69,7 +72,7 @@ fn write_report(r: &Report, o: &mut String) -> std::fmt::Result {
     writeln!(o, "| scope | baseline | failed polls | blind periods |")?;
     writeln!(o, "|---|---|---:|---|")?;
     for s in &r.scopes {
-        let blind = super::blind_summary(s);
+        let blind = blind_summary(s);
         writeln!(
             o,
             "| {} | {} | {} | {} |",
@@ -163,6 +166,13 @@ fn write_report(r: &Report, o: &mut String) -> std::fmt::Result {
             esc(&v.message)
         )?;
     }
+    if !r.rejections_by_rule.is_empty() {
+        writeln!(
+            o,
+            "\nRejected change records in the period by rule: {}.",
+            rejections_summary(&r.rejections_by_rule)
+        )?;
+    }
     writeln!(o, "\n## Compliance mapping\n")?;
     writeln!(
         o,
@@ -192,7 +202,7 @@ fn write_report(r: &Report, o: &mut String) -> std::fmt::Result {
     )?;
     writeln!(o, "|---|---|---|---|---|---|---|---|")?;
     for rec in &r.records {
-        let used = super::record_use_summary(rec);
+        let used = record_use_summary(rec);
         writeln!(
             o,
             "| {} | {} | {} | {} | {} | {} | {} | {} |",

@@ -3,7 +3,8 @@
 
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook, Worksheet, XlsxError};
 
-use super::{Report, alerts_summary, fields_summary, findings_summary};
+use super::Report;
+use super::table::{BREAK_GLASS, CHANGES, COMPLIANCE, COVERAGE, Cell, Column, RECORDS};
 
 fn date(s: &str) -> Option<ExcelDateTime> {
     let t: jiff::Timestamp = s.parse().ok()?;
@@ -56,6 +57,17 @@ impl Sheet<'_> {
         Ok(())
     }
 
+    /// Write `cell` in `col` of the current row: times as date-times (nothing when absent),
+    /// numbers as numbers, the rest as text.
+    fn cell(&mut self, col: u16, cell: &Cell<'_>) -> Result<(), XlsxError> {
+        match cell {
+            Cell::Time(Some(t), _) => self.time(col, t),
+            Cell::Time(None, _) => Ok(()),
+            Cell::Number(n) => self.num(col, *n as f64),
+            other => self.text(col, &other.text()),
+        }
+    }
+
     fn finish(&mut self, cols: usize) -> Result<(), XlsxError> {
         let last = self.row.saturating_sub(1).max(1);
         self.ws
@@ -63,6 +75,29 @@ impl Sheet<'_> {
         self.ws.autofit();
         Ok(())
     }
+}
+
+/// A sheet of `columns` (those the workbook shows), one row per item.
+fn column_sheet<R>(
+    wb: &mut Workbook,
+    name: &str,
+    columns: &[Column<R>],
+    rows: &[R],
+) -> Result<(), XlsxError> {
+    let shown: Vec<(&str, &Column<R>)> = columns
+        .iter()
+        .filter_map(|c| c.xlsx.map(|h| (h, c)))
+        .collect();
+    let head: Vec<&str> = shown.iter().map(|(h, _)| *h).collect();
+    let mut s = sheet(wb, name)?;
+    s.header(&head)?;
+    for r in rows {
+        for (i, (_, c)) in shown.iter().enumerate() {
+            s.cell(i as u16, &(c.cell)(r))?;
+        }
+        s.row += 1;
+    }
+    s.finish(head.len())
 }
 
 fn sheet<'a>(wb: &'a mut Workbook, name: &str) -> Result<Sheet<'a>, XlsxError> {
@@ -108,142 +143,10 @@ pub fn render_xlsx(r: &Report) -> Result<Vec<u8>, XlsxError> {
         }
         s.finish(2)?;
     }
-    {
-        let cols = [
-            "Observed",
-            "Drift",
-            "Decision",
-            "Severity",
-            "Scope",
-            "Kind",
-            "Resource",
-            "Action",
-            "Fields",
-            "Findings",
-            "Record",
-            "Requester",
-            "Approvers",
-            "Window",
-            "Reason",
-            "Retrospective",
-            "Retrospective due",
-            "Alerts",
-            "Ledger seq",
-        ];
-        let mut s = sheet(&mut wb, "Changes")?;
-        s.header(&cols)?;
-        for c in &r.changes {
-            let e = &c.entry;
-            s.time(0, &e.observed_at)?;
-            s.text(1, &e.drift_id)?;
-            s.text(2, e.decision.as_str())?;
-            s.text(3, e.severity.as_str())?;
-            s.text(4, &e.scope)?;
-            s.text(5, &e.kind)?;
-            s.text(6, &e.name)?;
-            s.text(7, e.action.as_str())?;
-            s.text(8, &fields_summary(e))?;
-            s.text(9, &findings_summary(e))?;
-            s.text(10, e.record_id.as_deref().unwrap_or(""))?;
-            s.text(11, c.requester.as_deref().unwrap_or(""))?;
-            s.text(12, &c.approvers.join("; "))?;
-            s.text(13, c.window.as_deref().unwrap_or(""))?;
-            s.text(14, &e.reason)?;
-            s.text(15, &c.retrospective.status)?;
-            if let Some(d) = &c.retrospective.due_at {
-                s.time(16, d)?;
-            }
-            s.text(17, &alerts_summary(c))?;
-            s.num(18, c.ledger_seq as f64)?;
-            s.row += 1;
-        }
-        s.finish(cols.len())?;
-    }
-    {
-        let cols = ["Scope", "Baseline", "Failed polls", "Blind periods"];
-        let mut s = sheet(&mut wb, "Coverage")?;
-        s.header(&cols)?;
-        for sc in &r.scopes {
-            s.text(0, &sc.scope)?;
-            if let Some(b) = &sc.baseline_at {
-                s.time(1, b)?;
-            }
-            s.num(2, sc.failed_polls as f64)?;
-            s.text(3, &super::blind_summary(sc))?;
-            s.row += 1;
-        }
-        s.finish(cols.len())?;
-    }
-    {
-        let cols = [
-            "Id",
-            "Type",
-            "Title",
-            "Requested by",
-            "Approved by",
-            "Window",
-            "Used by",
-            "Standard never used",
-            "Window passed unused",
-            "File",
-        ];
-        let mut s = sheet(&mut wb, "Records")?;
-        s.header(&cols)?;
-        for rec in &r.records {
-            s.text(0, &rec.id)?;
-            s.text(1, &rec.record_type)?;
-            s.text(2, &rec.title)?;
-            s.text(3, &rec.requested_by)?;
-            s.text(4, &rec.approved_by.join("; "))?;
-            s.text(5, rec.window.as_deref().unwrap_or(""))?;
-            s.text(6, &rec.used_by.join(", "))?;
-            s.text(7, if rec.standard_never_used { "yes" } else { "" })?;
-            s.text(8, if rec.window_passed_unused { "yes" } else { "" })?;
-            s.text(9, &rec.origin)?;
-            s.row += 1;
-        }
-        s.finish(cols.len())?;
-    }
-    {
-        let cols = super::BREAK_GLASS_COLUMNS;
-        let mut s = sheet(&mut wb, "Break-glass")?;
-        s.header(&cols)?;
-        for b in &r.break_glass {
-            s.text(0, &b.id)?;
-            s.text(1, &b.requested_by)?;
-            s.time(2, &b.opened_at)?;
-            s.time(3, &b.planned_end)?;
-            if let Some(c) = &b.closed_at {
-                s.time(4, c)?;
-            }
-            s.num(5, b.duration_minutes as f64)?;
-            s.text(6, &b.changes.join(", "))?;
-            s.text(7, b.retrospective.as_deref().unwrap_or("MISSING"))?;
-            s.row += 1;
-        }
-        s.finish(cols.len())?;
-    }
-    {
-        let cols = [
-            "Framework",
-            "Control",
-            "Title",
-            "Evidence",
-            "Sections",
-            "Exceptions",
-        ];
-        let mut s = sheet(&mut wb, "Compliance")?;
-        s.header(&cols)?;
-        for q in &r.compliance {
-            s.text(0, &q.framework)?;
-            s.text(1, &q.control)?;
-            s.text(2, &q.title)?;
-            s.text(3, &q.evidence)?;
-            s.text(4, &q.sections.join(", "))?;
-            s.text(5, &q.exceptions.join(", "))?;
-            s.row += 1;
-        }
-        s.finish(cols.len())?;
-    }
+    column_sheet(&mut wb, "Changes", &CHANGES, &r.changes)?;
+    column_sheet(&mut wb, "Coverage", &COVERAGE, &r.scopes)?;
+    column_sheet(&mut wb, "Records", &RECORDS, &r.records)?;
+    column_sheet(&mut wb, "Break-glass", &BREAK_GLASS, &r.break_glass)?;
+    column_sheet(&mut wb, "Compliance", &COMPLIANCE, &r.compliance)?;
     wb.save_to_buffer()
 }

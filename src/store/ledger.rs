@@ -168,6 +168,10 @@ pub enum LedgerEvent {
         line: u32,
         field: String,
         message: String,
+        /// The rule the record broke; absent in entries written before rules were stored
+        /// (`RejectionRule::from_legacy_message` classifies those).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rule: Option<driftwatch_core::records::RejectionRule>,
     },
 }
 

@@ -214,6 +214,7 @@ pub fn convert(
                 line: 0,
                 field: "id".into(),
                 message: format!("duplicate ticket {} in the answer", r.id),
+                rule: super::RejectionRule::DuplicateId,
             }),
             Ok(r) => records.push(r),
             Err(mut e) => rejected.append(&mut e),

@@ -3,9 +3,12 @@
 //! bot) authorised", applied to what each system records (GitHub reviews, Jira transitions or
 //! approver fields, Linear state changes).
 
+use std::fmt;
+
 use jiff::Timestamp;
 
 use crate::model::record::Approval;
+use crate::records::RejectionRule;
 
 /// Who acted on a ticket in a way the system treats as approval.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,19 +22,38 @@ pub struct Vote {
     pub at: Timestamp,
 }
 
-/// The approvals that count (one per person, their earliest), and one sentence per vote that
-/// does not, saying why.
-pub fn approvals(author_account: &str, votes: &[Vote]) -> (Vec<Approval>, Vec<String>) {
+/// A vote that did not count as an approval: the rule it broke and the sentence saying why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotCounted {
+    pub rule: RejectionRule,
+    pub reason: String,
+}
+
+impl fmt::Display for NotCounted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+/// The approvals that count (one per person, their earliest), and each vote that does not,
+/// saying why.
+pub fn approvals(author_account: &str, votes: &[Vote]) -> (Vec<Approval>, Vec<NotCounted>) {
     let mut counted: Vec<(String, Approval)> = Vec::new();
     let mut not_counted = Vec::new();
     for v in votes {
         if let Some(why) = &v.bot {
-            not_counted.push(format!("{} is a bot account ({why})", v.name));
+            not_counted.push(NotCounted {
+                rule: RejectionRule::BotApprover,
+                reason: format!("{} is a bot account ({why})", v.name),
+            });
         } else if v.account.eq_ignore_ascii_case(author_account) {
-            not_counted.push(format!(
-                "{} is the ticket's author and cannot approve their own change",
-                v.name
-            ));
+            not_counted.push(NotCounted {
+                rule: RejectionRule::SelfApproval,
+                reason: format!(
+                    "{} is the ticket's author and cannot approve their own change",
+                    v.name
+                ),
+            });
         } else if let Some((_, a)) = counted
             .iter_mut()
             .find(|(acc, _)| acc.eq_ignore_ascii_case(&v.account))
@@ -116,6 +138,15 @@ mod tests {
         ];
         for (author, votes, want, want_not) in cases {
             let (got, not) = approvals(author, &votes);
+            for n in &not {
+                let want = if n.reason.contains("bot account") {
+                    RejectionRule::BotApprover
+                } else {
+                    RejectionRule::SelfApproval
+                };
+                assert_eq!(n.rule, want, "{n}");
+            }
+            let not: Vec<String> = not.iter().map(|n| n.to_string()).collect();
             let got: Vec<(String, String)> = got
                 .iter()
                 .map(|a| (a.name.clone(), a.at.to_string()))

@@ -7,8 +7,9 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 
 use super::Ticket;
-use super::approval::{Vote, approvals};
+use super::approval::{NotCounted, Vote, approvals};
 use crate::model::record::Window;
+use crate::records::RejectionRule;
 
 /// An item of `GET /repos/{owner}/{repo}/issues` (pull requests included).
 #[derive(Clone, Debug, Deserialize)]
@@ -119,10 +120,12 @@ pub fn ticket(
         .unwrap_or_else(|| "ghost".into());
     let (approved, mut not_counted) = approvals(&author, &review_votes(reviews));
     if !issue.is_pull_request() {
-        not_counted.push(
-            "an issue has no reviews, so it can hold only an emergency (retrospective) record"
-                .into(),
-        );
+        not_counted.push(NotCounted {
+            rule: RejectionRule::MissingApproval,
+            reason:
+                "an issue has no reviews, so it can hold only an emergency (retrospective) record"
+                    .into(),
+        });
     }
     let default_window = issue
         .pull_request

@@ -363,6 +363,7 @@ pub fn ticket(source: &str, base_url: &str, issue: &Issue, map: &FieldMap) -> Ti
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::records::RejectionRule;
     use serde_json::json;
 
     #[test]
@@ -401,6 +402,10 @@ mod tests {
             .collect()
     }
 
+    fn not_counted(t: &Ticket) -> Vec<String> {
+        t.not_counted.iter().map(|n| n.to_string()).collect()
+    }
+
     #[test]
     fn approvals_from_transitions_or_a_field() {
         let issue: Issue = serde_json::from_value(json!({
@@ -426,11 +431,16 @@ mod tests {
             vec!["bob@example.com at 2026-11-20T10:00:00Z"]
         );
         assert_eq!(
-            t.not_counted,
+            not_counted(&t),
             vec![
                 "alice@example.com is the ticket's author and cannot approve their own change",
                 "jsm@example.com is a bot account (accountType app)"
             ]
+        );
+        let rules: Vec<RejectionRule> = t.not_counted.iter().map(|n| n.rule).collect();
+        assert_eq!(
+            rules,
+            vec![RejectionRule::SelfApproval, RejectionRule::BotApprover]
         );
         let field = FieldMap {
             approver: Some("customfield_1".into()),
@@ -442,8 +452,9 @@ mod tests {
             vec!["bob@example.com at 2026-11-20T09:00:00Z"]
         );
         assert_eq!(
-            t.not_counted,
+            not_counted(&t),
             vec!["automation@example.com is a bot account (accountType app)"]
         );
+        assert_eq!(t.not_counted[0].rule, RejectionRule::BotApprover);
     }
 }

@@ -15,7 +15,8 @@ pub mod linear;
 use crate::model::ChangeRecord;
 use crate::model::record::{Approval, Window};
 
-use super::{RecordError, ValidationSettings, is_drift_id, parse_file};
+use super::{RecordError, RejectionRule, ValidationSettings, is_drift_id, parse_file};
+use approval::NotCounted;
 
 /// What a record needs from a ticket, whatever system holds it.
 #[derive(Clone, Debug, PartialEq)]
@@ -33,7 +34,7 @@ pub struct Ticket {
     pub body: String,
     /// Approvals that passed the rule, and why the others did not count.
     pub approvals: Vec<Approval>,
-    pub not_counted: Vec<String>,
+    pub not_counted: Vec<NotCounted>,
     /// Where this system's approvals come from, for messages.
     pub approval_source: String,
     /// Record fields taken from the ticket's own fields (Jira's mapped custom fields): the
@@ -90,28 +91,38 @@ fn top_level_keys(yaml: &str) -> Vec<(String, usize)> {
         .collect()
 }
 
+/// Why a ticket with no approval that counts has none, when its votes were all discounted for
+/// segregation of duties: its author's own vote first, then bot accounts.
+fn discounted_rule(not_counted: &[NotCounted]) -> Option<RejectionRule> {
+    [RejectionRule::SelfApproval, RejectionRule::BotApprover]
+        .into_iter()
+        .find(|r| not_counted.iter().any(|n| n.rule == *r))
+}
+
 /// The ticket as a validated change record, or every problem found.
 pub fn to_record(
     t: &Ticket,
     settings: &ValidationSettings,
 ) -> Result<ChangeRecord, Vec<RecordError>> {
     let label = t.label();
-    let err = |line: usize, field: &str, message: String| RecordError {
+    let err = |rule: RejectionRule, line: usize, field: &str, message: String| RecordError {
         file: label.clone(),
         line: line as u32,
         field: field.to_string(),
         message,
+        rule,
     };
     let block = match block::find(&t.body) {
         Ok(Some(b)) => b,
         Ok(None) => {
             return Err(vec![err(
+                RejectionRule::TicketBlock,
                 0,
                 "",
                 "no record block: put the record's fields in YAML front matter (--- … ---) or in a ```driftwatch fenced block".into(),
             )]);
         }
-        Err(e) => return Err(vec![err(0, "", e)]),
+        Err(e) => return Err(vec![err(RejectionRule::TicketBlock, 0, "", e)]),
     };
     let offset = block.first_line - 1;
     let mut errors = Vec::new();
@@ -132,7 +143,13 @@ pub fn to_record(
     let keys = top_level_keys(&block.yaml);
     for (key, line) in &keys {
         if let Some((_, what)) = owned.iter().find(|(k, _)| k == key) {
+            let rule = if key == "approved_by" {
+                RejectionRule::ApprovedInTicketText
+            } else {
+                RejectionRule::FieldFromTicket
+            };
             errors.push(err(
+                rule,
                 line + 1 + offset,
                 key,
                 format!("comes from {what}; remove it from the block"),
@@ -140,7 +157,7 @@ pub fn to_record(
         }
     }
     for (field, message) in &t.field_errors {
-        errors.push(err(0, field, message.clone()));
+        errors.push(err(RejectionRule::MappedField, 0, field, message.clone()));
     }
     if !errors.is_empty() {
         return Err(errors);
@@ -186,6 +203,7 @@ pub fn to_record(
             Ok(rs.remove(0))
         } else {
             Err(vec![err(
+                RejectionRule::TicketBlock,
                 block.first_line,
                 "",
                 "a ticket holds one record, not a list".into(),
@@ -210,8 +228,12 @@ pub fn to_record(
                     e.line = 0;
                 }
                 if e.field == "approved_by" && !t.not_counted.is_empty() {
-                    e.message =
-                        format!("{} (not counted: {})", e.message, t.not_counted.join("; "));
+                    let reasons: Vec<&str> =
+                        t.not_counted.iter().map(|n| n.reason.as_str()).collect();
+                    e.message = format!("{} (not counted: {})", e.message, reasons.join("; "));
+                }
+                if e.rule == RejectionRule::MissingApproval && t.approvals.is_empty() {
+                    e.rule = discounted_rule(&t.not_counted).unwrap_or(e.rule);
                 }
                 if e.field == "approved_by" && t.approvals.is_empty() {
                     e.message = format!("{}; approval comes from {}", e.message, t.approval_source);

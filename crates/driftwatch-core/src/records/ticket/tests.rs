@@ -3,6 +3,13 @@
 use super::*;
 use crate::model::record::Approval;
 
+fn vote(rule: RejectionRule, reason: &str) -> NotCounted {
+    NotCounted {
+        rule,
+        reason: reason.into(),
+    }
+}
+
 const BLOCK: &str = "Open SSH for the GPU nodes.\n\n```driftwatch\ntype: normal\npurpose: debug NCCL\nimpact: 10.8.0.0/16 gets 22\nresources: 2 engineers\nwindow: { start: 2026-11-21T09:00:00Z, end: 2026-11-21T18:00:00Z }\nscope:\n  - { provider: aws, kind: aws.ec2.security_group_rule, target: training-* }\n```\n";
 
 fn approval(name: &str) -> Approval {
@@ -59,14 +66,18 @@ fn a_valid_ticket_is_a_record_with_its_link() {
 fn rejected_tickets_name_source_key_line_and_field() {
     let bot_only = Ticket {
         approvals: vec![],
-        not_counted: vec!["dependabot[bot] is a bot account (user.type Bot)".into()],
+        not_counted: vec![vote(
+            RejectionRule::BotApprover,
+            "dependabot[bot] is a bot account (user.type Bot)",
+        )],
         ..base()
     };
     let self_approved = Ticket {
         approvals: vec![],
-        not_counted: vec![
-            "alice is the ticket's author and cannot approve their own change".into(),
-        ],
+        not_counted: vec![vote(
+            RejectionRule::SelfApproval,
+            "alice is the ticket's author and cannot approve their own change",
+        )],
         ..base()
     };
     let typed_approval = Ticket {
@@ -227,4 +238,109 @@ fn mapped_fields_fill_the_record_and_may_not_be_repeated() {
             "jira CHG-7:9: scope: comes from the ticket's field customfield_10042; remove it from the block"
         ]
     );
+}
+
+#[test]
+fn rejections_carry_their_rule() {
+    use RejectionRule::*;
+    let no_votes = Ticket {
+        approvals: vec![],
+        ..base()
+    };
+    let cases: Vec<(&str, Ticket, Vec<RejectionRule>)> = vec![
+        (
+            "bot approval only",
+            Ticket {
+                not_counted: vec![vote(BotApprover, "ci is a bot account (user.type Bot)")],
+                ..no_votes.clone()
+            },
+            vec![BotApprover],
+        ),
+        (
+            "the author's own vote wins over a bot's",
+            Ticket {
+                not_counted: vec![
+                    vote(BotApprover, "ci is a bot account (user.type Bot)"),
+                    vote(SelfApproval, "alice is the ticket's author"),
+                ],
+                ..no_votes.clone()
+            },
+            vec![SelfApproval],
+        ),
+        ("no vote at all", no_votes.clone(), vec![MissingApproval]),
+        (
+            "an issue, which has no reviews",
+            Ticket {
+                not_counted: vec![vote(MissingApproval, "an issue has no reviews")],
+                ..no_votes
+            },
+            vec![MissingApproval],
+        ),
+        (
+            "a discounted vote beside a counted approval is no error",
+            Ticket {
+                not_counted: vec![vote(SelfApproval, "alice is the ticket's author")],
+                ..base()
+            },
+            vec![],
+        ),
+        (
+            "approval typed into the block",
+            Ticket {
+                body: BLOCK.replace(
+                    "type: normal\n",
+                    "type: normal\napproved_by: [{ name: bob, at: 2026-11-20T10:00:00Z }]\n",
+                ),
+                ..base()
+            },
+            vec![ApprovedInTicketText],
+        ),
+        (
+            "title typed into the block",
+            Ticket {
+                body: BLOCK.replace("type: normal\n", "type: normal\ntitle: x\n"),
+                ..base()
+            },
+            vec![FieldFromTicket],
+        ),
+        (
+            "window order",
+            Ticket {
+                body: BLOCK.replace("end: 2026-11-21T18", "end: 2026-11-21T08"),
+                ..base()
+            },
+            vec![WindowOrder],
+        ),
+        (
+            "no block",
+            Ticket {
+                body: "please open ssh".into(),
+                ..base()
+            },
+            vec![TicketBlock],
+        ),
+        (
+            "unknown field",
+            Ticket {
+                body: BLOCK.replace("type: normal\n", "type: normal\nowner: x\n"),
+                ..base()
+            },
+            vec![UnknownField],
+        ),
+        (
+            "unreadable mapped field",
+            Ticket {
+                field_errors: vec![("window.start".into(), "not a date-time".into())],
+                ..base()
+            },
+            vec![MappedField],
+        ),
+    ];
+    for (name, t, want) in cases {
+        let got: Vec<RejectionRule> = match to_record(&t, &ValidationSettings::default()) {
+            Ok(_) => vec![],
+            Err(e) => e.iter().map(|e| e.rule).collect(),
+        };
+        assert_eq!(got, want, "{name}");
+    }
 }

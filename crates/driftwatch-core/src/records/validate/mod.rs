@@ -1,77 +1,17 @@
 //! Parse one record file and check every rule of the change-record contract, collecting all
 //! errors rather than stopping at the first.
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
-use jiff::SignedDuration;
+mod scope;
+mod settings;
+
 use serde_saphyr::Spanned;
 
-use super::RecordError;
-use super::schema::{RawRecord, RawScope, ScalarValue};
-use crate::model::aws::Direction;
-use crate::model::record::{Approval, AttributeMatch, RecordOrigin, ScopeEntry, Window};
-use crate::model::{ChangeRecord, Kind, Provider, RecordType};
-
-/// Settings of validation (the `[records]` config section).
-#[derive(Clone, Debug)]
-pub struct ValidationSettings {
-    /// Glob patterns of bot accounts that can never approve a change.
-    pub bot_patterns: Vec<String>,
-    bot_set: GlobSet,
-    /// How long after the window's end a `revert_by` may lie.
-    pub max_revert_after_window: SignedDuration,
-}
-
-impl ValidationSettings {
-    pub fn new(
-        bot_patterns: Vec<String>,
-        max_revert_after_window: SignedDuration,
-    ) -> Result<Self, globset::Error> {
-        let mut b = GlobSetBuilder::new();
-        for p in &bot_patterns {
-            b.add(Glob::new(p)?);
-        }
-        Ok(ValidationSettings {
-            bot_set: b.build()?,
-            bot_patterns,
-            max_revert_after_window,
-        })
-    }
-
-    fn bot_pattern(&self, name: &str) -> Option<&str> {
-        self.bot_set
-            .matches(name)
-            .first()
-            .and_then(|i| self.bot_patterns.get(*i))
-            .map(String::as_str)
-    }
-}
-
-impl Default for ValidationSettings {
-    fn default() -> Self {
-        let patterns = default_bot_patterns();
-        // The default patterns are fixed literals that are valid globs (tested below).
-        Self::new(patterns, SignedDuration::from_hours(24 * 30)).unwrap_or(ValidationSettings {
-            bot_patterns: Vec::new(),
-            bot_set: GlobSet::empty(),
-            max_revert_after_window: SignedDuration::from_hours(24 * 30),
-        })
-    }
-}
-
-pub fn default_bot_patterns() -> Vec<String> {
-    [
-        r"*\[bot\]",
-        "*-bot",
-        "*-bot@*",
-        "bot-*",
-        "github-actions*",
-        "dependabot*",
-        "renovate*",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
-}
+use super::schema::RawRecord;
+use super::{RecordError, RejectionRule};
+use crate::model::record::{Approval, RecordOrigin, Window};
+use crate::model::{ChangeRecord, RecordType};
+use scope::scope_entry;
+pub use settings::ValidationSettings;
 
 /// Parse a file holding one record or a list of records, and validate each.
 /// Returns the records when the whole file is valid, else every error found.
@@ -82,11 +22,17 @@ pub fn parse_file(
 ) -> Result<Vec<ChangeRecord>, Vec<RecordError>> {
     let syntax = |e: serde_saphyr::Error| {
         let line = e.location().map(|l| l.line() as u32).unwrap_or(0);
+        let rule = match e.without_snippet() {
+            serde_saphyr::Error::SerdeUnknownField { .. } => RejectionRule::UnknownField,
+            serde_saphyr::Error::SerdeMissingField { .. } => RejectionRule::MissingField,
+            _ => RejectionRule::Syntax,
+        };
         vec![RecordError {
             file: file.to_string(),
             line,
             field: String::new(),
             message: plain_message(&e),
+            rule,
         }]
     };
     // Is the document a list of records or one record?
@@ -100,6 +46,7 @@ pub fn parse_file(
                 line: 1,
                 field: String::new(),
                 message: "file is empty: expected a change record or a list of them".into(),
+                rule: RejectionRule::NotARecord,
             }]);
         }
         _ => {
@@ -108,6 +55,7 @@ pub fn parse_file(
                 line: 1,
                 field: String::new(),
                 message: "expected a change record (a mapping) or a list of them".into(),
+                rule: RejectionRule::NotARecord,
             }]);
         }
     };
@@ -136,6 +84,7 @@ pub fn parse_file(
                     "duplicate id {} (first defined at line {})",
                     r.id, first.origin.line
                 ),
+                rule: RejectionRule::DuplicateId,
             });
         }
     }
@@ -164,12 +113,13 @@ struct Errors<'a> {
 }
 
 impl Errors<'_> {
-    fn push(&mut self, line: usize, field: &str, message: String) {
+    fn push(&mut self, rule: RejectionRule, line: usize, field: &str, message: String) {
         self.list.push(RecordError {
             file: self.file.to_string(),
             line: line as u32,
             field: format!("{}{field}", self.prefix),
             message,
+            rule,
         });
     }
 }
@@ -210,7 +160,7 @@ fn a_record(t: RecordType) -> &'static str {
     }
 }
 
-fn line<T>(s: &Spanned<T>) -> usize {
+pub(super) fn line<T>(s: &Spanned<T>) -> usize {
     s.referenced.line() as usize
 }
 
@@ -228,10 +178,20 @@ fn validate(
     let rtype = raw.record_type.value;
     let id_line = line(&raw.id);
     if raw.id.value.trim().is_empty() {
-        errs.push(id_line, "id", "must not be empty".into());
+        errs.push(
+            RejectionRule::MissingField,
+            id_line,
+            "id",
+            "must not be empty".into(),
+        );
     }
     if raw.title.value.trim().is_empty() {
-        errs.push(line(&raw.title), "title", "must not be empty".into());
+        errs.push(
+            RejectionRule::MissingField,
+            line(&raw.title),
+            "title",
+            "must not be empty".into(),
+        );
     }
     // The four pillars: why, impact, resources (normal and emergency), authority.
     if rtype != RecordType::Standard {
@@ -248,6 +208,7 @@ fn validate(
             if missing {
                 let at = value.as_ref().map(line).unwrap_or(id_line);
                 errs.push(
+                    RejectionRule::MissingPillar,
                     at,
                     field,
                     format!("required for {} ({pillar})", a_record(rtype)),
@@ -258,6 +219,7 @@ fn validate(
     let requester = raw.requested_by.value.trim().to_string();
     if requester.is_empty() {
         errs.push(
+            RejectionRule::MissingField,
             line(&raw.requested_by),
             "requested_by",
             "must not be empty".into(),
@@ -265,6 +227,7 @@ fn validate(
     }
     if raw.approved_by.is_empty() && rtype != RecordType::Emergency {
         errs.push(
+            RejectionRule::MissingApproval,
             id_line,
             "approved_by",
             format!(
@@ -279,18 +242,21 @@ fn validate(
         let at = line(&a.value.name);
         if name.is_empty() {
             errs.push(
+                RejectionRule::MissingField,
                 at,
                 &format!("approved_by[{i}].name"),
                 "must not be empty".into(),
             );
         } else if name.eq_ignore_ascii_case(&requester) {
             errs.push(
+                RejectionRule::SelfApproval,
                 at,
                 &format!("approved_by[{i}].name"),
                 format!("approver {name} is also the requester; a change needs a second person"),
             );
         } else if let Some(p) = settings.bot_pattern(name) {
             errs.push(
+                RejectionRule::BotApprover,
                 at,
                 &format!("approved_by[{i}].name"),
                 format!("approver {name} is a bot account (matches `{p}`); a person must approve"),
@@ -308,6 +274,7 @@ fn validate(
     match (&raw.window, rtype) {
         (None, RecordType::Normal | RecordType::Emergency) => {
             errs.push(
+                RejectionRule::MissingField,
                 id_line,
                 "window",
                 format!("required for {}", a_record(rtype)),
@@ -315,6 +282,7 @@ fn validate(
         }
         (Some(w), _) if w.value.end.value <= w.value.start.value => {
             errs.push(
+                RejectionRule::WindowOrder,
                 line(&w.value.end),
                 "window.end",
                 format!(
@@ -329,11 +297,13 @@ fn validate(
         let t = rb.value;
         match window {
             Some(w) if t < w.start => errs.push(
+                RejectionRule::RevertBounds,
                 line(rb),
                 "revert_by",
                 format!("{t} is before the window starts ({})", w.start),
             ),
             Some(w) if t.duration_since(w.end) > settings.max_revert_after_window => errs.push(
+                RejectionRule::RevertBounds,
                 line(rb),
                 "revert_by",
                 format!(
@@ -343,6 +313,7 @@ fn validate(
                 ),
             ),
             None => errs.push(
+                RejectionRule::RevertBounds,
                 line(rb),
                 "revert_by",
                 "needs a window: a temporary change is bounded by its window".into(),
@@ -352,7 +323,12 @@ fn validate(
     }
     let scope_line = line(&raw.scope);
     if raw.scope.value.is_empty() {
-        errs.push(scope_line, "scope", "at least one entry is required".into());
+        errs.push(
+            RejectionRule::MissingField,
+            scope_line,
+            "scope",
+            "at least one entry is required".into(),
+        );
     }
     let mut scope = Vec::new();
     for (i, s) in raw.scope.value.iter().enumerate() {
@@ -365,6 +341,7 @@ fn validate(
         let v = d.value.trim();
         if !is_drift_id(v) && !is_record_id(v) {
             errs.push(
+                RejectionRule::RetrospectiveRef,
                 line(d),
                 &format!("retrospective_for[{i}]"),
                 format!("`{v}` is not a drift id (d- and 8 lowercase hex digits, as in alerts) nor a record id (like BG-20261129-0930)"),
@@ -375,12 +352,14 @@ fn validate(
     if let Some(c) = &raw.closed_at {
         match (rtype, window) {
             (RecordType::Emergency, Some(w)) if c.value < w.start => errs.push(
+                RejectionRule::ClosedAt,
                 line(c),
                 "closed_at",
                 format!("{} is before the window starts ({})", c.value, w.start),
             ),
             (RecordType::Emergency, _) => {}
             _ => errs.push(
+                RejectionRule::ClosedAt,
                 line(c),
                 "closed_at",
                 "only an emergency (break-glass) record is closed".into(),
@@ -410,109 +389,6 @@ fn validate(
             line: id_line as u32,
             url: None,
         },
-    })
-}
-
-fn scope_entry(errs: &mut Errors<'_>, i: usize, at: usize, s: &RawScope) -> Option<ScopeEntry> {
-    let before = errs.list.len();
-    let field = |f: &str| format!("scope[{i}].{f}");
-    match s.provider {
-        Provider::Aws if s.cluster.is_some() => {
-            errs.push(at, &field("cluster"), "only for provider kubernetes".into())
-        }
-        Provider::Kubernetes if s.account.is_some() || s.region.is_some() => errs.push(
-            at,
-            &field(if s.account.is_some() {
-                "account"
-            } else {
-                "region"
-            }),
-            "only for provider aws".into(),
-        ),
-        _ => {}
-    }
-    let kind = match &s.kind {
-        None => None,
-        Some(k) => match k.value.parse::<Kind>() {
-            Ok(kind) if kind.provider() != s.provider => {
-                errs.push(
-                    line(k),
-                    &field("kind"),
-                    format!("{kind} is not a {} kind", s.provider),
-                );
-                None
-            }
-            Ok(kind) => Some(kind),
-            Err(e) => {
-                errs.push(line(k), &field("kind"), e.to_string());
-                None
-            }
-        },
-    };
-    if let Some(t) = &s.target
-        && let Err(e) = Glob::new(&t.value)
-    {
-        errs.push(line(t), &field("target"), format!("invalid glob: {e}"));
-    }
-    let mut matches = Vec::new();
-    for (key, v) in &s.matches {
-        let mline = line(v);
-        let f = field(&format!("match.{key}"));
-        let text = match &v.value {
-            ScalarValue::Int(n) => n.to_string(),
-            ScalarValue::Text(t) => t.clone(),
-        };
-        match key.as_str() {
-            "port" => match text.parse::<u16>() {
-                Ok(p) => matches.push(AttributeMatch::Port(p)),
-                Err(_) => errs.push(
-                    mline,
-                    &f,
-                    format!("`{text}` is not a port number (0-65535)"),
-                ),
-            },
-            "protocol" => matches.push(AttributeMatch::Protocol(text.to_ascii_lowercase())),
-            "direction" => match text.as_str() {
-                "ingress" => matches.push(AttributeMatch::Direction(Direction::Ingress)),
-                "egress" => matches.push(AttributeMatch::Direction(Direction::Egress)),
-                _ => errs.push(mline, &f, format!("`{text}` is not ingress or egress")),
-            },
-            "peer" => {
-                let is_net = text.parse::<ipnet::IpNet>().is_ok();
-                let is_ref = text.starts_with("sg-") || text.starts_with("pl-");
-                if is_net || is_ref {
-                    matches.push(AttributeMatch::Peer(text));
-                } else {
-                    errs.push(mline, &f, format!("`{text}` is not a CIDR, sg- or pl- id"));
-                }
-            }
-            _ => errs.push(
-                mline,
-                &f,
-                "unknown match key (supported: port, protocol, direction, peer)".into(),
-            ),
-        }
-    }
-    if !matches.is_empty()
-        && kind
-            .as_ref()
-            .is_some_and(|k| *k != Kind::Ec2SecurityGroupRule)
-    {
-        errs.push(
-            at,
-            &field("match"),
-            "match applies only to kind aws.ec2.security_group_rule".into(),
-        );
-    }
-    (errs.list.len() == before).then(|| ScopeEntry {
-        provider: s.provider,
-        account: s.account.clone(),
-        region: s.region.clone(),
-        cluster: s.cluster.clone(),
-        kind,
-        target: s.target.as_ref().map(|t| t.value.clone()),
-        actions: s.actions.clone(),
-        matches,
     })
 }
 

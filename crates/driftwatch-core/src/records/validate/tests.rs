@@ -2,6 +2,8 @@
 //! the exact errors (file name relative to that folder); every file in good/ must load.
 
 use super::*;
+use crate::model::Kind;
+use crate::model::record::AttributeMatch;
 
 fn fixtures(kind: &str) -> Vec<(String, String)> {
     let dir = crate::workspace_root()
@@ -104,4 +106,96 @@ fn every_error_is_collected() {
             "scope"
         ]
     );
+}
+
+#[test]
+fn every_error_names_its_rule() {
+    use RejectionRule::*;
+    let good = "id: CHG-1\ntitle: t\ntype: normal\npurpose: p\nimpact: i\nresources: r\nrequested_by: alice\napproved_by: [{ name: bob, at: 2026-11-20T10:00:00Z }]\nwindow: { start: 2026-11-21T09:00:00Z, end: 2026-11-21T18:00:00Z }\nscope: [{ provider: aws }]\n";
+    assert!(parse_file("f.yaml", good, &ValidationSettings::default()).is_ok());
+    let cases: Vec<(&str, String, Vec<RejectionRule>)> = vec![
+        ("syntax", "id: [unclosed\n".into(), vec![Syntax]),
+        ("empty file", "".into(), vec![NotARecord]),
+        ("a scalar", "just text\n".into(), vec![NotARecord]),
+        (
+            "unknown field",
+            good.replace("title: t\n", "title: t\nowner: x\n"),
+            vec![UnknownField],
+        ),
+        (
+            "missing required key",
+            good.replace("requested_by: alice\n", ""),
+            vec![MissingField],
+        ),
+        (
+            "empty title",
+            good.replace("title: t\n", "title: ''\n"),
+            vec![MissingField],
+        ),
+        (
+            "pillar",
+            good.replace("purpose: p\n", ""),
+            vec![MissingPillar],
+        ),
+        (
+            "no approval",
+            good.replace(
+                "approved_by: [{ name: bob, at: 2026-11-20T10:00:00Z }]\n",
+                "",
+            ),
+            vec![MissingApproval],
+        ),
+        (
+            "self approval",
+            good.replace("name: bob", "name: Alice"),
+            vec![SelfApproval],
+        ),
+        (
+            "bot approval",
+            good.replace("name: bob", "name: deploy-bot"),
+            vec![BotApprover],
+        ),
+        (
+            "window order",
+            good.replace("end: 2026-11-21T18", "end: 2026-11-21T08"),
+            vec![WindowOrder],
+        ),
+        (
+            "revert_by",
+            format!("{good}revert_by: 2026-11-20T00:00:00Z\n"),
+            vec![RevertBounds],
+        ),
+        (
+            "scope",
+            good.replace("{ provider: aws }", "{ provider: aws, cluster: c }"),
+            vec![InvalidScope],
+        ),
+        (
+            "retrospective_for",
+            format!("{good}retrospective_for: [nope]\n"),
+            vec![RetrospectiveRef],
+        ),
+        (
+            "closed_at",
+            format!("{good}closed_at: 2026-11-21T10:00:00Z\n"),
+            vec![ClosedAt],
+        ),
+        (
+            "duplicate id",
+            format!(
+                "- {}\n- {}\n",
+                good.replace('\n', "\n  ").trim_end(),
+                good.replace('\n', "\n  ").trim_end()
+            ),
+            vec![DuplicateId],
+        ),
+    ];
+    for (name, text, want) in cases {
+        let got: Vec<RejectionRule> =
+            match parse_file("f.yaml", &text, &ValidationSettings::default()) {
+                Ok(_) => vec![],
+                Err(e) => e.iter().map(|e| e.rule).collect(),
+            };
+        assert_eq!(got, want, "{name}: {text}");
+    }
 }

@@ -1,0 +1,224 @@
+//! Each change's retrospective status, the records and sessions that used them, totals.
+
+use std::collections::HashMap;
+
+use super::*;
+
+#[test]
+fn retrospective_status_of_each_change() {
+    let mut reverting = change(
+        "d-00000007",
+        "2026-06-03T05:00:00Z",
+        DecisionKind::Unmatched,
+        None,
+    );
+    reverting["reverts"] = serde_json::json!(["d-00000003"]);
+    let entries = chain(vec![
+        chg(2, "2026-06-03T00:00:00Z", Matched, Some("CHG-1")),
+        chg(3, "2026-06-03T00:00:00Z", Unmatched, None),
+        chg(4, "2026-06-03T00:00:00Z", Violation, Some("CHG-1")),
+        chg(5, "2026-06-03T00:00:00Z", Unmatched, None),
+        chg(6, "2026-06-03T00:00:00Z", Unmatched, None),
+        ("2026-06-03T05:00:00Z", reverting),
+        chg(8, "2026-06-30T00:00:00Z", Unmatched, None),
+    ]);
+    let records = records();
+    let mut i = inputs(entries, &records);
+    i.drifts = HashMap::from([
+        (
+            "d-00000003".to_string(),
+            closed("2026-06-03T06:00:00Z", "reverted", Some("d-00000007")),
+        ),
+        (
+            "d-00000004".to_string(),
+            closed(
+                "2026-06-04T00:00:00Z",
+                "retrospective_filed",
+                Some("RETRO-1"),
+            ),
+        ),
+        (
+            "d-00000005".to_string(),
+            closed(
+                "2026-06-04T00:00:01Z",
+                "retrospective_filed",
+                Some("RETRO-1"),
+            ),
+        ),
+    ]);
+    // `now` is the day after d-00000008: its deadline has not passed.
+    i.now = t("2026-06-30T12:00:00Z");
+    let r = fold(i);
+    let status: Vec<(&str, &str, Option<&str>)> = r
+        .changes
+        .iter()
+        .map(|c| {
+            (
+                c.entry.drift_id.as_str(),
+                c.retrospective.status.as_str(),
+                c.retrospective.due_at.as_deref(),
+            )
+        })
+        .collect();
+    let due = Some("2026-06-04T00:00:00Z");
+    assert_eq!(
+        status,
+        vec![
+            ("d-00000002", "not_required", None),
+            ("d-00000003", "reverted", due),
+            ("d-00000004", "filed_on_time", due),
+            ("d-00000005", "filed_late", due),
+            ("d-00000006", "missing", due),
+            ("d-00000007", "not_required", None),
+            ("d-00000008", "open", Some("2026-07-01T00:00:00Z")),
+        ]
+    );
+    assert_eq!(
+        r.changes[2].retrospective.filed_by.as_deref(),
+        Some("RETRO-1")
+    );
+    assert_eq!(
+        r.changes[2].retrospective.filed_at.as_deref(),
+        Some("2026-06-04T00:00:00Z")
+    );
+    assert_eq!(
+        r.changes[1].closed.as_ref().map(|c| c.reason.as_str()),
+        Some("reverted")
+    );
+    let late_or_missing: Vec<&str> = r.compliance[1]
+        .exceptions
+        .iter()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        late_or_missing,
+        vec!["d-00000005", "d-00000006"],
+        "missing or late"
+    );
+}
+
+#[test]
+fn records_show_what_used_them_and_sessions_their_changes() {
+    let entries = chain(vec![
+        chg(2, "2026-06-03T00:00:00Z", Matched, Some("CHG-1")),
+        chg(3, "2026-06-03T01:00:00Z", Matched, Some("BG-1")),
+        // Outside the period: uses nothing.
+        chg(4, "2026-07-03T00:00:00Z", Matched, Some("CHG-2")),
+    ]);
+    let records = records();
+    let mut i = inputs(entries, &records);
+    i.deliveries = vec![
+        Delivery {
+            sink: "webhook".into(),
+            key: "d-00000002:matched".into(),
+            delivered_at: Some("2026-06-03T00:00:05Z".into()),
+        },
+        Delivery {
+            sink: "slack".into(),
+            key: "d-00000009:unmatched".into(),
+            delivered_at: None,
+        },
+    ];
+    let r = fold(i);
+    let m = &r.changes[0];
+    assert_eq!(m.requester.as_deref(), Some("alice"));
+    assert_eq!(m.approvers, vec!["bob (2026-06-01T00:00:00Z)"]);
+    assert_eq!(
+        m.window.as_deref(),
+        Some("2026-06-02T00:00:00Z .. 2026-06-04T00:00:00Z")
+    );
+    assert_eq!(m.evidence, vec!["https://ci.example.com/1"]);
+    assert_eq!(alerts_summary(m), "webhook 2026-06-03T00:00:05Z");
+    assert!(r.changes[1].alerts.is_empty());
+    let uses: Vec<(&str, Vec<&str>, bool, bool)> = r
+        .records
+        .iter()
+        .map(|u| {
+            (
+                u.id.as_str(),
+                u.used_by.iter().map(String::as_str).collect(),
+                u.standard_never_used,
+                u.window_passed_unused,
+            )
+        })
+        .collect();
+    assert_eq!(
+        uses,
+        vec![
+            ("CHG-1", vec!["d-00000002"], false, false),
+            ("STD-1", vec![], true, false),
+            ("CHG-2", vec![], false, true),
+            ("BG-1", vec!["d-00000003"], false, false),
+            ("RETRO-1", vec![], false, true),
+        ]
+    );
+    assert_eq!(record_use_summary(&r.records[1]), "unused (standard)");
+    let sessions: Vec<(&str, i64, Vec<&str>, Option<&str>)> = r
+        .break_glass
+        .iter()
+        .map(|s| {
+            (
+                s.id.as_str(),
+                s.duration_minutes,
+                s.changes.iter().map(String::as_str).collect(),
+                s.retrospective.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sessions,
+        vec![
+            ("BG-1", 150, vec!["d-00000003"], Some("RETRO-1")),
+            ("RETRO-1", 240, vec![], None),
+        ]
+    );
+}
+
+#[test]
+fn totals_by_provider_kind_severity_and_month() {
+    let entries = chain(vec![
+        chg(2, "2026-06-03T00:00:00Z", Matched, Some("CHG-1")),
+        chg(3, "2026-06-03T00:00:00Z", Unmatched, None),
+        chg(4, "2026-06-04T00:00:00Z", Violation, Some("CHG-1")),
+    ]);
+    let records = records();
+    let mut i = inputs(entries, &records);
+    i.period = Period::new(t("2026-05-01T00:00:00Z"), t("2026-08-01T00:00:00Z")).expect("period");
+    i.drifts = HashMap::from([(
+        "d-00000003".to_string(),
+        closed("2026-06-03T06:00:00Z", "reverted", None),
+    )]);
+    let r = fold(i);
+    let all = &r.totals.all;
+    assert_eq!(
+        (
+            all.changes,
+            all.matched,
+            all.unmatched,
+            all.violations,
+            all.reverted
+        ),
+        (3, 1, 1, 1, 1)
+    );
+    assert_eq!(r.totals.by_provider["aws"].changes, 3);
+    assert_eq!(r.totals.by_kind["aws.ec2.security_group_rule"].changes, 3);
+    let severities: Vec<(&str, u64)> = r
+        .totals
+        .by_severity
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.changes))
+        .collect();
+    assert_eq!(
+        severities,
+        vec![
+            ("critical", 0),
+            ("high", 2),
+            ("info", 1),
+            ("low", 0),
+            ("medium", 0)
+        ]
+    );
+    let months: Vec<&str> = r.totals.by_month.keys().map(String::as_str).collect();
+    assert_eq!(months, vec!["2026-06"]);
+    assert!(r.compliance[0].evidence.starts_with("1 of 3 changes"));
+}
