@@ -414,20 +414,6 @@ async fn rate_limited_receiver_is_retried_after_its_retry_after() {
     assert_eq!(d.wait_exit(SECS), 0);
 }
 
-async fn tag(ec2: &aws_sdk_ec2::Client, group: &str, key: &str, value: &str) {
-    ec2.create_tags()
-        .resources(group)
-        .tags(
-            aws_sdk_ec2::types::Tag::builder()
-                .key(key)
-                .value(value)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("tag");
-}
-
 /// The quiet period must not hide a port reopened minutes after it was closed (the earlier
 /// alert was resolved, so nobody would be told): it holds an alert back only while the
 /// earlier drift on the resource is still open, and never a critical one.

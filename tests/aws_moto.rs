@@ -270,6 +270,37 @@ async fn stopped_emulator_gives_failed_scope_no_deletes_then_recovery() {
     );
 }
 
+/// A scope whose poll hangs fails it at `sources.poll_deadline_secs` instead of holding up the
+/// cycle (and every other scope's decisions) until the SDK gives up; nothing is deleted.
+#[tokio::test]
+async fn a_hanging_poll_fails_at_its_deadline_and_deletes_nothing() {
+    let moto = Moto::start();
+    let env = Env::new(&Settings {
+        endpoint: &moto.url,
+        timeout_secs: 120,
+        poll_deadline_secs: 2,
+        ..Default::default()
+    });
+    let ec2 = moto.ec2().await;
+    create_group(&ec2, "inference-api").await;
+    assert_eq!(env.run(&["scan"]).code, 0);
+    moto.pause();
+    let out = env.run(&["scan"]);
+    moto.resume();
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stdout.contains("FAILED (timeout)")
+            && out
+                .stdout
+                .contains("the poll did not finish within sources.poll_deadline_secs (2 s)"),
+        "{out}"
+    );
+    assert!(
+        !env.ledger().iter().any(|e| e["type"] == "change"),
+        "a poll cut off at its deadline never yields deletes"
+    );
+}
+
 #[tokio::test]
 async fn sigterm_finishes_the_cycle_in_flight() {
     let moto = Moto::start();
@@ -539,17 +570,7 @@ async fn an_altered_snapshot_row_is_found_by_ledger_verify_and_by_the_cycle_that
     );
 
     // A change to the group needs the altered row: the cycle fails rather than report it.
-    ec2.create_tags()
-        .resources(&sg)
-        .tags(
-            aws_sdk_ec2::types::Tag::builder()
-                .key("team")
-                .value("pay")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("tag");
+    tag(&ec2, &sg, "team", "pay").await;
     let out = env.run(&["scan"]);
     assert_ne!(out.code, 0, "{out}");
     assert!(

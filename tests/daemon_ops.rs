@@ -337,17 +337,7 @@ async fn a_store_failure_is_alerted_directly_and_makes_the_daemon_not_ready() {
     env.sqlite(&format!(
         "UPDATE snapshots SET name = 'renamed' WHERE id = '{sg}'"
     ));
-    ec2.create_tags()
-        .resources(&sg)
-        .tags(
-            aws_sdk_ec2::types::Tag::builder()
-                .key("team")
-                .value("pay")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("tag");
+    tag(&ec2, &sg, "team", "pay").await;
     d.wait_log("the store failed a cycle; told on-call directly", SECS);
     let (status, body) = http_get(port, "/readyz").expect("readyz");
     assert_eq!(status, 503, "{body}");

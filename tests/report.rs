@@ -27,17 +27,7 @@ async fn scenario() -> (Moto, Env) {
     assert_eq!(env.run(&["scan"]).code, 0);
     authorize(&ec2, &api, 8443, "10.20.0.0/16").await;
     authorize(&ec2, &jup, 22, "0.0.0.0/0").await;
-    ec2.create_tags()
-        .resources(&jup)
-        .tags(
-            aws_sdk_ec2::types::Tag::builder()
-                .key("owner")
-                .value("<script>alert(1)</script>")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("tag");
+    tag(&ec2, &jup, "owner", "<script>alert(1)</script>").await;
     assert_eq!(env.run(&["scan"]).code, 1);
     (moto, env)
 }

@@ -146,16 +146,31 @@ pub struct SourcesConfig {
     /// Consecutive failed polls after which a scope is reported blind.
     #[serde(default = "default_blind_after")]
     pub blind_after_failures: u32,
+    /// A poll that has not finished by then fails (timeout) instead of holding up the cycle:
+    /// one hanging scope must not stall the others' decisions and the obligations.
+    #[serde(default = "default_poll_deadline")]
+    pub poll_deadline_secs: u64,
 }
 
 fn default_blind_after() -> u32 {
     3
+}
+fn default_poll_deadline() -> u64 {
+    900
+}
+
+impl SourcesConfig {
+    /// How long one poll of one scope may take.
+    pub fn poll_deadline(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.poll_deadline_secs)
+    }
 }
 
 impl Default for SourcesConfig {
     fn default() -> Self {
         SourcesConfig {
             blind_after_failures: default_blind_after(),
+            poll_deadline_secs: default_poll_deadline(),
         }
     }
 }
@@ -262,6 +277,14 @@ impl Config {
             1,
             1_000,
             Unit::Count,
+        );
+        bounds::check(
+            &mut errs,
+            "sources.poll_deadline_secs",
+            self.sources.poll_deadline_secs,
+            1,
+            bounds::DAY,
+            Unit::Seconds,
         );
         self.records.validate(&mut errs);
         match &self.aws {

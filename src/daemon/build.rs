@@ -113,13 +113,7 @@ impl Daemon {
         let sinks = match Sinks::from_config(&new.sinks, &new.alerting) {
             Ok(s) => s,
             Err(e) => {
-                self.metrics
-                    .config_reloads
-                    .get_or_create(&ErrorLabels {
-                        kind: "failed".into(),
-                    })
-                    .inc();
-                tracing::error!(error = %e, "config reload failed; keeping the running config");
+                self.config_reload_failed(&e);
                 return;
             }
         };

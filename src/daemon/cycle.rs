@@ -10,7 +10,7 @@ use tokio::task::JoinSet;
 
 use super::{CycleReport, Daemon, scheduler, telemetry};
 use crate::matcher::RecordIndex;
-use crate::metrics::ErrorLabels;
+use crate::model::{FailureKind, Observation, Outcome};
 use crate::records::{LoadReport, RecordError};
 use crate::sinks::alert_for_record;
 use crate::store::LedgerEvent;
@@ -153,9 +153,24 @@ impl Daemon {
                 continue;
             }
             let s = s.clone();
+            let deadline = self.cfg.sources.poll_deadline();
             polls.spawn(async move {
                 let t = Instant::now();
-                let obs = s.poll(at).await;
+                let obs = match tokio::time::timeout(deadline, s.poll(at)).await {
+                    Ok(obs) => obs,
+                    // Dropping the poll cancels it; the scope's stored state stays.
+                    Err(_) => Observation {
+                        scope: s.scope().clone(),
+                        observed_at: at,
+                        outcome: Outcome::Failed {
+                            kind: FailureKind::Timeout,
+                            message: format!(
+                                "the poll did not finish within sources.poll_deadline_secs ({} s)",
+                                deadline.as_secs()
+                            ),
+                        },
+                    },
+                };
                 (obs, s.service(), t.elapsed())
             });
         }
@@ -185,12 +200,7 @@ impl Daemon {
                     report.scopes.push(r);
                 }
                 Err(e) => {
-                    self.metrics
-                        .store_errors
-                        .get_or_create(&ErrorLabels {
-                            kind: e.label().into(),
-                        })
-                        .inc();
+                    self.count_store_error(e.label());
                     tracing::error!(scope = %scope, error = %e, "cannot store the cycle's result");
                     report.store_errors.push(format!("{scope}: {e}"));
                     uncommitted.push(format!("{scope}: {e}"));
@@ -211,12 +221,7 @@ impl Daemon {
         {
             Ok(n) => report.obligation_steps = n,
             Err(e) => {
-                self.metrics
-                    .store_errors
-                    .get_or_create(&ErrorLabels {
-                        kind: e.label().into(),
-                    })
-                    .inc();
+                self.count_store_error(e.label());
                 tracing::error!(error = %e, "obligations scheduler failed");
             }
         }

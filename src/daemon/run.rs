@@ -22,7 +22,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Control, Daemon, DaemonError, http, watch_records};
 use crate::config::{Config, ConfigError};
-use crate::metrics::ErrorLabels;
 use crate::sinks::Dispatcher;
 use crate::sources::kubernetes::Touched;
 
@@ -218,15 +217,7 @@ impl Daemon {
                         watch_records::watch(&self.cfg.records.dir, inputs.records_tx.clone());
                 }
             }
-            Err(e) => {
-                self.metrics
-                    .config_reloads
-                    .get_or_create(&ErrorLabels {
-                        kind: "failed".into(),
-                    })
-                    .inc();
-                tracing::error!(error = %e, "config reload failed; keeping the running config");
-            }
+            Err(e) => self.config_reload_failed(&e),
         }
         notify_systemd(&[sd_notify::NotifyState::Ready]);
     }

@@ -6,10 +6,29 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::{Daemon, ScopeHealth, ScopeReport, ScopeStatus, is_pure_revert, scheduler};
-use crate::metrics::{ChangeLabels, FailureLabels, PollLabels, ScopeLabels};
+use crate::metrics::{ChangeLabels, ErrorLabels, FailureLabels, PollLabels, ScopeLabels};
 use crate::model::Outcome;
 
 impl Daemon {
+    /// A config reload that did not apply: counted and logged; the running config stays.
+    pub(super) fn config_reload_failed(&self, error: &dyn std::fmt::Display) {
+        self.metrics
+            .config_reloads
+            .get_or_create(&ErrorLabels {
+                kind: "failed".into(),
+            })
+            .inc();
+        tracing::error!(error = %error, "config reload failed; keeping the running config");
+    }
+
+    /// A store error, counted by its kind.
+    pub(super) fn count_store_error(&self, kind: &'static str) {
+        self.metrics
+            .store_errors
+            .get_or_create(&ErrorLabels { kind: kind.into() })
+            .inc();
+    }
+
     pub(super) fn beat(&self) {
         self.heartbeat
             .store(jiff::Timestamp::now().as_second(), Ordering::SeqCst);

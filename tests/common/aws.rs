@@ -107,6 +107,21 @@ pub async fn revoke(ec2: &aws_sdk_ec2::Client, group: &str, port: i32, cidr: &st
         .expect("revoke ingress");
 }
 
+/// Set a tag on a security group (a change to its metadata resource).
+pub async fn tag(ec2: &aws_sdk_ec2::Client, group: &str, key: &str, value: &str) {
+    ec2.create_tags()
+        .resources(group)
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key(key)
+                .value(value)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("tag");
+}
+
 pub async fn authorize(ec2: &aws_sdk_ec2::Client, group: &str, port: i32, cidr: &str) {
     ec2.authorize_security_group_ingress()
         .group_id(group)

@@ -19,6 +19,8 @@ pub struct Settings<'a> {
     pub webhook: Option<&'a str>,
     pub timeout_secs: u64,
     pub blind_after_failures: u32,
+    /// `sources.poll_deadline_secs`.
+    pub poll_deadline_secs: u64,
     pub page_size: u32,
     /// Serve /metrics etc. on this port (`run` only); `None` disables the listener.
     pub http_port: Option<u16>,
@@ -38,6 +40,7 @@ impl Default for Settings<'_> {
             webhook: None,
             timeout_secs: 3,
             blind_after_failures: 2,
+            poll_deadline_secs: 900,
             page_size: 1000,
             http_port: None,
             interval_secs: 1,
@@ -67,6 +70,7 @@ shutdown_drain_secs = 10
 dir = "changes"
 [sources]
 blind_after_failures = {}
+poll_deadline_secs = {}
 [aws]
 endpoint_url = "{}"
 regions = ["{REGION}"]
@@ -82,6 +86,7 @@ type = "log"
 "#,
             s.interval_secs,
             s.blind_after_failures,
+            s.poll_deadline_secs,
             s.endpoint,
             s.timeout_secs,
             s.page_size,

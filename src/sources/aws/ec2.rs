@@ -36,7 +36,7 @@ impl Ec2Source {
     async fn list(&self) -> Result<Vec<Resource>, (FailureKind, String)> {
         let mut resources = Vec::new();
         let mut token: Option<String> = None;
-        let mut pages = 0u32;
+        let mut pages = super::paging::Pages::new();
         loop {
             self.throttle.acquire("DescribeSecurityGroups").await;
             let resp = self
@@ -50,32 +50,23 @@ impl Ec2Source {
                     let (kind, msg) = classify(&e);
                     (
                         kind,
-                        format!("DescribeSecurityGroups page {}: {msg}", pages + 1),
+                        format!("DescribeSecurityGroups page {}: {msg}", pages.count() + 1),
                     )
                 })?;
-            pages += 1;
             for g in resp.security_groups() {
                 resources.extend(
                     normalize_group(&self.scope, g)
                         .map_err(|m| (FailureKind::InvalidResponse, m))?,
                 );
             }
-            match resp.next_token() {
-                Some(next) if !next.is_empty() => {
-                    if token.as_deref() == Some(next) {
-                        return Err((
-                            FailureKind::InvalidResponse,
-                            format!(
-                                "DescribeSecurityGroups returned the same NextToken twice (page {pages})"
-                            ),
-                        ));
-                    }
-                    token = Some(next.to_string());
-                }
-                _ => break,
+            token = pages
+                .next("DescribeSecurityGroups", resp.next_token())
+                .map_err(|m| (FailureKind::InvalidResponse, m))?;
+            if token.is_none() {
+                break;
             }
         }
-        tracing::debug!(scope = %self.scope, pages, resources = resources.len(), "listed security groups");
+        tracing::debug!(scope = %self.scope, pages = pages.count(), resources = resources.len(), "listed security groups");
         Ok(resources)
     }
 }

@@ -41,7 +41,7 @@ impl IamSource {
     async fn list(&self) -> Result<Vec<Resource>, (FailureKind, String)> {
         let mut gaad = Gaad::default();
         let mut marker: Option<String> = None;
-        let mut pages = 0u32;
+        let mut pages = super::paging::Pages::new();
         loop {
             self.throttle
                 .acquire("GetAccountAuthorizationDetails")
@@ -63,33 +63,28 @@ impl IamSource {
                     let (kind, msg) = classify(&e);
                     (
                         kind,
-                        format!("GetAccountAuthorizationDetails page {}: {msg}", pages + 1),
+                        format!(
+                            "GetAccountAuthorizationDetails page {}: {msg}",
+                            pages.count() + 1
+                        ),
                     )
                 })?;
-            pages += 1;
             gaad.users.extend(resp.user_detail_list().iter().cloned());
             gaad.groups.extend(resp.group_detail_list().iter().cloned());
             gaad.roles.extend(resp.role_detail_list().iter().cloned());
             gaad.policies.extend(resp.policies().iter().cloned());
-            match (resp.is_truncated(), resp.marker()) {
-                (true, Some(next)) if !next.is_empty() => {
-                    if marker.as_deref() == Some(next) {
-                        return Err((
-                            FailureKind::InvalidResponse,
-                            format!(
-                                "GetAccountAuthorizationDetails returned the same Marker twice (page {pages})"
-                            ),
-                        ));
-                    }
-                    marker = Some(next.to_string());
-                }
-                (true, _) => {
-                    return Err((
-                        FailureKind::InvalidResponse,
-                        "GetAccountAuthorizationDetails is truncated but gave no Marker".into(),
-                    ));
-                }
-                _ => break,
+            if resp.is_truncated() && resp.marker().is_none_or(str::is_empty) {
+                return Err((
+                    FailureKind::InvalidResponse,
+                    "GetAccountAuthorizationDetails is truncated but gave no Marker".into(),
+                ));
+            }
+            let next = resp.marker().filter(|_| resp.is_truncated());
+            marker = pages
+                .next("GetAccountAuthorizationDetails", next)
+                .map_err(|m| (FailureKind::InvalidResponse, m))?;
+            if marker.is_none() {
+                break;
             }
         }
         let mut extra = PerUser::default();
@@ -111,6 +106,7 @@ impl IamSource {
     ) -> Result<Vec<AccessKeyMetadata>, (FailureKind, String)> {
         let mut out = Vec::new();
         let mut marker: Option<String> = None;
+        let mut pages = super::paging::Pages::new();
         loop {
             self.throttle.acquire("ListAccessKeys").await;
             let resp = self
@@ -125,15 +121,18 @@ impl IamSource {
                     (kind, format!("ListAccessKeys {user}: {msg}"))
                 })?;
             out.extend(resp.access_key_metadata().iter().cloned());
-            match (resp.is_truncated(), resp.marker()) {
-                (true, Some(m)) if marker.as_deref() != Some(m) => marker = Some(m.to_string()),
-                (true, _) => {
-                    return Err((
-                        FailureKind::InvalidResponse,
-                        format!("ListAccessKeys {user}: bad Marker"),
-                    ));
-                }
-                _ => return Ok(out),
+            if resp.is_truncated() && resp.marker().is_none_or(str::is_empty) {
+                return Err((
+                    FailureKind::InvalidResponse,
+                    format!("ListAccessKeys {user}: truncated but gave no Marker"),
+                ));
+            }
+            let next = resp.marker().filter(|_| resp.is_truncated());
+            marker = pages
+                .next(&format!("ListAccessKeys {user}"), next)
+                .map_err(|m| (FailureKind::InvalidResponse, m))?;
+            if marker.is_none() {
+                return Ok(out);
             }
         }
     }

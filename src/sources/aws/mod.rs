@@ -5,6 +5,7 @@
 pub mod ec2;
 pub mod iam;
 pub mod limit;
+pub mod paging;
 
 use std::sync::Arc;
 use std::time::Duration;
