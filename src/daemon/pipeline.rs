@@ -1,12 +1,15 @@
 //! One observation through the pipeline, in three steps: **load** everything the scope's
 //! cycle needs in one store call (`store::ScopeLoad`), **decide** with the pure engine and
-//! the pure plan (`plan.rs`), **commit** the plan's `CycleWrite` in one transaction. Nothing
-//! between the load and the commit touches the store.
+//! the pure plan (`plan.rs`), **commit** the plan's `CycleWrite` in one transaction. The one
+//! other store call, only on a cycle with changes, checks that each change's drift id is
+//! free (`Change::make_id_unique`).
 
 use jiff::SignedDuration;
 
 use super::plan::{self, InconsistentEvaluation, PlanSettings, ScopeFacts, ScopeReport};
-use crate::engine::{self, OpenDrift};
+use std::collections::HashSet;
+
+use crate::engine::{self, Evaluation, OpenDrift};
 use crate::matcher::{MatchSettings, RecordIndex};
 use crate::model::Observation;
 use crate::rules::RuleSettings;
@@ -78,7 +81,28 @@ impl Pipeline {
             records: index,
             open: &open,
         };
-        let evaluation = engine::evaluate(load.previous.as_ref(), &obs, &settings);
+        let mut evaluation = engine::evaluate(load.previous.as_ref(), &obs, &settings);
+        // Only when something changed: give each change a drift id no other drift holds (a
+        // short id can clash with an old one, and the same change seen twice within a second
+        // has the same fingerprint), so no alert is lost to the outbox's unique key.
+        if let Evaluation::Compared { changes } = &mut evaluation
+            && !changes.is_empty()
+        {
+            let mut batch = std::mem::take(changes);
+            *changes = self
+                .store
+                .call(move |db| {
+                    let mut given = HashSet::new();
+                    for ev in &mut batch {
+                        ev.change.make_id_unique(|id| -> Result<bool, StoreError> {
+                            Ok(given.contains(id) || db.drift_exists(id)?)
+                        })?;
+                        given.insert(ev.change.drift_id().0);
+                    }
+                    Ok(batch)
+                })
+                .await?;
+        }
         let facts = ScopeFacts {
             state: &load.state,
             open: &load.open,
@@ -95,5 +119,95 @@ impl Pipeline {
         // Commit: one transaction.
         self.store.call(move |db| db.commit_cycle(&write)).await?;
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::Timestamp;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::model::aws::fixtures::{res, rule, scope};
+    use crate::model::{Outcome, Resource};
+    use crate::store::{Db, LedgerEvent};
+
+    fn obs(resources: Vec<Resource>, at: Timestamp) -> Observation {
+        Observation {
+            scope: scope(),
+            observed_at: at,
+            outcome: Outcome::Complete(resources),
+        }
+    }
+
+    /// A port opened, closed and opened again within one second: the reopening has the same
+    /// fingerprint as the first opening, yet it gets its own drift and its own alert (the
+    /// outbox's unique key used to drop it, and the drift row was overwritten).
+    #[tokio::test]
+    async fn the_same_change_twice_in_one_second_is_two_drifts_and_two_alerts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(&dir.path().join("t.db")).expect("db");
+        let (store, thread) = StoreHandle::spawn(db).expect("store thread");
+        let cfg = Config::parse(
+            std::path::Path::new("/x/driftwatch.toml"),
+            "[aws]\nregions = [\"eu-west-1\"]\n[[aws.accounts]]\nid = \"123456789012\"\n[[sinks]]\ntype = \"log\"\n",
+        )
+        .expect("config");
+        let pipeline = Pipeline {
+            store: store.clone(),
+            sinks: Sinks::from_config(&cfg.sinks, &cfg.alerting).expect("sinks"),
+            rules: RuleSettings::default(),
+            matching: MatchSettings::default(),
+            blind_after_failures: 3,
+            quiet_period: SignedDuration::from_secs(900),
+        };
+        let index = RecordIndex::new(Vec::new());
+        let t0: Timestamp = "2026-11-21T10:00:00Z".parse().expect("ts");
+        let t: Timestamp = "2026-11-21T10:05:00Z".parse().expect("ts");
+        let port = res(rule("sg-1", "tcp", 22, 22, "0.0.0.0/0"));
+        for (resources, at) in [
+            (Vec::new(), t0),
+            (vec![port.clone()], t),
+            (Vec::new(), t),
+            (vec![port.clone()], t),
+        ] {
+            pipeline
+                .process(obs(resources, at), &index)
+                .await
+                .expect("cycle");
+        }
+        let (entries, outbox) = store
+            .call(|db| Ok((db.ledger_entries()?, db.outbox_entries(true)?)))
+            .await
+            .expect("read");
+        let ids: Vec<String> = entries
+            .iter()
+            .filter_map(|e| match e.event() {
+                Ok(LedgerEvent::Change(c)) => Some(c.drift_id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ids.len(), 3, "{ids:?}");
+        assert_ne!(
+            ids[0], ids[2],
+            "the reopening is a drift of its own: {ids:?}"
+        );
+        let keys: Vec<&str> = outbox.iter().map(|r| r.idempotency_key.as_str()).collect();
+        assert!(
+            keys.contains(&format!("{}:unmatched", ids[0]).as_str())
+                && keys.contains(&format!("{}:unmatched", ids[2]).as_str()),
+            "both openings alerted: {keys:?}"
+        );
+        let open = store
+            .call(|db| db.all_open_drifts())
+            .await
+            .expect("open drifts");
+        assert_eq!(
+            open.iter().map(|d| d.drift_id.as_str()).collect::<Vec<_>>(),
+            [ids[2].as_str()],
+            "the first drift stays closed (reverted); the reopening is open"
+        );
+        drop((pipeline, store));
+        let _ = thread.join();
     }
 }

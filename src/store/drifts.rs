@@ -199,7 +199,9 @@ impl RawDrift {
 /// Insert a drift row linked to its ledger entry `seq`.
 pub(crate) fn insert(tx: &rusqlite::Transaction<'_>, d: &NewDrift, seq: i64) -> Result<()> {
     tx.execute(
-        "INSERT OR REPLACE INTO drifts (drift_id, scope, kind, resource_id, name, action,
+        // Not OR REPLACE: drift ids are made unique before the plan (`Change::make_id_unique`),
+        // and a clash that slipped through must fail the cycle, not overwrite a drift.
+        "INSERT INTO drifts (drift_id, scope, kind, resource_id, name, action,
            observed_at, decision, record_id, severity, ledger_seq, before_hash,
            after_hash, closed_at, closed_reason, closed_by, revert_by)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
@@ -271,6 +273,14 @@ impl Db {
             });
         }
         Ok(out)
+    }
+
+    /// Whether a drift with this id exists (open or closed).
+    pub fn drift_exists(&self, id: &str) -> Result<bool> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT 1 FROM drifts WHERE drift_id = ?1")?;
+        Ok(stmt.exists(params![id])?)
     }
 
     /// Every open unplanned (unmatched or violating) drift whose id is in `ids`: (drift id,

@@ -119,6 +119,31 @@ impl Change {
         ))
     }
 
+    /// Make this change's drift id one nobody holds yet: when `taken` says its id is in use
+    /// (an earlier drift with the same short id, or the same change seen again within the
+    /// fingerprint's one-second resolution), the fingerprint is re-derived as
+    /// `sha256(fingerprint ":" n)` for n = 1, 2, ... until the id is free. Ids stay short and
+    /// typeable, and every drift keeps its own. Returns whether it had to re-derive.
+    pub fn make_id_unique<E>(
+        &mut self,
+        mut taken: impl FnMut(&str) -> Result<bool, E>,
+    ) -> Result<bool, E> {
+        if !taken(&self.drift_id().0)? {
+            return Ok(false);
+        }
+        let base = self.fingerprint.clone();
+        // 32-bit ids: each try is free with probability ~1; the bound only stops a broken
+        // oracle from looping. Past it the last candidate stands, and the store's unique key
+        // refuses it loudly rather than overwrite anything.
+        for n in 1..=64u32 {
+            self.fingerprint = sha256_hex(format!("{base}:{n}").as_bytes());
+            if !taken(&self.drift_id().0)? {
+                break;
+            }
+        }
+        Ok(true)
+    }
+
     /// The resource as it is now, or as it was before a delete.
     pub fn resource(&self) -> Option<&Resource> {
         self.after.as_ref().or(self.before.as_ref())
@@ -141,5 +166,69 @@ impl Change {
                 format!("modified {}: {}", self.name(), paths.join(", "))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::convert::Infallible;
+
+    use super::*;
+    use crate::model::aws::fixtures::{res, rule};
+
+    fn change(at: &str) -> Change {
+        let r = res(rule("sg-1", "tcp", 22, 22, "0.0.0.0/0"));
+        Change::new(
+            r.key.clone(),
+            Action::Create,
+            None,
+            Some(r),
+            Vec::new(),
+            at.parse().expect("ts"),
+        )
+    }
+
+    #[test]
+    fn a_taken_drift_id_is_re_derived_and_stays_short() {
+        // The same rule opened twice within one second: the same fingerprint.
+        let first = change("2026-11-21T10:00:00Z");
+        let mut again = change("2026-11-21T10:00:00Z");
+        assert_eq!(first.drift_id(), again.drift_id());
+        let taken: HashSet<String> = [first.drift_id().0].into();
+        let rederived = again
+            .make_id_unique(|id| Ok::<_, Infallible>(taken.contains(id)))
+            .expect("infallible");
+        assert!(rederived);
+        assert_ne!(again.drift_id(), first.drift_id());
+        assert_eq!(again.drift_id().0.len(), 10, "still d- and 8 hex digits");
+        // Deterministic: the same clash gives the same new id.
+        let mut third = change("2026-11-21T10:00:00Z");
+        third
+            .make_id_unique(|id| Ok::<_, Infallible>(taken.contains(id)))
+            .expect("infallible");
+        assert_eq!(third.drift_id(), again.drift_id());
+        // A free id is left alone.
+        let mut free = change("2026-11-21T10:00:01Z");
+        let before = free.drift_id();
+        assert!(
+            !free
+                .make_id_unique(|id| Ok::<_, Infallible>(taken.contains(id)))
+                .expect("infallible")
+        );
+        assert_eq!(free.drift_id(), before);
+    }
+
+    #[test]
+    fn re_derivation_skips_every_taken_candidate() {
+        let mut c = change("2026-11-21T10:00:00Z");
+        let mut asked = Vec::new();
+        c.make_id_unique(|id| {
+            asked.push(id.to_string());
+            Ok::<_, Infallible>(asked.len() <= 3)
+        })
+        .expect("infallible");
+        assert_eq!(asked.len(), 4, "the base and two re-derived ids were taken");
+        assert_eq!(c.drift_id().0, asked[3]);
     }
 }
