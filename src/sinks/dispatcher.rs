@@ -388,10 +388,11 @@ impl Inner {
     }
 }
 
-/// Delay before the next attempt: Retry-After when given (capped at 1 h), else 2 s doubling
-/// per attempt up to 10 min, with ±20 % jitter derived from `seed` so rows spread out.
+/// Delay before the next attempt: Retry-After when given (capped at 1 h; below 1 s, as in
+/// `Retry-After: 0`, it is ignored so a receiver cannot make a tight loop of it), else 2 s
+/// doubling per attempt up to 10 min, with ±20 % jitter derived from `seed` so rows spread out.
 pub fn backoff(attempts: u32, retry_after: Option<Duration>, seed: u64) -> Duration {
-    if let Some(r) = retry_after {
+    if let Some(r) = retry_after.filter(|r| *r >= Duration::from_secs(1)) {
         return r.min(Duration::from_secs(3600));
     }
     let base = 2u64.saturating_mul(1u64 << attempts.min(20)).min(600);
@@ -426,6 +427,11 @@ mod tests {
             backoff(2, None, 1),
             backoff(2, None, 2),
             "jitter spreads rows"
+        );
+        assert_eq!(
+            backoff(3, Some(Duration::ZERO), 7),
+            backoff(3, None, 7),
+            "Retry-After: 0 is no reason to hammer the receiver"
         );
     }
 }

@@ -88,6 +88,13 @@ impl Github {
             let mut items: Vec<T> = http::decode(what, &page.body)?;
             out.append(&mut items);
             next = page.link.as_deref().and_then(gh::next_link);
+            if next.as_deref().is_some_and(|n| !on_api(&self.api, n)) {
+                // The token goes with every request: never follow a page off api_url.
+                return Err(RemoteError::new(
+                    super::FailureKind::InvalidResponse,
+                    format!("{what}: the next page's Link points outside api_url; not followed"),
+                ));
+            }
         }
         Ok(out)
     }
@@ -125,5 +132,41 @@ impl Github {
         }
         self.get.retain(&used);
         Ok((tickets, self.get.take_hits()))
+    }
+}
+
+/// Whether `url` is under the configured API root (same scheme, host, port and path prefix),
+/// the only place a `Link` header may send the token.
+fn on_api(api: &str, url: &str) -> bool {
+    url.strip_prefix(api)
+        .is_some_and(|rest| rest.starts_with('/') || rest.starts_with('?'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::on_api;
+
+    #[test]
+    fn link_pages_stay_on_the_api_origin() {
+        let api = "https://api.github.com";
+        assert!(on_api(
+            api,
+            "https://api.github.com/repositories/1/issues?page=2"
+        ));
+        for other in [
+            "https://api.github.com.evil.example/repos/a/b/issues?page=2",
+            "https://evil.example/?u=https://api.github.com/",
+            "http://api.github.com/repos/a/b/issues?page=2",
+            "https://api.github.com:8443/repos/a/b/issues",
+            "https://api.github.comx/repos",
+        ] {
+            assert!(!on_api(api, other), "{other}");
+        }
+        let ghes = "https://ghe.example.com/api/v3";
+        assert!(on_api(
+            ghes,
+            "https://ghe.example.com/api/v3/repos/a/b/issues?page=3"
+        ));
+        assert!(!on_api(ghes, "https://ghe.example.com/other/repos"));
     }
 }
