@@ -42,18 +42,24 @@ impl NotifySocket {
     }
 }
 
-#[tokio::test]
-async fn metrics_readiness_and_systemd_notifications() {
+/// moto with one group, a config serving HTTP on a free port with the given AWS timeout,
+/// and a NOTIFY_SOCKET: the setup of the systemd tests.
+async fn notified_daemon(timeout_secs: u64) -> (Moto, u16, Env, NotifySocket) {
     let moto = Moto::start();
     create_group(&moto.ec2().await, "inference-api").await;
     let port = free_port();
     let env = Env::new(&Settings {
         endpoint: &moto.url,
         http_port: Some(port),
-        timeout_secs: 2,
+        timeout_secs,
         ..Default::default()
     });
-    let notify = NotifySocket::bind();
+    (moto, port, env, NotifySocket::bind())
+}
+
+#[tokio::test]
+async fn metrics_readiness_and_systemd_notifications() {
+    let (moto, port, env, notify) = notified_daemon(2).await;
     let (sock, sock_path) = (&notify.sock, &notify.path);
 
     moto.pause();
@@ -144,16 +150,7 @@ async fn metrics_readiness_and_systemd_notifications() {
 /// not ready until the scope has completed a poll.
 #[tokio::test]
 async fn ready_is_signalled_before_a_slow_first_poll_completes() {
-    let moto = Moto::start();
-    create_group(&moto.ec2().await, "inference-api").await;
-    let port = free_port();
-    let env = Env::new(&Settings {
-        endpoint: &moto.url,
-        http_port: Some(port),
-        timeout_secs: 60,
-        ..Default::default()
-    });
-    let notify = NotifySocket::bind();
+    let (moto, port, env, notify) = notified_daemon(60).await;
     // The emulator answers nothing: the first poll waits on its 60 s timeout.
     moto.pause();
     let mut cmd = env.command(&["run"]);
