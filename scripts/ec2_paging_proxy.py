@@ -8,7 +8,9 @@ RequestLimitExceeded error (HTTP 503), to test that a partial listing never yiel
 `--split-gaad` serves IAM GetAccountAuthorizationDetails in four pages (users, groups, roles,
 policies) with IsTruncated/Marker, as AWS pages it and moto does not. `--throttle-iam` answers
 every IAM call with a Throttling error. Every other request is forwarded unchanged.
-GET /proxy/stats returns call counts as JSON.
+GET /proxy/stats returns call counts as JSON. GET /proxy/empty?n=N answers the next N
+DescribeSecurityGroups calls with an empty, complete list (a wrong-account or broken answer
+that looks like a mass delete).
 
 Usage: ec2_paging_proxy.py --upstream URL --page-size N [--fail-page K] [--split-gaad]
                            [--throttle-iam] --port-file FILE
@@ -29,7 +31,9 @@ ap.add_argument("--port-file", required=True)
 ap.add_argument("--split-gaad", action="store_true")
 ap.add_argument("--throttle-iam", action="store_true")
 args = ap.parse_args()
-stats = {"describe_security_groups_calls": 0, "pages_served": 0, "failures_served": 0, "gaad_calls": 0}
+stats = {"describe_security_groups_calls": 0, "pages_served": 0, "failures_served": 0, "gaad_calls": 0,
+         "empty_served": 0}
+empty_next = [0]
 GAAD_LISTS = ["UserDetailList", "GroupDetailList", "RoleDetailList", "Policies"]
 IAM_ACTIONS = {"GetAccountAuthorizationDetails", "ListAccessKeys", "GetLoginProfile"}
 
@@ -59,6 +63,10 @@ class Proxy(BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/proxy/stats":
             return self.reply(200, json.dumps(stats).encode(), "application/json")
+        if self.path.startswith("/proxy/empty"):
+            q = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+            empty_next[0] = int((q.get("n") or ["1"])[0])
+            return self.reply(200, b"{}", "application/json")
         self.reply(*self.forward(None))
 
     def do_POST(self):
@@ -95,6 +103,10 @@ class Proxy(BaseHTTPRequestHandler):
         items = list(info) if info is not None else []
         for it in items:
             info.remove(it)
+        if empty_next[0] > 0:
+            empty_next[0] -= 1
+            stats["empty_served"] += 1
+            items = []
         for it in items[start:start + args.page_size]:
             info.append(it)
         old = root.find(f"{ns}nextToken")

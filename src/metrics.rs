@@ -84,6 +84,7 @@ pub struct Metrics {
     pub poll_failures: Family<FailureLabels, Counter>,
     pub poll_duration: HistogramFamily<ScopeLabels>,
     pub scope_blind: Family<ScopeLabels, Gauge>,
+    pub polls_held: Family<ScopeLabels, Counter>,
     pub resources: Family<ScopeLabels, Gauge>,
     pub changes: Family<ChangeLabels, Counter>,
     pub cycles: Counter,
@@ -134,6 +135,7 @@ impl Metrics {
             poll_failures: Family::default(),
             poll_duration: Family::new_with_constructor(duration_histogram),
             scope_blind: Family::default(),
+            polls_held: Family::default(),
             resources: Family::default(),
             changes: Family::default(),
             cycles: Counter::default(),
@@ -177,6 +179,11 @@ impl Metrics {
             "driftwatch_scope_blind",
             "1 while a scope is blind (its polls keep failing)",
             m.scope_blind.clone(),
+        );
+        r.register(
+            "driftwatch_polls_held",
+            "Polls the mass-delete guard held (they would delete more than sources.max_delete_fraction of a scope)",
+            m.polls_held.clone(),
         );
         r.register(
             "driftwatch_resources",

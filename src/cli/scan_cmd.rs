@@ -24,7 +24,7 @@ pub async fn run(cfg: Config, format: ScanFormat) -> anyhow::Result<Exit> {
     dispatch?;
     Ok(if report.failed() > 0 {
         Exit::Error
-    } else if report.unplanned() > 0 {
+    } else if report.unplanned() > 0 || report.held() > 0 {
         Exit::Findings
     } else {
         Exit::Ok
@@ -36,6 +36,7 @@ fn status_text(s: &ScopeStatus) -> String {
         ScopeStatus::Baseline => "baseline".into(),
         ScopeStatus::Compared => "ok".into(),
         ScopeStatus::Recovered => "recovered".into(),
+        ScopeStatus::Held { .. } => "HELD (mass delete)".into(),
         ScopeStatus::Failed { kind, blind, .. } => {
             format!(
                 "FAILED ({}){}",
@@ -68,6 +69,12 @@ pub fn table(r: &CycleReport, delivered: u64, pending: u64) -> String {
         ));
     }
     for s in &r.scopes {
+        if let ScopeStatus::Held { deletes, stored } = &s.status {
+            o.push_str(&format!(
+                "\n{}: this poll would delete {deletes} of {stored} stored resources, more than sources.max_delete_fraction; nothing recorded, the next poll must agree before the deletes count\n",
+                s.scope
+            ));
+        }
         if let ScopeStatus::Failed {
             message,
             consecutive,

@@ -150,6 +150,16 @@ pub struct SourcesConfig {
     /// one hanging scope must not stall the others' decisions and the obligations.
     #[serde(default = "default_poll_deadline")]
     pub poll_deadline_secs: u64,
+    /// A complete poll that would delete more than this fraction of a scope's stored
+    /// resources is held as suspect (an emptied listing from the wrong account, region or a
+    /// broken API answer looks like a mass delete) until a second poll agrees. 1.0 turns the
+    /// guard off.
+    #[serde(default = "default_max_delete_fraction")]
+    pub max_delete_fraction: f64,
+    /// Scopes holding fewer resources than this are not guarded: removing most of a small
+    /// scope is ordinary work.
+    #[serde(default = "default_delete_guard_min")]
+    pub delete_guard_min_resources: u32,
 }
 
 fn default_blind_after() -> u32 {
@@ -158,11 +168,25 @@ fn default_blind_after() -> u32 {
 fn default_poll_deadline() -> u64 {
     900
 }
+fn default_max_delete_fraction() -> f64 {
+    0.5
+}
+fn default_delete_guard_min() -> u32 {
+    10
+}
 
 impl SourcesConfig {
     /// How long one poll of one scope may take.
     pub fn poll_deadline(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.poll_deadline_secs)
+    }
+
+    /// The mass-delete guard of the decide step.
+    pub fn delete_guard(&self) -> crate::engine::DeleteGuard {
+        crate::engine::DeleteGuard {
+            max_fraction: self.max_delete_fraction,
+            min_resources: self.delete_guard_min_resources as usize,
+        }
     }
 }
 
@@ -171,6 +195,8 @@ impl Default for SourcesConfig {
         SourcesConfig {
             blind_after_failures: default_blind_after(),
             poll_deadline_secs: default_poll_deadline(),
+            max_delete_fraction: default_max_delete_fraction(),
+            delete_guard_min_resources: default_delete_guard_min(),
         }
     }
 }
@@ -285,6 +311,21 @@ impl Config {
             1,
             bounds::DAY,
             Unit::Seconds,
+        );
+        let f = self.sources.max_delete_fraction;
+        if !(f.is_finite() && f > 0.0 && f <= 1.0) {
+            errs.push(FieldError {
+                field: "sources.max_delete_fraction".into(),
+                message: format!("`{f}` must be more than 0 and at most 1 (1 turns the guard off)"),
+            });
+        }
+        bounds::check(
+            &mut errs,
+            "sources.delete_guard_min_resources",
+            self.sources.delete_guard_min_resources,
+            1,
+            1_000_000,
+            Unit::Count,
         );
         self.records.validate(&mut errs);
         match &self.aws {

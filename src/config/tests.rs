@@ -181,6 +181,8 @@ retrospective_deadline_secs = 9223372036854775808
 reminder_offsets_secs = [3600, 18446744073709551615]
 [sources]
 blind_after_failures = 4294967295
+max_delete_fraction = 1.5
+delete_guard_min_resources = 4294967295
 [aws]
 regions = ["us-east-1"]
 timeout_secs = 18446744073709551615
@@ -229,6 +231,8 @@ fn every_number_out_of_range_is_named_by_its_path() {
             "obligations.retrospective_deadline_secs: must be at most 31622400 (366 days)",
             "obligations.reminder_offsets_secs[1]: must be at most 31622400 (366 days)",
             "sources.blind_after_failures: must be at most 1000",
+            "sources.max_delete_fraction: `1.5` must be more than 0 and at most 1 (1 turns the guard off)",
+            "sources.delete_guard_min_resources: must be at most 1000000",
             "records.grace_secs: must be at most 604800 (7 days)",
             "records.max_revert_after_window_hours: must be at most 8784 (366 days)",
             "aws.timeout_secs: must be at most 3600 (1 hour)",

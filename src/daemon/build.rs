@@ -24,6 +24,7 @@ fn pipeline_for(cfg: &Config, store: StoreHandle, sinks: Sinks) -> pipeline::Pip
         rules: cfg.rules.settings(cfg.aws.as_ref()),
         matching: cfg.records.match_settings(),
         blind_after_failures: cfg.sources.blind_after_failures,
+        delete_guard: cfg.sources.delete_guard(),
         quiet_period: cfg.alerting.quiet_period(),
     }
 }

@@ -86,6 +86,14 @@ impl CycleReport {
             .count()
     }
 
+    /// Scopes whose poll the mass-delete guard held.
+    pub fn held(&self) -> usize {
+        self.scopes
+            .iter()
+            .filter(|s| matches!(s.status, ScopeStatus::Held { .. }))
+            .count()
+    }
+
     pub fn failed(&self) -> usize {
         self.scopes
             .iter()

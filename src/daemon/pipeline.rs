@@ -22,6 +22,7 @@ pub struct Pipeline {
     pub rules: RuleSettings,
     pub matching: MatchSettings,
     pub blind_after_failures: u32,
+    pub delete_guard: crate::engine::DeleteGuard,
     /// A repeat alert for the same resource and event within this period is held back.
     pub quiet_period: SignedDuration,
 }
@@ -105,6 +106,7 @@ impl Pipeline {
         }
         let facts = ScopeFacts {
             state: &load.state,
+            stored: load.previous.as_ref().map_or(0, |p| p.len()),
             open: &load.open,
             triggers: &load.triggers,
             recent: &load.recent,
@@ -113,6 +115,7 @@ impl Pipeline {
             sinks: &self.sinks,
             records: index,
             blind_after_failures: self.blind_after_failures,
+            delete_guard: self.delete_guard,
         };
         let (write, report) = plan::plan(&plan_settings, &facts, obs, evaluation)?;
         drop(load);
@@ -159,6 +162,7 @@ mod tests {
             rules: RuleSettings::default(),
             matching: MatchSettings::default(),
             blind_after_failures: 3,
+            delete_guard: crate::engine::DeleteGuard::default(),
             quiet_period: SignedDuration::from_secs(900),
         };
         let index = RecordIndex::new(Vec::new());

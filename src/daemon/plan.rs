@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use jiff::Timestamp;
 
-use crate::engine::{Evaluated, Evaluation, Exposure};
+use crate::engine::{DeleteGuard, Evaluated, Evaluation, Exposure, GuardVerdict};
 use crate::matcher::RecordIndex;
 use crate::model::{
     Action, Decision, DecisionKind, EventKind, FailureKind, Finding, Observation, Outcome, Scope,
@@ -19,10 +19,12 @@ use crate::model::{
 use crate::sinks::{
     Alert, Sinks, alert_for_blind, alert_for_change, alert_for_recovery, resolve_items,
 };
-use crate::store::ledger::{ChangeEntry, CloseReason, ExposureEntry, LedgerField, LedgerFinding};
+use crate::store::ledger::{
+    ChangeEntry, CloseReason, ExposureEntry, LedgerField, LedgerFinding, MassDeleteVerdict,
+};
 use crate::store::{
-    ClosedReason, CycleWrite, DriftClosure, LedgerEvent, NewDrift, OpenDrift, OutboxEvent,
-    ScopeState, Trigger,
+    ClosedReason, CycleWrite, DriftClosure, HeldDeletes, LedgerEvent, NewDrift, OpenDrift,
+    OutboxEvent, ScopeState, Trigger,
 };
 
 /// What the plan needs besides the scope's state: how alerts route, the records in force,
@@ -31,12 +33,15 @@ pub struct PlanSettings<'a> {
     pub sinks: &'a Sinks,
     pub records: &'a RecordIndex,
     pub blind_after_failures: u32,
+    pub delete_guard: DeleteGuard,
 }
 
 /// The loaded state a plan decides against (the parts of `store::ScopeLoad` besides the
 /// stored resources, which the engine already consumed).
 pub struct ScopeFacts<'a> {
     pub state: &'a ScopeState,
+    /// How many resources the scope stores (the mass-delete guard's denominator).
+    pub stored: usize,
     /// The scope's open drifts: the quiet period holds an alert back only while an earlier
     /// drift on the same resource is still open (its alert still stands).
     pub open: &'a [OpenDrift],
@@ -61,6 +66,11 @@ pub enum ScopeStatus {
     Baseline,
     Compared,
     Recovered,
+    /// The mass-delete guard held the poll: nothing but the hold was written.
+    Held {
+        deletes: usize,
+        stored: usize,
+    },
     Failed {
         kind: FailureKind,
         message: String,
@@ -135,6 +145,7 @@ pub fn plan(
                 consecutive_failures: 0,
                 blind_since: None,
                 last_error: None,
+                held: None,
             });
             let count = resources.len();
             write.upserts = resources;
@@ -151,7 +162,37 @@ pub fn plan(
                 Outcome::Complete(r) => r.len(),
                 Outcome::Failed { .. } => 0,
             };
+            let held = state.held.as_ref().map(|h| h.digest.as_str());
+            let verdict = settings.delete_guard.check(facts.stored, &changes, held);
+            if let GuardVerdict::Hold { deletes, digest } = verdict {
+                hold(&mut write, state, facts.stored, deletes, digest);
+                let report = ScopeReport {
+                    scope,
+                    status: ScopeStatus::Held {
+                        deletes,
+                        stored: facts.stored,
+                    },
+                    resources: observed,
+                    exposures: Vec::new(),
+                    changes: Vec::new(),
+                };
+                return Ok((write, report));
+            }
             let status = recovered(settings, &mut write, state);
+            if let Some(h) = &state.held {
+                let (verdict, deletes) = match verdict {
+                    GuardVerdict::Confirmed { deletes } => (MassDeleteVerdict::Confirmed, deletes),
+                    _ => (MassDeleteVerdict::Dismissed, h.deletes as usize),
+                };
+                write.events.push(LedgerEvent::MassDelete {
+                    scope: scope.to_string(),
+                    deletes,
+                    resources: facts.stored,
+                    verdict,
+                });
+                let base = write.scope_state.take().unwrap_or_else(|| state.clone());
+                write.scope_state = Some(ScopeState { held: None, ..base });
+            }
             compared(settings, facts, &mut write, &changes, at);
             ScopeReport {
                 scope,
@@ -163,6 +204,25 @@ pub fn plan(
         }
     };
     Ok((write, report))
+}
+
+/// A poll the mass-delete guard does not believe yet: write the hold and its ledger entry,
+/// nothing else (the stored state, drifts and health stay as they were).
+fn hold(write: &mut CycleWrite, state: &ScopeState, stored: usize, deletes: usize, digest: String) {
+    write.events.push(LedgerEvent::MassDelete {
+        scope: write.scope.to_string(),
+        deletes,
+        resources: stored,
+        verdict: MassDeleteVerdict::Held,
+    });
+    write.scope_state = Some(ScopeState {
+        held: Some(HeldDeletes {
+            since: write.at,
+            deletes: u32::try_from(deletes).unwrap_or(u32::MAX),
+            digest,
+        }),
+        ..state.clone()
+    });
 }
 
 /// A failed poll: count it, and turn the scope blind (ledger + alert) once it failed

@@ -106,6 +106,10 @@ impl Daemon {
                     self.health.set_scope(&scope, ScopeHealth::Blind);
                 }
             }
+            ScopeStatus::Held { .. } => {
+                self.metrics.polls_held.get_or_create(&sl).inc();
+                self.health.set_scope(&scope, ScopeHealth::Polled);
+            }
             _ => {
                 self.metrics.scope_blind.get_or_create(&sl).set(0);
                 self.metrics
@@ -138,6 +142,9 @@ pub(super) fn log_scope(r: &ScopeReport) {
                     tracing::warn!(scope = %scope, resource = %e.resource.name, severity = %f.severity, rule = f.rule.as_str(), "pre-existing exposure: {}", f.message);
                 }
             }
+        }
+        ScopeStatus::Held { deletes, stored } => {
+            tracing::warn!(scope = %scope, deletes, stored, "poll held by the mass-delete guard: it would delete more than sources.max_delete_fraction of the scope; nothing recorded until the next poll agrees");
         }
         ScopeStatus::Failed {
             kind,

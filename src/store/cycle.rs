@@ -127,17 +127,23 @@ impl Db {
         }
         if let Some(s) = &w.scope_state {
             tx.execute(
-                "INSERT INTO scopes (scope, baseline_at, consecutive_failures, blind_since, last_error)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO scopes (scope, baseline_at, consecutive_failures, blind_since, last_error,
+                   held_since, held_deletes, held_digest)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT (scope) DO UPDATE SET baseline_at = excluded.baseline_at,
                    consecutive_failures = excluded.consecutive_failures,
-                   blind_since = excluded.blind_since, last_error = excluded.last_error",
+                   blind_since = excluded.blind_since, last_error = excluded.last_error,
+                   held_since = excluded.held_since, held_deletes = excluded.held_deletes,
+                   held_digest = excluded.held_digest",
                 params![
                     scope,
                     s.baseline_at.map(ts),
                     s.consecutive_failures,
                     s.blind_since.map(ts),
-                    s.last_error
+                    s.last_error,
+                    s.held.as_ref().map(|h| ts(h.since)),
+                    s.held.as_ref().map(|h| h.deletes),
+                    s.held.as_ref().map(|h| h.digest.as_str()),
                 ],
             )?;
         }

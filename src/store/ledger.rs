@@ -92,6 +92,18 @@ pub struct ExposureEntry {
     pub findings: Vec<LedgerFinding>,
 }
 
+/// What the mass-delete guard decided about a poll.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MassDeleteVerdict {
+    /// Nothing written but this entry; the next poll decides.
+    Held,
+    /// The next poll deleted the same resources: its changes are recorded as usual.
+    Confirmed,
+    /// The next poll did not repeat the deletes: the held poll was wrong.
+    Dismissed,
+}
+
 /// Every kind of ledger entry (closed set).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -117,6 +129,16 @@ pub enum LedgerEvent {
     SourceRecovered {
         scope: String,
         blind_since: String,
+    },
+    /// The mass-delete guard held a poll that would delete most of a scope, or ruled on the
+    /// held poll with the next one.
+    MassDelete {
+        scope: String,
+        /// Deletes the poll would have made.
+        deletes: usize,
+        /// Resources the scope held before it.
+        resources: usize,
+        verdict: MassDeleteVerdict,
     },
     /// An open (unmatched or violating) drift closed.
     DriftClosed {
@@ -187,6 +209,7 @@ impl LedgerEvent {
             LedgerEvent::RecordsSourceStale { .. } => "records_source_stale",
             LedgerEvent::RecordsSourceRecovered { .. } => "records_source_recovered",
             LedgerEvent::DriftClosed { .. } => "drift_closed",
+            LedgerEvent::MassDelete { .. } => "mass_delete",
             LedgerEvent::ObligationStep { .. } => "obligation_step",
             LedgerEvent::ObligationClosed { .. } => "obligation_closed",
             LedgerEvent::DeliveryFailed { .. } => "delivery_failed",

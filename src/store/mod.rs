@@ -22,7 +22,7 @@ pub use handle::StoreHandle;
 pub use ledger::{LedgerEntry, LedgerEvent, VerifyReport};
 pub use obligations::ObligationWrite;
 pub use outbox::{OutboxEntry, OutboxEvent, OutboxItem, OutboxRow, RowState, Trigger};
-pub use scopes::ScopeState;
+pub use scopes::{HeldDeletes, ScopeState};
 
 use schema::MIGRATIONS;
 

@@ -101,4 +101,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE outbox ADD COLUMN requeued_at TEXT;
     "#,
+    // 7: a poll held by the mass-delete guard: when, how many deletes, and the digest of the
+    // deleted keys a second poll must repeat.
+    r#"
+    ALTER TABLE scopes ADD COLUMN held_since TEXT;
+    ALTER TABLE scopes ADD COLUMN held_deletes INTEGER;
+    ALTER TABLE scopes ADD COLUMN held_digest TEXT;
+    "#,
 ];

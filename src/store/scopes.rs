@@ -1,5 +1,5 @@
 //! Health and baseline status per scope: when its baseline was taken, how many polls failed in
-//! a row, since when it is blind.
+//! a row, since when it is blind, and the poll the mass-delete guard holds.
 
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension, params};
@@ -14,6 +14,17 @@ pub struct ScopeState {
     pub consecutive_failures: u32,
     pub blind_since: Option<Timestamp>,
     pub last_error: Option<String>,
+    /// A poll held by the mass-delete guard, waiting for a second poll to agree.
+    pub held: Option<HeldDeletes>,
+}
+
+/// A poll whose deletes the mass-delete guard did not believe yet.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeldDeletes {
+    pub since: Timestamp,
+    pub deletes: u32,
+    /// `engine::DeleteGuard`'s digest of the deleted keys.
+    pub digest: String,
 }
 
 impl Db {
@@ -21,7 +32,8 @@ impl Db {
         let row = self
             .conn
             .query_row(
-                "SELECT baseline_at, consecutive_failures, blind_since, last_error FROM scopes WHERE scope = ?1",
+                "SELECT baseline_at, consecutive_failures, blind_since, last_error, held_since, held_deletes, held_digest
+                 FROM scopes WHERE scope = ?1",
                 params![scope.to_string()],
                 |r| {
                     Ok((
@@ -29,16 +41,33 @@ impl Db {
                         r.get::<_, u32>(1)?,
                         r.get::<_, Option<String>>(2)?,
                         r.get::<_, Option<String>>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, Option<u32>>(5)?,
+                        r.get::<_, Option<String>>(6)?,
                     ))
                 },
             )
             .optional()?;
-        row.map(|(b, f, s, e)| {
+        row.map(|(b, f, s, e, hs, hn, hd)| {
+            let held = match (hs, hn, hd) {
+                (Some(since), Some(deletes), Some(digest)) => Some(HeldDeletes {
+                    since: parse_ts(&since)?,
+                    deletes,
+                    digest,
+                }),
+                (None, None, None) => None,
+                _ => {
+                    return Err(StoreError::Corrupt(format!(
+                        "scope {scope}: a held poll with some of its columns empty"
+                    )));
+                }
+            };
             Ok(ScopeState {
                 baseline_at: b.as_deref().map(parse_ts).transpose()?,
                 consecutive_failures: f,
                 blind_since: s.as_deref().map(parse_ts).transpose()?,
                 last_error: e,
+                held,
             })
         })
         .transpose()

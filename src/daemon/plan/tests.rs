@@ -98,9 +98,11 @@ impl Case {
             sinks: &self.sinks,
             records: &self.records,
             blind_after_failures: 3,
+            delete_guard: engine::DeleteGuard::default(),
         };
         let facts = ScopeFacts {
             state: &self.state,
+            stored: previous.as_ref().map_or(0, Previous::len),
             open: &self.open,
             triggers: &self.triggers,
             recent: &self.recent,
@@ -443,9 +445,11 @@ fn a_failed_evaluation_of_a_complete_observation_is_refused() {
         sinks: &case.sinks,
         records: &case.records,
         blind_after_failures: 3,
+        delete_guard: engine::DeleteGuard::default(),
     };
     let facts = ScopeFacts {
         state: &case.state,
+        stored: 0,
         open: &case.open,
         triggers: &case.triggers,
         recent: &case.recent,
@@ -457,4 +461,75 @@ fn a_failed_evaluation_of_a_complete_observation_is_refused() {
         Evaluation::Failed,
     );
     assert!(got.is_err());
+}
+
+/// Twelve rules stored, a poll that lists none: held (nothing but the hold written), then
+/// believed when the next poll agrees, or dismissed when it does not.
+#[test]
+fn a_poll_deleting_most_of_a_scope_is_held_until_a_second_poll_agrees() {
+    let mut case = Case::new();
+    let stored: Vec<Resource> = (0..12)
+        .map(|p| res(rule("sg-1", "tcp", 1000 + p, 1000 + p, "10.0.0.0/8")))
+        .collect();
+    let (w, r) = case.run(
+        Some(stored.clone()),
+        complete(Vec::new(), "2026-11-21T13:00:00Z"),
+    );
+    assert_eq!(event_types(&w), ["mass_delete"]);
+    assert!(
+        w.upserts.is_empty() && w.deletes.is_empty() && w.drifts.is_empty() && w.outbox.is_empty(),
+        "a held poll writes nothing else: {w:?}"
+    );
+    assert_eq!(
+        r.status,
+        ScopeStatus::Held {
+            deletes: 12,
+            stored: 12
+        }
+    );
+    let held = w
+        .scope_state
+        .and_then(|s| s.held)
+        .expect("the hold is stored");
+    assert_eq!(held.deletes, 12);
+
+    // The next poll deletes the same twelve: recorded and alerted as usual.
+    case.state.held = Some(held.clone());
+    let (w, r) = case.run(
+        Some(stored.clone()),
+        complete(Vec::new(), "2026-11-21T13:05:00Z"),
+    );
+    assert_eq!(event_types(&w)[0], "mass_delete");
+    assert!(matches!(
+        &w.events[0],
+        LedgerEvent::MassDelete {
+            verdict: MassDeleteVerdict::Confirmed,
+            deletes: 12,
+            ..
+        }
+    ));
+    assert_eq!(w.deletes.len(), 12);
+    assert_eq!(r.changes.len(), 12);
+    assert_eq!(r.status, ScopeStatus::Compared);
+    assert_eq!(
+        w.scope_state.as_ref().map(|s| s.held.clone()),
+        Some(None),
+        "the hold is cleared"
+    );
+
+    // Or the next poll lists them all again: the held poll was wrong, nothing is deleted.
+    let (w, _) = case.run(
+        Some(stored.clone()),
+        complete(stored, "2026-11-21T13:05:00Z"),
+    );
+    assert_eq!(event_types(&w), ["mass_delete"]);
+    assert!(matches!(
+        &w.events[0],
+        LedgerEvent::MassDelete {
+            verdict: MassDeleteVerdict::Dismissed,
+            ..
+        }
+    ));
+    assert!(w.deletes.is_empty());
+    assert_eq!(w.scope_state.map(|s| s.held), Some(None));
 }

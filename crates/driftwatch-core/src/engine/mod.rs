@@ -1,6 +1,10 @@
 //! Pure evaluation of one observation: diff against the last complete state, risk rules on
 //! each change, and the matcher's decision. No IO, no clock, no async.
 
+mod guard;
+
+pub use guard::{DeleteGuard, GuardVerdict};
+
 use crate::diff::{Previous, diff};
 use crate::matcher::{MatchSettings, RecordIndex, decide};
 use crate::model::{
