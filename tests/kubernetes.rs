@@ -325,12 +325,11 @@ fn istio_authorization_policy_crd() -> Value {
                     "x-kubernetes-preserve-unknown-fields": true}}}]}})
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn clusters_are_scopes_crds_are_watched_and_an_unreachable_one_is_reported() {
-    let k8s = KubeApi::start();
-    let admin = k8s.client().await;
-    kube_apply(&admin, istio_authorization_policy_crd()).await;
-    kube_apply(&admin, shop_namespace()).await;
+/// The Istio AuthorizationPolicy CRD and one policy `shop/allow-frontend` (ALLOW) in the
+/// cluster, waiting until the CRD is served. Returns the policy for an action.
+async fn serve_authorization_policy(admin: &kube::Client) -> impl Fn(&str) -> Value + use<> {
+    kube_apply(admin, istio_authorization_policy_crd()).await;
+    kube_apply(admin, shop_namespace()).await;
     // The CRD is served once established; discovery in the source resolves it.
     let policy = |action: &str| {
         json!({"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
@@ -351,6 +350,74 @@ async fn clusters_are_scopes_crds_are_watched_and_an_unreachable_one_is_reported
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(applied, "the CRD was never served");
+    policy
+}
+
+/// A kind removed from the config: its stored objects are purged without one delete in the
+/// ledger, and its open drift closes as unwatched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kind_removed_from_the_config_is_purged_without_deletes() {
+    let k8s = KubeApi::start();
+    let admin = k8s.client().await;
+    let policy = serve_authorization_policy(&admin).await;
+    let env = kube_env(&k8s.kubeconfig, None);
+    let base = std::fs::read_to_string(&env.config).expect("config");
+    let with_crd = base.replace(
+        &format!("name = \"{CLUSTER}\"\n"),
+        &format!(
+            "name = \"{CLUSTER}\"\nkinds = [{{ group = \"security.istio.io\", version = \"v1\", kind = \"AuthorizationPolicy\" }}]\n"
+        ),
+    );
+    assert_ne!(with_crd, base);
+    std::fs::write(&env.config, &with_crd).expect("config");
+    let out = env.run(&["scan"]);
+    assert_eq!(out.code, 0, "baseline: {out}");
+    kube_apply(&admin, policy("DENY")).await;
+    let out = env.run(&["scan"]);
+    assert_eq!(out.code, 1, "the policy change is unplanned: {out}");
+    let drift = ledger_changes(&env)[0]["drift_id"]
+        .as_str()
+        .expect("drift id")
+        .to_string();
+
+    std::fs::write(&env.config, &base).expect("config without the CRD kind");
+    let out = env.run(&["scan"]);
+    assert_eq!(out.code, 0, "nothing deleted, nothing unplanned: {out}");
+    assert_eq!(ledger_changes(&env).len(), 1, "no delete was recorded");
+    let ledger = env.ledger();
+    let purged: Vec<&Value> = ledger
+        .iter()
+        .filter(|e| e["type"] == "kinds_purged")
+        .collect();
+    assert_eq!(purged.len(), 1, "{ledger:?}");
+    assert_eq!(
+        purged[0]["kinds"],
+        json!(["security.istio.io/v1/AuthorizationPolicy"])
+    );
+    assert_eq!(purged[0]["resources"], 1);
+    assert!(
+        ledger.iter().any(|e| e["type"] == "drift_closed"
+            && e["drift_id"] == drift.as_str()
+            && e["reason"] == "unwatched"),
+        "{ledger:?}"
+    );
+    let out = env.run(&["scan"]);
+    assert_eq!(out.code, 0, "steady: {out}");
+    assert_eq!(
+        env.ledger()
+            .iter()
+            .filter(|e| e["type"] == "kinds_purged")
+            .count(),
+        1,
+        "purged once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clusters_are_scopes_crds_are_watched_and_an_unreachable_one_is_reported() {
+    let k8s = KubeApi::start();
+    let admin = k8s.client().await;
+    let policy = serve_authorization_policy(&admin).await;
 
     let env = kube_env(&k8s.kubeconfig, None);
     let unreachable = k8s.kubeconfig_with_token("unreachable.kubeconfig", "x");

@@ -171,7 +171,8 @@ impl Daemon {
                         },
                     },
                 };
-                (obs, s.service(), t.elapsed())
+                let watched = s.watched_kinds().map(<[_]>::to_vec);
+                (obs, s.service(), t.elapsed(), watched)
             });
         }
         let mut report = CycleReport {
@@ -183,7 +184,7 @@ impl Daemon {
         let mut uncommitted = Vec::new();
         while let Some(joined) = polls.join_next().await {
             self.beat();
-            let (obs, service, took) = match joined {
+            let (obs, service, took, watched) = match joined {
                 Ok(o) => o,
                 Err(e) => {
                     tracing::error!(error = %e, "a source task ended abnormally");
@@ -193,7 +194,7 @@ impl Daemon {
             };
             let scope = obs.scope.to_string();
             self.record_poll(&obs.outcome, &scope, service, took);
-            match self.pipeline.process(obs, &index).await {
+            match self.pipeline.process(obs, &index, watched).await {
                 Ok(r) => {
                     self.record_scope(&r, service);
                     telemetry::log_scope(&r);

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 
 use crate::engine::{self, Evaluation, OpenDrift};
 use crate::matcher::{MatchSettings, RecordIndex};
-use crate::model::Observation;
+use crate::model::{Kind, Observation};
 use crate::rules::RuleSettings;
 use crate::sinks::Sinks;
 use crate::store::{StoreError, StoreHandle};
@@ -47,10 +47,13 @@ impl PipelineError {
 }
 
 impl Pipeline {
+    /// `watched`: the kinds the source covers when its config chooses them
+    /// (`Source::watched_kinds`); stored rows of other kinds are purged, not deleted.
     pub async fn process(
         &self,
         obs: Observation,
         index: &RecordIndex,
+        watched: Option<Vec<Kind>>,
     ) -> Result<ScopeReport, PipelineError> {
         // Load: one store call. The observation travels to the store thread (moved, not
         // copied) so the rows it needs are chosen there, and comes back with the load.
@@ -61,7 +64,7 @@ impl Pipeline {
         let (load, obs) = self
             .store
             .call(move |db| {
-                let load = db.load_scope(&obs.scope, &obs, quiet_since)?;
+                let load = db.load_scope(&obs.scope, &obs, quiet_since, watched.as_deref())?;
                 Ok((load, obs))
             })
             .await?;
@@ -110,6 +113,7 @@ impl Pipeline {
             open: &load.open,
             triggers: &load.triggers,
             recent: &load.recent,
+            unwatched: &load.unwatched,
         };
         let plan_settings = PlanSettings {
             sinks: &self.sinks,
@@ -176,7 +180,7 @@ mod tests {
             (vec![port.clone()], t),
         ] {
             pipeline
-                .process(obs(resources, at), &index)
+                .process(obs(resources, at), &index, None)
                 .await
                 .expect("cycle");
         }

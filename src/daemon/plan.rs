@@ -13,8 +13,8 @@ use jiff::Timestamp;
 use crate::engine::{DeleteGuard, Evaluated, Evaluation, Exposure, GuardVerdict};
 use crate::matcher::RecordIndex;
 use crate::model::{
-    Action, Decision, DecisionKind, EventKind, FailureKind, Finding, Observation, Outcome, Scope,
-    Severity,
+    Action, Decision, DecisionKind, EventKind, FailureKind, Finding, Kind, Observation, Outcome,
+    Scope, Severity,
 };
 use crate::sinks::{
     Alert, Sinks, alert_for_blind, alert_for_change, alert_for_recovery, resolve_items,
@@ -49,6 +49,8 @@ pub struct ScopeFacts<'a> {
     pub triggers: &'a [Trigger],
     /// (subject, event) alerted within the quiet period.
     pub recent: &'a HashSet<(String, OutboxEvent)>,
+    /// Stored kinds the source no longer watches, with their row counts.
+    pub unwatched: &'a [(Kind, usize)],
 }
 
 /// What happened to one scope in one cycle (for the console summary and `scan`'s exit code).
@@ -162,6 +164,9 @@ pub fn plan(
                 Outcome::Complete(r) => r.len(),
                 Outcome::Failed { .. } => 0,
             };
+            if !facts.unwatched.is_empty() {
+                purge(facts, &mut write, at);
+            }
             let held = state.held.as_ref().map(|h| h.digest.as_str());
             let verdict = settings.delete_guard.check(facts.stored, &changes, held);
             if let GuardVerdict::Hold { deletes, digest } = verdict {
@@ -204,6 +209,42 @@ pub fn plan(
         }
     };
     Ok((write, report))
+}
+
+/// Drop the stored rows of kinds the source no longer watches (a kind removed from the
+/// config), without reporting them deleted; their open drifts close (nobody could see them
+/// revert) and the sinks that were told get a resolve.
+fn purge(facts: &ScopeFacts<'_>, write: &mut CycleWrite, at: Timestamp) {
+    let scope = write.scope.to_string();
+    write.purge_kinds = facts.unwatched.iter().map(|(k, _)| k.clone()).collect();
+    write.events.push(LedgerEvent::KindsPurged {
+        scope: scope.clone(),
+        kinds: write.purge_kinds.iter().map(ToString::to_string).collect(),
+        resources: facts.unwatched.iter().map(|(_, n)| n).sum(),
+    });
+    let closed: Vec<&OpenDrift> = facts
+        .open
+        .iter()
+        .filter(|d| write.purge_kinds.contains(&d.kind))
+        .collect();
+    for d in &closed {
+        write.events.push(LedgerEvent::DriftClosed {
+            drift_id: d.drift_id.clone(),
+            scope: scope.clone(),
+            reason: CloseReason::Unwatched,
+            by: "config".into(),
+        });
+    }
+    let triggers: Vec<Trigger> = closed
+        .iter()
+        .flat_map(|d| facts.triggers.iter().filter(|t| t.drift_id == d.drift_id))
+        .cloned()
+        .collect();
+    write
+        .outbox
+        .extend(resolve_items(&triggers, &at.to_string(), |_| {
+            "no longer watched: its kind was removed from driftwatch's config".to_string()
+        }));
 }
 
 /// A poll the mass-delete guard does not believe yet: write the hold and its ledger entry,

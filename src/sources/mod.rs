@@ -42,6 +42,12 @@ pub trait Source: Send + Sync {
     fn service(&self) -> &'static str;
     /// List the scope. `observed_at` is the time the daemon stamps on the result.
     fn poll(&self, observed_at: jiff::Timestamp) -> PollFuture<'_>;
+    /// The kinds a complete observation covers, when the config chooses them (Kubernetes):
+    /// stored rows of any other kind were watched under an older config and are purged
+    /// without being reported deleted. `None`: the source always covers its whole scope.
+    fn watched_kinds(&self) -> Option<&[crate::model::Kind]> {
+        None
+    }
 }
 
 /// Every source the config's sections ask for: AWS (polled) and Kubernetes (watched; each

@@ -12,7 +12,7 @@ use super::ledger::{self, LedgerEvent};
 use super::outbox::{self, OutboxEvent, OutboxItem, Trigger};
 use super::{Db, OpenDrift, Result, ScopeState, StoreError, ts};
 use crate::diff::Previous;
-use crate::model::{Observation, Resource, ResourceKey, Scope};
+use crate::model::{Kind, Observation, Resource, ResourceKey, Scope};
 
 /// Everything one cycle of one scope writes, committed in one transaction: the state, the
 /// ledger entries and the alerts that announce them (DESIGN invariant 2).
@@ -23,6 +23,8 @@ pub struct CycleWrite {
     /// Resources to insert or replace, and keys to remove, in the scope's stored state.
     pub upserts: Vec<Resource>,
     pub deletes: Vec<ResourceKey>,
+    /// Kinds whose stored rows are dropped: no longer watched (config), not deleted.
+    pub purge_kinds: Vec<Kind>,
     /// The scope's new health; `None` leaves the row untouched (steady state writes nothing).
     pub scope_state: Option<ScopeState>,
     pub events: Vec<LedgerEvent>,
@@ -40,6 +42,7 @@ impl CycleWrite {
             at,
             upserts: Vec::new(),
             deletes: Vec::new(),
+            purge_kinds: Vec::new(),
             scope_state: None,
             events: Vec::new(),
             drifts: Vec::new(),
@@ -60,21 +63,39 @@ pub struct ScopeLoad {
     pub open: Vec<OpenDrift>,
     pub triggers: Vec<Trigger>,
     pub recent: HashSet<(String, OutboxEvent)>,
+    /// Stored kinds the source no longer watches, with how many rows each holds; they are
+    /// left out of `previous`, so they are not seen as deleted.
+    pub unwatched: Vec<(Kind, usize)>,
 }
 
 impl Db {
     /// The one read of a cycle (see [`ScopeLoad`]). Rows are read only for the keys the
-    /// observation changes, so steady state reads digests.
+    /// observation changes, so steady state reads digests. With `watched`, stored kinds
+    /// outside it are counted in `unwatched` instead of being part of the previous state.
     pub fn load_scope(
         &self,
         scope: &Scope,
         obs: &Observation,
         quiet_since: Timestamp,
+        watched: Option<&[Kind]>,
     ) -> Result<ScopeLoad> {
         let state = self.scope_state(scope)?.unwrap_or_default();
+        let mut unwatched: Vec<(Kind, usize)> = Vec::new();
         let previous = match state.baseline_at {
             Some(_) => {
-                let digests = self.snapshot_digests(scope)?;
+                let mut digests = self.snapshot_digests(scope)?;
+                if let Some(kinds) = watched {
+                    digests.retain(|d| {
+                        if kinds.contains(&d.kind) {
+                            return true;
+                        }
+                        match unwatched.iter_mut().find(|(k, _)| *k == d.kind) {
+                            Some((_, n)) => *n += 1,
+                            None => unwatched.push((d.kind.clone(), 1)),
+                        }
+                        false
+                    });
+                }
                 let needed = crate::diff::rows_needed(&digests, obs);
                 let rows = if needed.is_empty() {
                     Vec::new()
@@ -94,6 +115,7 @@ impl Db {
             triggers: self.triggers_for(&ids)?,
             recent: self.recent_alerts(&scope_s, quiet_since)?,
             open,
+            unwatched,
         })
     }
 
@@ -123,6 +145,11 @@ impl Db {
             )?;
             for k in &w.deletes {
                 del.execute(params![scope, k.kind.to_string(), k.id])?;
+            }
+            let mut purge =
+                tx.prepare_cached("DELETE FROM snapshots WHERE scope = ?1 AND kind = ?2")?;
+            for k in &w.purge_kinds {
+                purge.execute(params![scope, k.to_string()])?;
             }
         }
         if let Some(s) = &w.scope_state {

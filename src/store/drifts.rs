@@ -23,6 +23,8 @@ pub enum ClosedReason {
     Reverted,
     /// A record naming the drift in `retrospective_for` was loaded.
     RetrospectiveFiled,
+    /// Its kind is no longer watched.
+    Unwatched,
 }
 
 impl ClosedReason {
@@ -32,6 +34,7 @@ impl ClosedReason {
             ClosedReason::Reverts => "reverts",
             ClosedReason::Reverted => "reverted",
             ClosedReason::RetrospectiveFiled => "retrospective_filed",
+            ClosedReason::Unwatched => "unwatched",
         }
     }
 
@@ -41,6 +44,7 @@ impl ClosedReason {
             "reverts" => Some(ClosedReason::Reverts),
             "reverted" => Some(ClosedReason::Reverted),
             "retrospective_filed" => Some(ClosedReason::RetrospectiveFiled),
+            "unwatched" => Some(ClosedReason::Unwatched),
             _ => None,
         }
     }
@@ -51,6 +55,7 @@ impl From<super::ledger::CloseReason> for ClosedReason {
         match r {
             super::ledger::CloseReason::Reverted => ClosedReason::Reverted,
             super::ledger::CloseReason::RetrospectiveFiled => ClosedReason::RetrospectiveFiled,
+            super::ledger::CloseReason::Unwatched => ClosedReason::Unwatched,
         }
     }
 }

@@ -73,6 +73,8 @@ pub enum CloseReason {
     Reverted,
     /// A record naming the drift in `retrospective_for` was loaded.
     RetrospectiveFiled,
+    /// Its kind is no longer watched (removed from the config): nobody can see it revert.
+    Unwatched,
 }
 
 impl CloseReason {
@@ -80,6 +82,7 @@ impl CloseReason {
         match self {
             CloseReason::Reverted => "reverted",
             CloseReason::RetrospectiveFiled => "retrospective_filed",
+            CloseReason::Unwatched => "unwatched",
         }
     }
 }
@@ -139,6 +142,13 @@ pub enum LedgerEvent {
         /// Resources the scope held before it.
         resources: usize,
         verdict: MassDeleteVerdict,
+    },
+    /// Stored resources of kinds the config no longer watches were dropped from the scope's
+    /// state, without reporting them deleted.
+    KindsPurged {
+        scope: String,
+        kinds: Vec<String>,
+        resources: usize,
     },
     /// An open (unmatched or violating) drift closed.
     DriftClosed {
@@ -210,6 +220,7 @@ impl LedgerEvent {
             LedgerEvent::RecordsSourceRecovered { .. } => "records_source_recovered",
             LedgerEvent::DriftClosed { .. } => "drift_closed",
             LedgerEvent::MassDelete { .. } => "mass_delete",
+            LedgerEvent::KindsPurged { .. } => "kinds_purged",
             LedgerEvent::ObligationStep { .. } => "obligation_step",
             LedgerEvent::ObligationClosed { .. } => "obligation_closed",
             LedgerEvent::DeliveryFailed { .. } => "delivery_failed",

@@ -151,16 +151,62 @@ mod tests {
 
     fn stored(db: &mut Db, resources: Vec<Resource>) {
         db.commit_cycle(&CycleWrite {
-            scope: scope(),
-            at: "2026-11-21T10:00:00Z".parse().expect("ts"),
             upserts: resources,
-            deletes: Vec::new(),
-            scope_state: Some(ScopeState::default()),
-            events: Vec::new(),
-            drifts: Vec::new(),
-            outbox: Vec::new(),
+            scope_state: Some(ScopeState {
+                baseline_at: Some("2026-11-21T10:00:00Z".parse().expect("ts")),
+                ..Default::default()
+            }),
+            ..CycleWrite::new(scope(), "2026-11-21T10:00:00Z".parse().expect("ts"))
         })
         .expect("commit");
+    }
+
+    /// Rows of a kind the source no longer watches are counted apart (not part of the
+    /// previous state, so not deleted) and a purge drops exactly them.
+    #[test]
+    fn unwatched_kinds_are_loaded_apart_and_purged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut db = Db::open(&dir.path().join("t.db")).expect("db");
+        let a = res(rule("sg-1", "tcp", 22, 22, "10.0.0.0/8"));
+        let b = res(rule("sg-1", "tcp", 443, 443, "0.0.0.0/0"));
+        let user_key = crate::model::ResourceKey {
+            scope: scope(),
+            kind: crate::model::Kind::IamUser,
+            id: "alice".into(),
+        };
+        let user = Resource::new(
+            user_key,
+            "alice".into(),
+            Vec::new(),
+            Default::default(),
+            serde_json::json!({}),
+        );
+        stored(&mut db, vec![a.clone(), b.clone(), user]);
+        let at: jiff::Timestamp = "2026-11-21T10:05:00Z".parse().expect("ts");
+        let obs = crate::model::Observation {
+            scope: scope(),
+            observed_at: at,
+            outcome: crate::model::Outcome::Complete(vec![a.clone(), b.clone()]),
+        };
+        let rule_kind = [a.key.kind.clone()];
+        let load = db
+            .load_scope(&scope(), &obs, at, Some(&rule_kind))
+            .expect("load");
+        assert_eq!(load.unwatched, vec![(crate::model::Kind::IamUser, 1)]);
+        assert_eq!(load.previous.as_ref().map(|p| p.len()), Some(2));
+        let all = db.load_scope(&scope(), &obs, at, None).expect("load");
+        assert!(all.unwatched.is_empty());
+        assert_eq!(all.previous.as_ref().map(|p| p.len()), Some(3));
+
+        db.commit_cycle(&CycleWrite {
+            purge_kinds: vec![crate::model::Kind::IamUser],
+            ..CycleWrite::new(scope(), at)
+        })
+        .expect("purge");
+        assert_eq!(
+            db.snapshot_digests(&scope()).expect("digests"),
+            vec![a.digest(), b.digest()]
+        );
     }
 
     #[test]

@@ -53,6 +53,7 @@ struct Case {
     triggers: Vec<Trigger>,
     recent: HashSet<(String, OutboxEvent)>,
     open: Vec<OpenDrift>,
+    unwatched: Vec<(crate::model::Kind, usize)>,
 }
 
 impl Case {
@@ -67,6 +68,7 @@ impl Case {
             triggers: Vec::new(),
             recent: HashSet::new(),
             open: Vec::new(),
+            unwatched: Vec::new(),
         }
     }
 
@@ -106,6 +108,7 @@ impl Case {
             open: &self.open,
             triggers: &self.triggers,
             recent: &self.recent,
+            unwatched: &self.unwatched,
         };
         plan(&settings, &facts, obs, evaluation).expect("plan")
     }
@@ -453,6 +456,7 @@ fn a_failed_evaluation_of_a_complete_observation_is_refused() {
         open: &case.open,
         triggers: &case.triggers,
         recent: &case.recent,
+        unwatched: &[],
     };
     let got = plan(
         &settings,
@@ -532,4 +536,54 @@ fn a_poll_deleting_most_of_a_scope_is_held_until_a_second_poll_agrees() {
     ));
     assert!(w.deletes.is_empty());
     assert_eq!(w.scope_state.map(|s| s.held), Some(None));
+}
+
+/// A kind removed from the config: its rows are purged (not deleted, nobody paged), its open
+/// drift closes as unwatched and the sink that was told gets a resolve.
+#[test]
+fn a_kind_no_longer_watched_is_purged_and_its_open_drifts_resolved() {
+    let mut case = Case::new();
+    let user = Resource::new(
+        crate::model::ResourceKey {
+            scope: scope(),
+            kind: crate::model::Kind::IamUser,
+            id: "alice".into(),
+        },
+        "alice".into(),
+        Vec::new(),
+        Default::default(),
+        serde_json::json!({}),
+    );
+    case.unwatched = vec![(crate::model::Kind::IamUser, 4)];
+    case.open = vec![open_drift("d-0000000a", &user)];
+    let mut a = crate::sinks::alert_for_blind("s", "x".into(), "2026-11-21T10:00:00Z");
+    a.group = None;
+    a.idempotency_key = "d-0000000a:unmatched".into();
+    a.drift_id = Some("d-0000000a".into());
+    case.triggers = vec![Trigger {
+        drift_id: "d-0000000a".into(),
+        sink: "log".into(),
+        payload: serde_json::to_string(&a).expect("json"),
+    }];
+    let kept = web_world();
+    let (w, r) = case.run(
+        Some(vec![kept.clone()]),
+        complete(vec![kept], "2026-11-21T13:00:00Z"),
+    );
+    assert_eq!(event_types(&w), ["kinds_purged", "drift_closed"]);
+    assert!(matches!(
+        &w.events[0],
+        LedgerEvent::KindsPurged { resources: 4, kinds, .. } if kinds == &["aws.iam.user".to_string()]
+    ));
+    assert!(matches!(
+        &w.events[1],
+        LedgerEvent::DriftClosed {
+            reason: CloseReason::Unwatched,
+            ..
+        }
+    ));
+    assert_eq!(w.purge_kinds, [crate::model::Kind::IamUser]);
+    assert!(w.deletes.is_empty() && r.changes.is_empty());
+    assert_eq!(w.outbox.len(), 1);
+    assert_eq!(w.outbox[0].idempotency_key, "d-0000000a:resolved");
 }

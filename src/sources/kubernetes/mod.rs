@@ -192,6 +192,8 @@ pub struct KubeSource {
     shared: Arc<Shared>,
     sync_timeout: Duration,
     error_window: Duration,
+    /// The kinds a complete observation covers (rows of other kinds are purged).
+    watched: Vec<Kind>,
     _tasks: Tasks,
 }
 
@@ -275,6 +277,7 @@ impl KubeSource {
         metrics: Metrics,
         touched: Option<mpsc::Sender<Touched>>,
     ) -> KubeSource {
+        let watched: Vec<Kind> = kinds.iter().map(KindSpec::model).collect();
         let states = kinds
             .iter()
             .map(|k| KindState {
@@ -317,6 +320,7 @@ impl KubeSource {
             shared,
             sync_timeout,
             error_window,
+            watched,
             _tasks: Tasks(tasks),
         }
     }
@@ -383,6 +387,10 @@ impl Source for KubeSource {
 
     fn service(&self) -> &'static str {
         "kubernetes"
+    }
+
+    fn watched_kinds(&self) -> Option<&[Kind]> {
+        Some(&self.watched)
     }
 
     fn poll(&self, observed_at: jiff::Timestamp) -> PollFuture<'_> {
