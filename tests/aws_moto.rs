@@ -407,7 +407,8 @@ async fn paging_reads_every_page_and_a_failed_page_deletes_nothing() {
     let got: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
     assert_eq!(got["scopes"][0]["resources"].as_u64(), Some(want_resources));
     assert_eq!(proxy.stats()["describe_security_groups_calls"], 3);
-    // The scan counts its own calls: the minimum, ceil(6 groups / 2 per page).
+    // The scan counts its own calls: the minimum, ceil(6 groups / 2 per page), after the
+    // one identity check of the account.
     let calls: Vec<(String, u64)> = got["aws_requests"]
         .as_array()
         .expect("aws_requests")
@@ -419,7 +420,13 @@ async fn paging_reads_every_page_and_a_failed_page_deletes_nothing() {
             )
         })
         .collect();
-    assert_eq!(calls, vec![("DescribeSecurityGroups".to_string(), 3)]);
+    assert_eq!(
+        calls,
+        vec![
+            ("DescribeSecurityGroups".to_string(), 3),
+            ("GetCallerIdentity".to_string(), 1)
+        ]
+    );
 
     // Page 2 fails: the scope is Failed, exit 2, and nothing is reported deleted.
     let failing = PagingProxy::start(&moto.url, 2, 2);

@@ -145,3 +145,82 @@ async fn the_guard_can_be_turned_off() {
     assert!(!out.stdout.contains("HELD"), "{out}");
     assert_eq!(hook.requests().len(), 14);
 }
+
+/// Temporary credentials of a role in `account` (moto lands their calls in that account).
+async fn credentials_in(url: &str, account: &str) -> (String, String, String) {
+    use aws_sdk_sts::config::{BehaviorVersion, Credentials, Region};
+    let sts = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(url)
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+            .build(),
+    );
+    let out = sts
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{account}:role/other"))
+        .role_session_name("other")
+        .send()
+        .await
+        .expect("assume role");
+    let c = out.credentials().expect("credentials");
+    (
+        c.access_key_id().to_string(),
+        c.secret_access_key().to_string(),
+        c.session_token().to_string(),
+    )
+}
+
+/// The base credentials switch to another account (a wrong profile or key in the
+/// environment): without the check, that account's empty state reads as every resource of
+/// the configured one deleted. Every poll fails as `wrong_account` instead (state kept,
+/// nothing recorded, blind after the usual failures), and the right credentials carry on
+/// from the same state.
+#[tokio::test]
+async fn credentials_of_another_account_never_count_as_a_poll() {
+    let (moto, hook, env) = moto_with_webhook();
+    let ec2 = moto.ec2().await;
+    big_group(&ec2).await;
+    let out = env.run(&["scan"]);
+    assert_eq!(out.code, 0, "baseline: {out}");
+
+    let (key, secret, token) = credentials_in(&moto.url, "222222222222").await;
+    for _ in 0..2 {
+        let out: Out = env
+            .command(&["scan"])
+            .env("AWS_ACCESS_KEY_ID", &key)
+            .env("AWS_SECRET_ACCESS_KEY", &secret)
+            .env("AWS_SESSION_TOKEN", &token)
+            .output()
+            .expect("scan")
+            .into();
+        assert_eq!(out.code, 2, "{out}");
+        assert!(out.stdout.contains("FAILED (wrong_account)"), "{out}");
+        assert!(
+            out.stdout.contains(
+                "the credentials belong to account 222222222222, not to the configured 123456789012"
+            ),
+            "{out}"
+        );
+    }
+    assert!(
+        !env.ledger()
+            .iter()
+            .any(|e| e["type"] == "change" || e["type"] == "mass_delete"),
+        "nothing listed with the wrong account counts"
+    );
+    let events: Vec<String> = hook
+        .requests()
+        .iter()
+        .map(|r| r.json()["event"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(
+        events,
+        ["source_blind"],
+        "the scope went blind, nothing else"
+    );
+
+    let out = env.run(&["scan"]);
+    assert_eq!(out.code, 0, "the right account again, same state: {out}");
+}

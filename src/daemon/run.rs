@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
@@ -33,7 +33,7 @@ struct Tasks {
     dispatch_stop: CancellationToken,
     dispatch: JoinHandle<Dispatcher>,
     /// Wakes the dispatcher after a cycle enqueued alerts.
-    wake: Arc<Notify>,
+    wake: crate::sinks::Waker,
     background: JoinSet<()>,
 }
 
@@ -93,7 +93,7 @@ impl Daemon {
                 self.cycle().await
             };
             first = false;
-            tasks.wake.notify_one();
+            tasks.wake.wake();
             tracing::info!(
                 scopes = report.scopes.len(),
                 failed = report.failed(),
@@ -228,7 +228,7 @@ impl Daemon {
         &mut self,
         first: Touched,
         touched: &mut mpsc::Receiver<Touched>,
-        wake: &Notify,
+        wake: &crate::sinks::Waker,
     ) {
         let debounce = self
             .cfg
@@ -246,7 +246,7 @@ impl Daemon {
         self.metrics
             .kube_detection
             .observe(earliest.elapsed().as_secs_f64());
-        wake.notify_one();
+        wake.wake();
         tracing::debug!(
             scopes = ?scopes,
             changes = report.scopes.iter().map(|s| s.changes.len()).sum::<usize>(),

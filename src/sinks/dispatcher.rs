@@ -1,4 +1,5 @@
-//! Drains the outbox: delivers due rows through their sink, marks them delivered, schedules a
+//! Drains the outbox, one loop per sink (a sink that answers slowly or not at all never holds
+//! up another's alerts): delivers due rows through their sink, marks them delivered, schedules a
 //! retry with exponential backoff and jitter (honouring Retry-After, capped at 10 minutes),
 //! and gives a row up only once it has waited `alerting.give_up_after_secs` (default 24 h; or
 //! after the sink's `max_attempts`, or an answer that says retrying is pointless). A failing
@@ -50,7 +51,17 @@ struct Inner {
 /// about the same drift stay in order (a resolve never overtakes its trigger).
 pub struct Dispatcher {
     inner: Arc<Inner>,
-    wake: Arc<Notify>,
+    wake: Waker,
+}
+
+/// Wakes every sink's dispatch loop after alerts were committed.
+#[derive(Clone, Default)]
+pub struct Waker(Arc<Notify>);
+
+impl Waker {
+    pub fn wake(&self) {
+        self.0.notify_waiters();
+    }
 }
 
 fn now() -> Timestamp {
@@ -89,30 +100,18 @@ impl Dispatcher {
                 escalate_after: escalate_after.max(1),
                 give_up_after,
             }),
-            wake: Arc::new(Notify::new()),
+            wake: Waker::default(),
         }
     }
 
-    /// Notify this after committing outbox rows to deliver them at once.
-    pub fn waker(&self) -> Arc<Notify> {
+    /// Wake it after committing outbox rows to deliver them at once.
+    pub fn waker(&self) -> Waker {
         self.wake.clone()
     }
 
     /// Deliver every row that is due now, once.
     pub async fn run_once(&self) -> Result<DispatchStats, StoreError> {
-        let mut stats = DispatchStats::default();
-        loop {
-            let t = now();
-            let rows = self
-                .inner
-                .store
-                .call(move |db| db.outbox_due(t, 200))
-                .await?;
-            if rows.is_empty() {
-                break;
-            }
-            stats.add(&self.deliver_batch(rows).await?);
-        }
+        let stats = self.inner.run_once_for(None).await?;
         self.inner.update_gauges().await;
         Ok(stats)
     }
@@ -129,87 +128,164 @@ impl Dispatcher {
                 .await?;
             let Some(last) = rows.last() else { break };
             after = last.id;
-            stats.add(&self.deliver_batch(rows).await?);
+            stats.add(&deliver_batch(&self.inner, rows).await?);
         }
         self.inner.update_gauges().await;
         Ok(stats)
     }
 
-    async fn deliver_batch(&self, rows: Vec<OutboxRow>) -> Result<DispatchStats, StoreError> {
-        let mut groups: BTreeMap<(String, String), Vec<OutboxRow>> = BTreeMap::new();
-        for row in rows {
-            groups.entry(group_key(&row)).or_default().push(row);
-        }
-        let sinks = self.inner.sinks.borrow().clone();
-        let mut limits: HashMap<String, Arc<Semaphore>> = HashMap::new();
-        let mut tasks = JoinSet::new();
-        for ((sink, _), rows) in groups {
-            let permits = limits
-                .entry(sink.clone())
-                .or_insert_with(|| Arc::new(Semaphore::new(sinks.concurrency(&sink))))
-                .clone();
-            let inner = self.inner.clone();
-            tasks.spawn(async move {
-                // The semaphore is never closed, so acquiring only waits.
-                let _permit = permits.acquire_owned().await.ok();
-                let mut stats = DispatchStats::default();
-                for row in rows {
-                    inner.deliver(row, &mut stats).await?;
-                }
-                Ok::<_, StoreError>(stats)
-            });
-        }
-        let mut stats = DispatchStats::default();
-        let mut first_err = None;
-        while let Some(done) = tasks.join_next().await {
-            match done {
-                Ok(Ok(s)) => stats.add(&s),
-                Ok(Err(e)) => first_err = first_err.or(Some(e)),
-                Err(e) => tracing::error!(error = %e, "a delivery task ended abnormally"),
-            }
-        }
-        match first_err {
-            Some(e) => Err(e),
-            None => Ok(stats),
-        }
-    }
-
-    /// Deliver until `stop` is cancelled, then return (the daemon drains with a bound).
+    /// Deliver until `stop` is cancelled, then return (the daemon drains with a bound): a
+    /// loop per sink, for the configured sinks and any sink that still has rows (a sink
+    /// removed by a reload has its rows given up by its loop, which then ends).
     pub async fn run(self, stop: CancellationToken) -> Self {
+        let mut loops: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
         loop {
-            if let Err(e) = self.run_once().await {
-                self.inner
-                    .metrics
-                    .store_errors
-                    .get_or_create(&ErrorLabels {
-                        kind: e.label().into(),
-                    })
-                    .inc();
-                tracing::error!(error = %e, "outbox dispatch failed");
+            let mut names: std::collections::BTreeSet<String> =
+                self.inner.sinks.borrow().names().into_iter().collect();
+            match self
+                .inner
+                .store
+                .call(|db| db.outbox_pending_by_sink())
+                .await
+            {
+                Ok(pending) => names.extend(pending.into_iter().map(|(s, _, _)| s)),
+                Err(e) => self.inner.store_error(&e),
             }
-            if stop.is_cancelled() {
-                break;
-            }
-            let wait = match self.inner.store.call(|db| db.outbox_next_due()).await {
-                Ok(Some(t)) => {
-                    let d = t.duration_since(now());
-                    Duration::try_from(d)
-                        .unwrap_or(Duration::ZERO)
-                        .min(Duration::from_secs(5))
+            for name in names {
+                if loops.get(&name).is_some_and(|h| !h.is_finished()) {
+                    continue;
                 }
-                _ => Duration::from_secs(5),
-            };
+                let task = sink_loop(
+                    self.inner.clone(),
+                    self.wake.clone(),
+                    name.clone(),
+                    stop.clone(),
+                );
+                loops.insert(name, tokio::spawn(task));
+            }
+            self.inner.update_gauges().await;
             tokio::select! {
-                _ = tokio::time::sleep(wait.max(Duration::from_millis(50))) => {}
-                _ = self.wake.notified() => {}
-                _ = stop.cancelled() => {}
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                _ = stop.cancelled() => break,
+            }
+        }
+        for (sink, h) in loops {
+            if let Err(e) = h.await {
+                tracing::error!(sink = %sink, error = %e, "a sink's dispatch loop ended abnormally");
             }
         }
         self
     }
 }
 
+/// One sink's deliveries until `stop`: its due rows, then a sleep until its next row is due
+/// (at most 5 s) or a wake-up. Ends early once its sink is gone and it has no rows left.
+async fn sink_loop(inner: Arc<Inner>, wake: Waker, sink: String, stop: CancellationToken) {
+    loop {
+        // Registered before reading the store, so a commit during delivery is not missed.
+        let woken = wake.0.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        if let Err(e) = inner.run_once_for(Some(&sink)).await {
+            inner.store_error(&e);
+        }
+        if stop.is_cancelled() {
+            break;
+        }
+        let name = sink.clone();
+        let next = inner
+            .store
+            .call(move |db| db.outbox_next_due_for(Some(&name)))
+            .await;
+        let wait = match next {
+            Ok(Some(t)) => Duration::try_from(t.duration_since(now()))
+                .unwrap_or(Duration::ZERO)
+                .min(Duration::from_secs(5)),
+            Ok(None) if inner.sinks.borrow().get(&sink).is_none() => break,
+            _ => Duration::from_secs(5),
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait.max(Duration::from_millis(50))) => {}
+            _ = &mut woken => {}
+            _ = stop.cancelled() => {}
+        }
+    }
+}
+
+async fn deliver_batch(
+    inner: &Arc<Inner>,
+    rows: Vec<OutboxRow>,
+) -> Result<DispatchStats, StoreError> {
+    let mut groups: BTreeMap<(String, String), Vec<OutboxRow>> = BTreeMap::new();
+    for row in rows {
+        groups.entry(group_key(&row)).or_default().push(row);
+    }
+    let sinks = inner.sinks.borrow().clone();
+    let mut limits: HashMap<String, Arc<Semaphore>> = HashMap::new();
+    let mut tasks = JoinSet::new();
+    for ((sink, _), rows) in groups {
+        let permits = limits
+            .entry(sink.clone())
+            .or_insert_with(|| Arc::new(Semaphore::new(sinks.concurrency(&sink))))
+            .clone();
+        let inner = inner.clone();
+        tasks.spawn(async move {
+            // The semaphore is never closed, so acquiring only waits.
+            let _permit = permits.acquire_owned().await.ok();
+            let mut stats = DispatchStats::default();
+            for row in rows {
+                inner.deliver(row, &mut stats).await?;
+            }
+            Ok::<_, StoreError>(stats)
+        });
+    }
+    let mut stats = DispatchStats::default();
+    let mut first_err = None;
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(Ok(s)) => stats.add(&s),
+            Ok(Err(e)) => first_err = first_err.or(Some(e)),
+            Err(e) => tracing::error!(error = %e, "a delivery task ended abnormally"),
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(stats),
+    }
+}
+
 impl Inner {
+    /// Deliver the rows due now, of one sink (`None`: every sink), batch by batch.
+    async fn run_once_for(
+        self: &Arc<Self>,
+        sink: Option<&str>,
+    ) -> Result<DispatchStats, StoreError> {
+        let mut stats = DispatchStats::default();
+        loop {
+            let t = now();
+            let name = sink.map(str::to_string);
+            let rows = self
+                .store
+                .call(move |db| db.outbox_due_for(name.as_deref(), t, 200))
+                .await?;
+            if rows.is_empty() {
+                break;
+            }
+            stats.add(&deliver_batch(self, rows).await?);
+        }
+        Ok(stats)
+    }
+
+    fn store_error(&self, e: &StoreError) {
+        self.metrics
+            .store_errors
+            .get_or_create(&ErrorLabels {
+                kind: e.label().into(),
+            })
+            .inc();
+        tracing::error!(error = %e, "outbox dispatch failed");
+    }
+
     async fn update_gauges(&self) {
         let Ok(by_sink) = self.store.call(|db| db.outbox_pending_by_sink()).await else {
             return;

@@ -20,7 +20,7 @@ use std::time::Duration;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
 pub use alertmanager::{AlertmanagerSink, alerts as alertmanager_alerts};
-pub use dispatcher::{DispatchStats, Dispatcher};
+pub use dispatcher::{DispatchStats, Dispatcher, Waker};
 pub use log::LogSink;
 pub use pagerduty::{PagerDutySink, event as pagerduty_event};
 pub use payload::{

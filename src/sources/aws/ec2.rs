@@ -16,6 +16,7 @@ pub struct Ec2Source {
     client: aws_sdk_ec2::Client,
     page_size: i32,
     throttle: std::sync::Arc<super::limit::Throttle>,
+    account: std::sync::Arc<super::identity::AccountCheck>,
 }
 
 impl Ec2Source {
@@ -24,12 +25,14 @@ impl Ec2Source {
         client: aws_sdk_ec2::Client,
         page_size: i32,
         throttle: std::sync::Arc<super::limit::Throttle>,
+        account: std::sync::Arc<super::identity::AccountCheck>,
     ) -> Self {
         Ec2Source {
             scope,
             client,
             page_size,
             throttle,
+            account,
         }
     }
 
@@ -81,7 +84,13 @@ impl Source for Ec2Source {
     }
 
     fn poll(&self, observed_at: Timestamp) -> PollFuture<'_> {
-        Box::pin(async move { observation(&self.scope, observed_at, self.list().await) })
+        Box::pin(async move {
+            let listed = match self.account.verify(observed_at).await {
+                Ok(()) => self.list().await,
+                Err(e) => Err(e),
+            };
+            observation(&self.scope, observed_at, listed)
+        })
     }
 }
 

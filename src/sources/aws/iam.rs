@@ -24,10 +24,16 @@ pub struct IamSource {
     scope: Scope,
     client: aws_sdk_iam::Client,
     throttle: Arc<Throttle>,
+    check: Arc<super::identity::AccountCheck>,
 }
 
 impl IamSource {
-    pub fn new(account: String, client: aws_sdk_iam::Client, throttle: Arc<Throttle>) -> Self {
+    pub fn new(
+        account: String,
+        client: aws_sdk_iam::Client,
+        throttle: Arc<Throttle>,
+        check: Arc<super::identity::AccountCheck>,
+    ) -> Self {
         IamSource {
             scope: Scope::Aws {
                 account: account.into(),
@@ -35,6 +41,7 @@ impl IamSource {
             },
             client,
             throttle,
+            check,
         }
     }
 
@@ -165,7 +172,13 @@ impl Source for IamSource {
     }
 
     fn poll(&self, observed_at: Timestamp) -> PollFuture<'_> {
-        Box::pin(async move { observation(&self.scope, observed_at, self.list().await) })
+        Box::pin(async move {
+            let listed = match self.check.verify(observed_at).await {
+                Ok(()) => self.list().await,
+                Err(e) => Err(e),
+            };
+            observation(&self.scope, observed_at, listed)
+        })
     }
 }
 

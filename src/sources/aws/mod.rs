@@ -1,9 +1,11 @@
 //! AWS sources: SDK clients built from the `[aws]` section (`AwsConfig::build`: standard
 //! credential chain, optional endpoint override for emulators), one source per (account,
-//! region) and service.
+//! region) and service; every poll first checks that the credentials answer for the
+//! configured account (`identity`).
 
 pub mod ec2;
 pub mod iam;
+pub mod identity;
 pub mod limit;
 pub mod paging;
 
@@ -80,6 +82,14 @@ impl AwsConfig {
                     metrics.clone(),
                 ))
             };
+            let sts_conf = aws_sdk_sts::config::Builder::from(&account_conf)
+                .region(aws_config::Region::new(home.clone()))
+                .build();
+            let check = Arc::new(identity::AccountCheck::new(
+                account.id.clone(),
+                aws_sdk_sts::Client::from_conf(sts_conf),
+                throttle("aws.sts"),
+            ));
             if self.services.contains(&AwsService::Ec2) {
                 let ec2_throttle = throttle("aws.ec2");
                 for region in account.regions.as_ref().unwrap_or(&self.regions) {
@@ -94,6 +104,7 @@ impl AwsConfig {
                         aws_sdk_ec2::Client::from_conf(conf),
                         self.page_size,
                         ec2_throttle.clone(),
+                        check.clone(),
                     )));
                 }
             }
@@ -103,6 +114,7 @@ impl AwsConfig {
                     account.id.clone(),
                     aws_sdk_iam::Client::from_conf(conf),
                     throttle("aws.iam"),
+                    check.clone(),
                 )));
             }
         }

@@ -140,15 +140,26 @@ impl Db {
     /// The subject is the key up to its first `:` (a drift id, a group); the dispatcher
     /// keeps rows of one subject in order within a batch.
     pub fn outbox_due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxRow>> {
+        self.outbox_due_for(None, now, limit)
+    }
+
+    /// `outbox_due` for one sink's rows only (`None`: every sink): each sink's dispatch loop
+    /// reads its own, so a slow sink never holds up another.
+    pub fn outbox_due_for(
+        &self,
+        sink: Option<&str>,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<OutboxRow>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.pending_rows(
-            "AND next_attempt_at <= ?1 AND NOT EXISTS (
+            "AND next_attempt_at <= ?1 AND (?3 IS NULL OR sink = ?3) AND NOT EXISTS (
                SELECT 1 FROM outbox p
                WHERE p.delivered_at IS NULL AND p.abandoned_at IS NULL
                  AND p.sink = outbox.sink AND p.id < outbox.id AND p.next_attempt_at > ?1
                  AND substr(p.idempotency_key, 1, instr(p.idempotency_key || ':', ':'))
                    = substr(outbox.idempotency_key, 1, instr(outbox.idempotency_key || ':', ':')))",
-            params![ts(now), limit],
+            params![ts(now), limit, sink],
         )
     }
 
@@ -374,9 +385,15 @@ impl Db {
 
     /// The earliest time a pending row becomes due, if any.
     pub fn outbox_next_due(&self) -> Result<Option<Timestamp>> {
+        self.outbox_next_due_for(None)
+    }
+
+    /// The earliest next attempt among one sink's pending rows (`None`: every sink).
+    pub fn outbox_next_due_for(&self, sink: Option<&str>) -> Result<Option<Timestamp>> {
         let s: Option<String> = self.conn.query_row(
-            "SELECT MIN(next_attempt_at) FROM outbox WHERE delivered_at IS NULL AND abandoned_at IS NULL",
-            [],
+            "SELECT MIN(next_attempt_at) FROM outbox
+             WHERE delivered_at IS NULL AND abandoned_at IS NULL AND (?1 IS NULL OR sink = ?1)",
+            params![sink],
             |r| r.get(0),
         )?;
         s.map(|s| parse_ts(&s)).transpose()

@@ -207,6 +207,9 @@ pub enum FailureKind {
     Throttled,
     Unreachable,
     Denied,
+    /// The credentials answer for another account than the scope's (`GetCallerIdentity`):
+    /// listing with them would show another account's state as this one's.
+    WrongAccount,
     Timeout,
     InvalidResponse,
     Other,
@@ -218,6 +221,7 @@ impl FailureKind {
             FailureKind::Throttled => "throttled",
             FailureKind::Unreachable => "unreachable",
             FailureKind::Denied => "denied",
+            FailureKind::WrongAccount => "wrong_account",
             FailureKind::Timeout => "timeout",
             FailureKind::InvalidResponse => "invalid_response",
             FailureKind::Other => "other",
