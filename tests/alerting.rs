@@ -568,3 +568,46 @@ async fn a_long_sink_outage_escalates_once_and_given_up_alerts_can_be_requeued()
     d.signal("TERM");
     assert_eq!(d.wait_exit(SECS), 0);
 }
+
+/// A receiver that answers an error with a body far larger than any excerpt (1 GiB declared,
+/// written until the client hangs up): delivery fails as an ordinary retryable failure, its
+/// message holds a 200-character excerpt, and driftwatch read only the start of the body.
+#[tokio::test]
+async fn a_huge_error_body_is_a_short_retryable_failure_and_is_not_read() {
+    let moto = Moto::start();
+    let hook = Receiver::start();
+    hook.set_status(500);
+    hook.flood_errors();
+    let env = Env::new(&Settings {
+        endpoint: &moto.url,
+        webhook: Some(&hook.url),
+        ..Default::default()
+    });
+    let ec2 = moto.ec2().await;
+    let sg = create_group(&ec2, "etl").await;
+    assert_eq!(env.run(&["scan"]).code, 0);
+    authorize(&ec2, &sg, 22, "0.0.0.0/0").await;
+    let out = env.run(&["scan"]);
+    assert_eq!(out.code, 1, "{out}");
+    wait_until("driftwatch hung up on the flooded answer", SECS, || {
+        hook.flooded().1 >= 1
+    });
+    let (sent, _) = hook.flooded();
+    // The excerpt's 4 KiB, plus what the loopback socket buffers took before the close.
+    assert!(
+        sent < 64 * 1024 * 1024,
+        "{sent} of {FLOOD_BYTES} bytes were written: the body was read"
+    );
+    let all = env.run(&["outbox", "list", "--all", "--format", "json"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&all.stdout).expect("json");
+    let row = rows
+        .iter()
+        .find(|r| r["sink"] == "hook")
+        .unwrap_or_else(|| panic!("{rows:#?}"));
+    assert_eq!(row["state"], "pending", "a 500 is retried: {row}");
+    assert_eq!(
+        row["last_error"],
+        format!("receiver answered HTTP 500: {}", "E".repeat(200)).as_str(),
+        "{row}"
+    );
+}
