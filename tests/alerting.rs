@@ -13,10 +13,31 @@ use sha2::Sha256;
 
 const SECS: Duration = Duration::from_secs(40);
 
-fn hmac_hex(key: &str, body: &str) -> String {
+/// Checks a signed request as docs/webhook.md tells a receiver to: the timestamp header and
+/// the signature's `t` agree, `v1` is the HMAC-SHA256 of `"<t>.<body>"` under `key`, and `t`
+/// is within 300 s of now. Panics naming what does not hold.
+fn verify_signed(key: &str, r: &Received) {
+    let header = r
+        .headers
+        .get("x-driftwatch-signature")
+        .unwrap_or_else(|| panic!("no signature: {:?}", r.headers));
+    let (t, v1) = header
+        .strip_prefix("t=")
+        .and_then(|rest| rest.split_once(",v1="))
+        .unwrap_or_else(|| panic!("not t=<ts>,v1=<hex>: {header}"));
+    assert_eq!(
+        r.headers.get("x-driftwatch-timestamp").map(String::as_str),
+        Some(t)
+    );
     let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("hmac key");
-    mac.update(body.as_bytes());
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    mac.update(format!("{t}.{}", r.body).as_bytes());
+    assert_eq!(v1, hex::encode(mac.finalize().into_bytes()), "{header}");
+    let sent: i64 = t.parse().expect("unix seconds");
+    let now = jiff::Timestamp::now().as_second();
+    assert!(
+        (now - sent).abs() <= 300,
+        "timestamp {sent} is not now ({now})"
+    );
 }
 
 #[tokio::test]
@@ -98,13 +119,10 @@ hmac_key = "s3cret"
         )
     );
 
-    // Webhook: the documented payload, signed over the exact body.
+    // Webhook: the documented payload, signed over its timestamp and the exact body.
     let w = hook.requests();
     assert_eq!(w.len(), 1);
-    assert_eq!(
-        w[0].headers.get("x-driftwatch-signature"),
-        Some(&hmac_hex("s3cret", &w[0].body))
-    );
+    verify_signed("s3cret", &w[0]);
     assert_eq!(
         w[0].headers.get("idempotency-key"),
         Some(&format!("{drift}:unmatched"))
@@ -144,10 +162,7 @@ hmac_key = "s3cret"
             .starts_with("reverted"),
         "{r}"
     );
-    assert_eq!(
-        w[1].headers.get("x-driftwatch-signature"),
-        Some(&hmac_hex("s3cret", &w[1].body))
-    );
+    verify_signed("s3cret", &w[1]);
 
     let closed: Vec<_> = env
         .ledger()
@@ -567,4 +582,147 @@ async fn a_long_sink_outage_escalates_once_and_given_up_alerts_can_be_requeued()
     assert!(out.stderr.contains("no sink named `nosuch`"), "{out}");
     d.signal("TERM");
     assert_eq!(d.wait_exit(SECS), 0);
+}
+
+/// A receiver that answers an error with a body far larger than any excerpt (1 GiB declared,
+/// written until the client hangs up): delivery fails as an ordinary retryable failure, its
+/// message holds a 200-character excerpt, and driftwatch read only the start of the body.
+#[tokio::test]
+async fn a_huge_error_body_is_a_short_retryable_failure_and_is_not_read() {
+    let moto = Moto::start();
+    let hook = Receiver::start();
+    hook.set_status(500);
+    hook.flood_errors();
+    let env = Env::new(&Settings {
+        endpoint: &moto.url,
+        webhook: Some(&hook.url),
+        ..Default::default()
+    });
+    let ec2 = moto.ec2().await;
+    let sg = create_group(&ec2, "etl").await;
+    assert_eq!(env.run(&["scan"]).code, 0);
+    authorize(&ec2, &sg, 22, "0.0.0.0/0").await;
+    let out = env.run(&["scan"]);
+    assert_eq!(out.code, 1, "{out}");
+    wait_until("driftwatch hung up on the flooded answer", SECS, || {
+        hook.flooded().1 >= 1
+    });
+    let (sent, _) = hook.flooded();
+    // The excerpt's 4 KiB, plus what the loopback socket buffers took before the close.
+    assert!(
+        sent < 64 * 1024 * 1024,
+        "{sent} of {FLOOD_BYTES} bytes were written: the body was read"
+    );
+    let all = env.run(&["outbox", "list", "--all", "--format", "json"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&all.stdout).expect("json");
+    let row = rows
+        .iter()
+        .find(|r| r["sink"] == "hook")
+        .unwrap_or_else(|| panic!("{rows:#?}"));
+    assert_eq!(row["state"], "pending", "a 500 is retried: {row}");
+    assert_eq!(
+        row["last_error"],
+        format!("receiver answered HTTP 500: {}", "E".repeat(200)).as_str(),
+        "{row}"
+    );
+}
+
+/// `scripts/webhook_receiver.py` runs the verification docs/webhook.md shows; it stops with
+/// the test.
+struct PythonReceiver {
+    child: std::process::Child,
+    url: String,
+    out: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl PythonReceiver {
+    fn start(key: &str) -> PythonReceiver {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("alerts.jsonl");
+        let port = free_port();
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/webhook_receiver.py");
+        let child = std::process::Command::new("python3")
+            .arg(script)
+            .arg(port.to_string())
+            .arg(&out)
+            .env("DRIFTWATCH_WEBHOOK_HMAC_KEY", key)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("python3");
+        wait_until("the Python receiver listens", SECS, || {
+            http_get(port, "/").is_some_and(|(s, _)| s == 200)
+        });
+        PythonReceiver {
+            child,
+            url: format!("http://127.0.0.1:{port}/alerts"),
+            out,
+            _dir: dir,
+        }
+    }
+
+    fn accepted(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.out)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json line"))
+            .collect()
+    }
+}
+
+impl Drop for PythonReceiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The receiver-side check from docs/webhook.md, run by the shipped Python receiver, accepts
+/// what driftwatch signs and refuses a signature made with another key (401: given up).
+#[tokio::test]
+async fn the_documented_receiver_check_accepts_the_signature_and_refuses_another_key() {
+    let moto = Moto::start();
+    let (good, other) = (
+        PythonReceiver::start("s3cret"),
+        PythonReceiver::start("s3cret"),
+    );
+    let extra = format!(
+        "[[sinks]]\ntype = \"webhook\"\nname = \"good\"\nurl = \"{}\"\nhmac_key = \"s3cret\"\n\
+         [[sinks]]\ntype = \"webhook\"\nname = \"wrong\"\nurl = \"{}\"\nhmac_key = \"not-the-key\"\n",
+        good.url, other.url
+    );
+    let env = Env::new(&Settings {
+        endpoint: &moto.url,
+        extra: &extra,
+        ..Default::default()
+    });
+    let ec2 = moto.ec2().await;
+    let sg = create_group(&ec2, "notebooks").await;
+    assert_eq!(env.run(&["scan"]).code, 0);
+    authorize(&ec2, &sg, 22, "0.0.0.0/0").await;
+    let out = env.run(&["scan"]);
+    assert_eq!(out.code, 1, "{out}");
+    // The alert, and the escalation about the other sink giving it up: both verified.
+    let mut events: Vec<String> = good
+        .accepted()
+        .iter()
+        .map(|a| a["alert"]["event"].as_str().unwrap_or("").to_string())
+        .collect();
+    events.sort();
+    assert_eq!(events, ["delivery_failed", "unmatched"]);
+    assert!(other.accepted().is_empty());
+    let all = env.run(&["outbox", "list", "--all", "--format", "json"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&all.stdout).expect("json");
+    let wrong = rows
+        .iter()
+        .find(|r| r["sink"] == "wrong")
+        .unwrap_or_else(|| panic!("{rows:#?}"));
+    assert_eq!(wrong["state"], "abandoned", "{wrong}");
+    assert!(
+        wrong["last_error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("receiver answered HTTP 401")),
+        "{wrong}"
+    );
 }

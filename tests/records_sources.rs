@@ -496,3 +496,54 @@ fn an_unreachable_source_is_an_error_for_records_check() {
     );
     assert!(!out.stdout.contains("lin_api_secret") && !out.stderr.contains("lin_api_secret"));
 }
+
+/// GitHub answering a page that never ends: the poll stops reading at the cap (32 MiB) and
+/// fails naming it, the daemon keeps running on the last good set (a change is still matched
+/// by the record read before), and the source recovers when the answers are normal again.
+#[tokio::test]
+async fn an_endless_github_answer_fails_the_poll_at_the_cap_and_keeps_the_last_good_set() {
+    let moto = Moto::start();
+    let gh = fake_github();
+    let extra = github_section(&gh.url, "interval_secs = 1\n");
+    let env = Env::new(&Settings {
+        endpoint: &moto.url,
+        extra: &extra,
+        ..Default::default()
+    });
+    let ec2 = moto.ec2().await;
+    let sg = create_group(&ec2, "training-cluster").await;
+    let mut d = Running::start(env.command(&["run"]));
+    d.wait_log("baseline recorded", SECS);
+    let i = d.wait_log("change records imported", SECS);
+    gh.endless_answer(Some("/repos/acme/infra/issues"));
+    let i = d.wait_log_after(
+        i,
+        "records source poll failed; keeping its last good set",
+        SECS,
+    );
+    let line = &d.log[i];
+    assert!(
+        line.contains(
+            "acme/infra issues: the answer is larger than 32 MiB; not read further (a smaller page_size keeps pages under it)"
+        ) && line.contains("failure=\"invalid_response\""),
+        "{line}"
+    );
+    assert!(!line.contains(&gh.url), "no URL in the error: {line}");
+    let sent = gh.endless_sent();
+    // The cap, plus what the loopback socket buffers took before the close.
+    assert!(
+        (32 << 20..64 << 20).contains(&sent),
+        "{sent} bytes written before driftwatch hung up"
+    );
+    // Still running, still matching with the record GitHub gave before.
+    authorize(&ec2, &sg, 22, "10.8.0.0/16").await;
+    d.wait_log_after(i, "acme/infra#42", SECS);
+    gh.endless_answer(None);
+    d.wait_log_after(i, "change records imported", SECS);
+    d.signal("TERM");
+    assert_eq!(d.wait_exit(SECS), 0);
+    let ledger = env.ledger();
+    let ssh = of_type(&ledger, "change");
+    assert_eq!(ssh[0]["decision"], "matched", "{}", ssh[0]);
+    assert_eq!(ssh[0]["record_id"], "acme/infra#42");
+}

@@ -1,7 +1,8 @@
 //! How every network sink delivers: POST a JSON body through the shared client layer
 //! (`crate::http_client`) and turn its answer into a delivery result. 2xx delivered; 408,
-//! 429 and 5xx retried (Retry-After honoured); other answers permanent. Errors never contain
-//! the URL (it is often a secret).
+//! 429 and 5xx retried (Retry-After honoured); other answers permanent. A 2xx body is not
+//! read, and of a refusal's only the start (`http_client::REFUSAL_READ_BYTES`) for its
+//! excerpt. Errors never contain the URL (it is often a secret).
 
 use std::time::Duration;
 
@@ -25,11 +26,15 @@ impl From<HttpError> for DeliveryError {
                     r.excerpt
                 ),
             },
-            HttpError::Transport { .. } | HttpError::Client(_) => DeliveryError {
-                retryable: true,
-                retry_after: None,
-                message: e.to_string(),
-            },
+            // No sink reads a 2xx body today; were one cut off, delivery is unproven: retry
+            // (the idempotency key makes a repeat harmless).
+            HttpError::Transport { .. } | HttpError::Client(_) | HttpError::BodyTooLarge { .. } => {
+                DeliveryError {
+                    retryable: true,
+                    retry_after: None,
+                    message: e.to_string(),
+                }
+            }
         }
     }
 }

@@ -3,14 +3,14 @@
 //! response: `{"_doc": "<the documentation page it follows>", "status": 200, "headers":
 //! {...}, "body": ...}`; `_doc` is stripped, `{base}` and `{vars}` are filled in. Every GET
 //! answer carries an ETag of its body and a matching `If-None-Match` gets 304, as GitHub does.
-//! Every request is recorded.
+//! On request, one path gets a body that never ends instead. Every request is recorded.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::Received;
@@ -45,6 +45,10 @@ struct Shared {
     requests: Mutex<Vec<Received>>,
     /// When non-zero, every request gets this status (an outage).
     forced: AtomicU16,
+    /// When set, a GET of this path gets a 200 whose JSON body never ends (no length, written
+    /// until the client hangs up); `endless_sent` counts its bytes.
+    endless: Mutex<Option<String>>,
+    endless_sent: AtomicUsize,
     base: String,
 }
 
@@ -74,6 +78,8 @@ impl FakeApi {
             vars: Mutex::new(HashMap::new()),
             requests: Mutex::new(Vec::new()),
             forced: AtomicU16::new(0),
+            endless: Mutex::new(None),
+            endless_sent: AtomicUsize::new(0),
             base: base.clone(),
         });
         let s = shared.clone();
@@ -99,6 +105,16 @@ impl FakeApi {
     /// Answer every request with this status (0: back to the fixtures).
     pub fn force_status(&self, status: u16) {
         self.shared.forced.store(status, Ordering::SeqCst);
+    }
+
+    /// Answer GETs of `path` with an endless body (None: back to the fixtures).
+    pub fn endless_answer(&self, path: Option<&str>) {
+        *self.shared.endless.lock().expect("lock") = path.map(str::to_string);
+    }
+
+    /// Bytes written by endless answers so far.
+    pub fn endless_sent(&self) -> usize {
+        self.shared.endless_sent.load(Ordering::SeqCst)
     }
 
     pub fn requests(&self) -> Vec<Received> {
@@ -171,9 +187,33 @@ fn answer(
     (status, out, body)
 }
 
+/// A 200 with a JSON array that never closes, delimited by the connection's end (HTTP/1.1
+/// without a length), written until the client hangs up.
+fn endless(conn: &mut TcpStream, s: &Shared) {
+    let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n[";
+    if conn.write_all(head.as_bytes()).is_err() {
+        return;
+    }
+    let item = format!("{{\"title\":\"{}\"}},", "a".repeat(64 * 1024));
+    while conn.write_all(item.as_bytes()).is_ok() {
+        s.endless_sent.fetch_add(item.len(), Ordering::SeqCst);
+    }
+}
+
 fn serve(conn: TcpStream, s: &Shared) {
     let mut reader = BufReader::new(conn);
     while let Some((method, target, headers, body)) = super::read_request(&mut reader) {
+        let path = target.split_once('?').map_or(target.as_str(), |(p, _)| p);
+        if method == "GET" && s.endless.lock().expect("lock").as_deref() == Some(path) {
+            s.requests.lock().expect("lock").push(Received {
+                status: 200,
+                path: format!("{method} {target}"),
+                headers,
+                body,
+            });
+            endless(reader.get_mut(), s);
+            return;
+        }
         let (status, extra, text) = answer(s, &method, &target, &headers, &body);
         s.requests.lock().expect("lock").push(Received {
             status,

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,45 +25,69 @@ impl Received {
 /// An HTTP receiver on 127.0.0.1:0 that records every request and answers `status`.
 pub struct Receiver {
     pub url: String,
-    requests: Arc<Mutex<Vec<Received>>>,
-    status: Arc<AtomicU16>,
-    /// Seconds to send in Retry-After with non-2xx answers (0: no header).
-    retry_after: Arc<AtomicU16>,
+    state: Arc<State>,
 }
+
+#[derive(Default)]
+struct State {
+    requests: Mutex<Vec<Received>>,
+    status: AtomicU16,
+    /// Seconds to send in Retry-After with non-2xx answers (0: no header).
+    retry_after: AtomicU16,
+    /// Non-2xx answers declare a body of `FLOOD_BYTES` and write it until the client hangs up.
+    flood: AtomicBool,
+    /// Body bytes written by flooded answers, and how many of them ended (the client closed).
+    flood_sent: AtomicUsize,
+    flood_ended: AtomicUsize,
+}
+
+/// The body a flooded answer declares: 1 GiB.
+pub const FLOOD_BYTES: usize = 1 << 30;
 
 impl Receiver {
     pub fn start() -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind receiver");
         let port = listener.local_addr().expect("addr").port();
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let status = Arc::new(AtomicU16::new(200));
-        let retry_after = Arc::new(AtomicU16::new(0));
-        let (r, st, ra) = (requests.clone(), status.clone(), retry_after.clone());
+        let state = Arc::new(State::default());
+        state.status.store(200, Ordering::SeqCst);
+        let s = state.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { continue };
-                let (r, st, ra) = (r.clone(), st.clone(), ra.clone());
-                std::thread::spawn(move || serve(conn, &r, &st, &ra));
+                let s = s.clone();
+                std::thread::spawn(move || serve(conn, &s));
             }
         });
         Receiver {
             url: format!("http://127.0.0.1:{port}/hook"),
-            requests,
-            status,
-            retry_after,
+            state,
         }
     }
 
     pub fn set_retry_after(&self, secs: u16) {
-        self.retry_after.store(secs, Ordering::SeqCst);
+        self.state.retry_after.store(secs, Ordering::SeqCst);
     }
 
     pub fn set_status(&self, s: u16) {
-        self.status.store(s, Ordering::SeqCst);
+        self.state.status.store(s, Ordering::SeqCst);
+    }
+
+    /// From now on a non-2xx answer declares a 1 GiB body and writes it until the client
+    /// closes the connection.
+    pub fn flood_errors(&self) {
+        self.state.flood.store(true, Ordering::SeqCst);
+    }
+
+    /// (body bytes written by flooded answers, flooded answers the client hung up on).
+    pub fn flooded(&self) -> (usize, usize) {
+        (
+            self.state.flood_sent.load(Ordering::SeqCst),
+            self.state.flood_ended.load(Ordering::SeqCst),
+        )
     }
 
     pub fn requests(&self) -> Vec<Received> {
-        self.requests.lock().expect("lock").clone()
+        self.state.requests.lock().expect("lock").clone()
     }
 }
 
@@ -107,32 +131,45 @@ pub fn read_request(
     ))
 }
 
-fn serve(
-    conn: TcpStream,
-    requests: &Mutex<Vec<Received>>,
-    status: &AtomicU16,
-    retry_after: &AtomicU16,
-) {
+fn serve(conn: TcpStream, state: &State) {
     let mut reader = BufReader::new(conn);
     while let Some((_, path, headers, body)) = read_request(&mut reader) {
-        let code = status.load(Ordering::SeqCst);
-        requests.lock().expect("lock").push(Received {
+        let code = state.status.load(Ordering::SeqCst);
+        state.requests.lock().expect("lock").push(Received {
             status: code,
             path,
             headers,
             body,
         });
-        let ra = retry_after.load(Ordering::SeqCst);
+        let ra = state.retry_after.load(Ordering::SeqCst);
         let extra = if ra > 0 && code >= 300 {
             format!("retry-after: {ra}\r\n")
         } else {
             String::new()
         };
+        if code >= 300 && state.flood.load(Ordering::SeqCst) {
+            flood(reader.get_mut(), code, &extra, state);
+            return;
+        }
         let resp = format!("HTTP/1.1 {code} X\r\ncontent-length: 0\r\n{extra}\r\n");
         if reader.get_mut().write_all(resp.as_bytes()).is_err() {
             return;
         }
     }
+}
+
+/// A `code` answer with a `FLOOD_BYTES` body, written until the peer hangs up.
+fn flood(conn: &mut TcpStream, code: u16, extra: &str, state: &State) {
+    let head = format!("HTTP/1.1 {code} X\r\ncontent-length: {FLOOD_BYTES}\r\n{extra}\r\n");
+    if conn.write_all(head.as_bytes()).is_ok() {
+        let chunk = [b'E'; 64 * 1024];
+        let mut sent = 0;
+        while sent < FLOOD_BYTES && conn.write_all(&chunk).is_ok() {
+            sent += chunk.len();
+            state.flood_sent.fetch_add(chunk.len(), Ordering::SeqCst);
+        }
+    }
+    state.flood_ended.fetch_add(1, Ordering::SeqCst);
 }
 
 /// GET a path on 127.0.0.1:port: (status, body), or `None` when nothing answers.

@@ -83,7 +83,7 @@ impl Github {
                     format!("{what}: the next page repeats an earlier one"),
                 ));
             }
-            let page = self.get.get(&self.client, &url, &headers).await?;
+            let page = self.get.get(&self.client, what, &url, &headers).await?;
             used.push(url);
             let mut items: Vec<T> = http::decode(what, &page.body)?;
             out.append(&mut items);

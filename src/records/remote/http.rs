@@ -1,7 +1,7 @@
 //! The HTTP every ticket source shares, on top of the client layer (`crate::http_client`):
 //! a GET that remembers each URL's ETag and answer (a 304 reuses the stored answer), a JSON
-//! POST, and the classification of failures as `FailureKind`s. Errors never contain a URL or
-//! a token.
+//! POST, and the classification of failures as `FailureKind`s. Every answer is read up to
+//! `MAX_ANSWER_BYTES`; a larger one fails the poll. Errors never contain a URL or a token.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -10,6 +10,13 @@ use serde::de::DeserializeOwned;
 
 use super::{FailureKind, RemoteError};
 use crate::http_client::{self, HttpError};
+
+/// The most one answer of a ticket system may hold. Pages are normally tens of KiB; the worst
+/// legitimate one is a page of 100 GitHub issues whose bodies are all at GitHub's limit of
+/// 65,536 characters: about 7 MB of ASCII, two to three times that in non-Latin scripts. 32 MiB
+/// is past that and still bounds what a broken or hostile peer can make the daemon hold
+/// (sources are polled one at a time, one answer at a time).
+pub const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
 
 pub fn client(timeout: Duration) -> Result<reqwest::Client, RemoteError> {
     Ok(http_client::client(timeout)?)
@@ -38,8 +45,24 @@ impl From<HttpError> for RemoteError {
                 };
                 RemoteError::new(kind, format!("HTTP {}: {}", r.status.as_u16(), r.excerpt))
             }
+            HttpError::BodyTooLarge { .. } => {
+                RemoteError::new(FailureKind::InvalidResponse, e.to_string())
+            }
         }
     }
+}
+
+/// The answer's body, up to `MAX_ANSWER_BYTES`; a larger answer names `what` and the limit.
+async fn read_body(what: &str, resp: reqwest::Response) -> Result<String, RemoteError> {
+    http_client::text(resp, MAX_ANSWER_BYTES)
+        .await
+        .map_err(|e| match e {
+            HttpError::BodyTooLarge { .. } => RemoteError::new(
+                FailureKind::InvalidResponse,
+                format!("{what}: {e} (a smaller page_size keeps pages under it)"),
+            ),
+            e => e.into(),
+        })
 }
 
 pub fn decode<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, RemoteError> {
@@ -78,6 +101,7 @@ impl ConditionalGet {
     pub async fn get(
         &mut self,
         client: &reqwest::Client,
+        what: &str,
         url: &str,
         headers: &[(&str, String)],
     ) -> Result<Page, RemoteError> {
@@ -100,7 +124,7 @@ impl ConditionalGet {
         }
         let resp = http_client::success(resp).await?;
         let resp_headers = resp.headers().clone();
-        let text = http_client::text(resp).await?;
+        let text = read_body(what, resp).await?;
         let header = |name: &str| http_client::header(&resp_headers, name).map(str::to_string);
         let link = header("link");
         if let Some(etag) = header("etag") {
@@ -137,6 +161,6 @@ pub async fn post_json<T: DeserializeOwned>(
         .header("accept", "application/json")
         .body(body.to_string());
     let resp = http_client::success(http_client::send(req).await?).await?;
-    let text = http_client::text(resp).await?;
+    let text = read_body(what, resp).await?;
     decode(what, &text)
 }

@@ -139,7 +139,7 @@ impl KindState {
         }
         let (at, kind, message) = self.last_error.as_ref()?;
         let recovered = self.last_ok.is_some_and(|ok| ok >= *at);
-        if recovered || at.elapsed() >= window || *kind == WatchErrorKind::Malformed {
+        if recovered || at.elapsed() >= window || kind.skips_object() {
             return None;
         }
         Some((

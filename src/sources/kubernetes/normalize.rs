@@ -4,7 +4,8 @@
 //! managedFields), `status`, the last-applied annotation, ClusterIPs and NodePorts the server
 //! allocated (kept when a field manager set them), Service fields left at the server's default, rules a ClusterRole aggregates, and the
 //! token Secrets the controller lists on a ServiceAccount. The last writer (the managedFields
-//! entry with the latest time) becomes the resource's actor.
+//! entry with the latest time) becomes the resource's actor. An object whose JSON is larger
+//! than `MAX_OBJECT_BYTES` is not kept at all (`check_size`).
 
 use std::collections::BTreeMap;
 
@@ -33,6 +34,76 @@ pub struct NormalizeError {
     pub name: String,
     pub field: &'static str,
     pub message: &'static str,
+}
+
+/// The largest object kept, as serialized JSON (managedFields included). etcd stores at most
+/// 1.5 MiB per object (its default `--max-request-bytes`), and built-in kinds are stored as
+/// protobuf, whose JSON is larger (field names, base64): an object a working API server can
+/// hold stays well under 4 MiB, while one past it (a proxy or a broken server) would be
+/// stored, hashed, diffed and alerted on whole.
+pub const MAX_OBJECT_BYTES: usize = 4 * 1024 * 1024;
+
+/// An object larger than the cap, naming it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} {name}: larger than {} as JSON; skipped", mib_or_bytes(*.limit))]
+pub struct TooLarge {
+    pub kind: String,
+    /// The object's name when it has one, else `?`.
+    pub name: String,
+    pub limit: usize,
+}
+
+fn mib_or_bytes(n: usize) -> String {
+    const MIB: usize = 1024 * 1024;
+    if n > 0 && n.is_multiple_of(MIB) {
+        format!("{} MiB", n / MIB)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// Counts what is written and fails once past `limit`, so serializing stops there.
+struct Counter {
+    written: usize,
+    limit: usize,
+}
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.written = self.written.saturating_add(buf.len());
+        if self.written > self.limit {
+            return Err(std::io::Error::other("over the limit"));
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The object's JSON size when it is at most `limit` bytes; serializing stops just past the
+/// limit, so a huge object costs no more than the limit to measure.
+pub fn check_size(kind: &Kind, obj: &Value, limit: usize) -> Result<usize, TooLarge> {
+    let mut c = Counter { written: 0, limit };
+    // A `Value` always serializes; the only error is the counter's.
+    match serde_json::to_writer(&mut c, obj) {
+        Ok(()) => Ok(c.written),
+        Err(_) => Err(TooLarge {
+            kind: kind.to_string(),
+            name: obj
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .map_or_else(
+                    || "?".to_string(),
+                    |n| {
+                        let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str);
+                        object_id(ns, n)
+                    },
+                ),
+            limit,
+        }),
+    }
 }
 
 /// The resource id: `namespace/name`, or `name` for a cluster-scoped object.
@@ -421,5 +492,32 @@ mod tests {
             let e = normalize(&scope(), &kind("", "Service"), &obj).expect_err("malformed");
             assert_eq!(e.field, field, "{obj}");
         }
+    }
+
+    #[test]
+    fn an_object_is_kept_up_to_the_cap_and_skipped_past_it() {
+        let k = kind("", "ConfigMap");
+        let obj = |pad: usize| {
+            json!({"metadata": {"name": "big", "namespace": "shop",
+                                "annotations": {"pad": "x".repeat(pad)}}})
+        };
+        let at_cap = serde_json::to_vec(&obj(1000)).expect("json").len();
+        assert_eq!(check_size(&k, &obj(1000), at_cap), Ok(at_cap));
+        let e = check_size(&k, &obj(1001), at_cap).expect_err("one byte over");
+        assert_eq!(
+            e.to_string(),
+            format!("v1/ConfigMap shop/big: larger than {at_cap} bytes as JSON; skipped")
+        );
+        let huge = obj(MAX_OBJECT_BYTES);
+        let e = check_size(&k, &huge, MAX_OBJECT_BYTES).expect_err("over the cap");
+        assert_eq!(
+            e.to_string(),
+            "v1/ConfigMap shop/big: larger than 4 MiB as JSON; skipped"
+        );
+        let nameless = json!({"metadata": {}, "data": "x".repeat(100)});
+        assert_eq!(check_size(&k, &nameless, 10).expect_err("over").name, "?");
+        // A typical object is far inside the cap.
+        let svc = service(false);
+        assert!(check_size(&k, &svc, MAX_OBJECT_BYTES).is_ok_and(|n| n < 4096));
     }
 }

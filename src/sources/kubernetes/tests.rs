@@ -1,6 +1,6 @@
 //! The source against kube's tower-test mock: API answers a 1.20 server cannot give (fields it
-//! would drop, such as NetworkPolicy `endPort`), a malformed object in the watch stream, and a
-//! 410 Gone followed by a relist. The protocol, RBAC and restarts are covered against a real
+//! would drop, such as NetworkPolicy `endPort`), a malformed object in the watch stream, a
+//! 410 Gone followed by a relist, and objects larger than etcd could hold. The protocol, RBAC and restarts are covered against a real
 //! API server in tests/kubernetes.rs.
 
 use std::time::Duration;
@@ -230,4 +230,87 @@ fn the_shipped_cluster_role_grants_exactly_the_default_kinds() {
         .collect();
     wanted.sort();
     assert_eq!(granted, wanted);
+}
+
+/// `netpol` with an annotation that makes its JSON larger than `MAX_OBJECT_BYTES`.
+fn oversized(name: &str, rv: &str, end_port: u16) -> Value {
+    let mut p = netpol(name, rv, end_port);
+    p["metadata"]["annotations"] = json!({"pad": "x".repeat(normalize::MAX_OBJECT_BYTES)});
+    p
+}
+
+/// List: a policy and an oversized new one; watch: an oversized modification of the first,
+/// then a new policy, then held open.
+async fn oversized_apiserver(mut handle: tower_test::mock::Handle<Request<Body>, Response<Body>>) {
+    let mut held = Vec::new();
+    let mut watches = 0;
+    while let Some((req, send)) = handle.next_request().await {
+        let uri = req.uri().to_string();
+        let body = if uri.contains("watch=true") {
+            watches += 1;
+            if watches > 1 {
+                held.push(send);
+                continue;
+            }
+            lines(&[
+                json!({"type": "MODIFIED", "object": oversized("egress-high-ports", "11", 50000)}),
+                json!({"type": "ADDED", "object": netpol("egress-dns", "12", 53)}),
+            ])
+        } else if uri.contains("limit=1&") || uri.ends_with("limit=1") {
+            list("0", Vec::new())
+        } else {
+            list(
+                "10",
+                vec![
+                    netpol("egress-high-ports", "9", 32768),
+                    oversized("egress-huge", "8", 1),
+                ],
+            )
+        };
+        send.send_response(Response::new(Body::from(body)));
+    }
+}
+
+#[tokio::test]
+async fn an_oversized_object_is_skipped_and_the_watch_goes_on() {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    tokio::spawn(oversized_apiserver(handle));
+    let metrics = Metrics::new();
+    let (touched_tx, mut touched) = mpsc::channel(16);
+    let source = KubeSource::start(
+        Scope::Kubernetes {
+            cluster: "mock".into(),
+        },
+        Some(kube::Client::new(service, "default")),
+        vec![KindSpec {
+            gvk: GroupVersionKind::gvk("networking.k8s.io", "v1", "NetworkPolicy"),
+            plural: Some("networkpolicies"),
+        }],
+        Duration::from_secs(10),
+        Duration::from_secs(60),
+        metrics.clone(),
+        Some(touched_tx),
+    );
+    let at = jiff::Timestamp::UNIX_EPOCH;
+    // The listed oversized policy is not kept, the oversized modification is skipped (the
+    // last readable version stays), and the policy added after it is seen.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while end_ports(&source.poll(at).await).len() < 2 {
+            let _ = touched.recv().await;
+        }
+    })
+    .await
+    .expect("the watch goes on past the oversized object");
+    assert_eq!(
+        end_ports(&source.poll(at).await),
+        vec![
+            ("shop/egress-dns".to_string(), json!(53)),
+            ("shop/egress-high-ports".to_string(), json!(32768)),
+        ]
+    );
+    let text = metrics.encode();
+    assert!(
+        text.contains(r#"event="error_too_large"} 2"#),
+        "one for the listed object, one for the watched one:\n{text}"
+    );
 }

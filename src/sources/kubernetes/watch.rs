@@ -1,6 +1,8 @@
 //! One kind's watch task: `kube::runtime::watcher` with the default backoff, applying each
 //! event to the kind's state in `Shared` (a relist is buffered and swapped in whole at
 //! `InitDone`), counting events, classifying errors, and telling the daemon after a change.
+//! An object that cannot be read or is larger than `normalize::MAX_OBJECT_BYTES` is skipped
+//! (counted, logged; its last readable version stays) and the watch goes on.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -33,6 +35,8 @@ pub enum WatchErrorKind {
     WatchFailed,
     /// An object in the stream could not be decoded or normalized; it is skipped.
     Malformed,
+    /// An object larger than `normalize::MAX_OBJECT_BYTES`; it is skipped.
+    TooLarge,
     /// The API server refused (RBAC).
     Forbidden,
 }
@@ -47,14 +51,20 @@ impl WatchErrorKind {
             WatchErrorKind::WatchError => "watch_error",
             WatchErrorKind::WatchFailed => "watch_failed",
             WatchErrorKind::Malformed => "malformed",
+            WatchErrorKind::TooLarge => "too_large",
             WatchErrorKind::Forbidden => "forbidden",
         }
+    }
+
+    /// One object was skipped; the watch itself is healthy.
+    pub(super) fn skips_object(self) -> bool {
+        matches!(self, WatchErrorKind::Malformed | WatchErrorKind::TooLarge)
     }
 
     pub(super) fn failure(self) -> FailureKind {
         match self {
             WatchErrorKind::Forbidden => FailureKind::Denied,
-            WatchErrorKind::Malformed => FailureKind::InvalidResponse,
+            WatchErrorKind::Malformed | WatchErrorKind::TooLarge => FailureKind::InvalidResponse,
             WatchErrorKind::Discovery
             | WatchErrorKind::ListFailed
             | WatchErrorKind::WatchStartFailed
@@ -114,7 +124,8 @@ impl Watch {
     }
 
     fn error(&self, kind: WatchErrorKind, message: String) {
-        if kind != WatchErrorKind::Malformed {
+        // A skipped object is not a failing watch: the kind stays healthy.
+        if !kind.skips_object() {
             self.shared.lock()[self.index].last_error =
                 Some((Instant::now(), kind, message.clone()));
         }
@@ -124,7 +135,7 @@ impl Watch {
             WatchErrorKind::Gone => {
                 tracing::info!(scope = %self.scope, kind = %label, "watch expired (410 Gone); relisting and reconciling with the stored state")
             }
-            WatchErrorKind::Malformed => {
+            WatchErrorKind::Malformed | WatchErrorKind::TooLarge => {
                 tracing::warn!(scope = %self.scope, kind = %label, error = %message, "skipping an object that cannot be read; the watch goes on")
             }
             _ => {
@@ -169,6 +180,10 @@ impl Watch {
                 return None;
             }
         };
+        if let Err(e) = normalize::check_size(&self.kind, &value, normalize::MAX_OBJECT_BYTES) {
+            self.error(WatchErrorKind::TooLarge, e.to_string());
+            return None;
+        }
         match normalize::normalize(&self.scope, &self.kind, &value) {
             Ok(r) => Some((r.key.id.clone(), r)),
             Err(e) => {
