@@ -348,4 +348,6 @@ impl Config {
 }
 
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod tests;
