@@ -22,3 +22,8 @@ pub mod report;
 pub mod sinks;
 pub mod sources;
 pub mod store;
+
+/// Strategies of the parser property tests, shared with the core crate's.
+#[cfg(test)]
+#[path = "../crates/driftwatch-core/tests/common/mod.rs"]
+mod proptest_common;

@@ -389,4 +389,6 @@ impl Config {
 }
 
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod tests;

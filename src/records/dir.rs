@@ -1,12 +1,29 @@
 //! The records directory: every `*.yaml`/`*.yml` file, reloaded on demand. A file that fails
 //! keeps its last valid version active; a broken file never unloads the others. Records
-//! imported from ticket systems join the set after the files (`set_imported`).
+//! imported from ticket systems join the set after the files (`set_imported`). Hostile input
+//! is bounded before it is parsed: a file over `MAX_FILE_BYTES` is refused unread, a directory
+//! of more than `MAX_FILES` record files is refused as a whole (everything loaded stays), and
+//! the YAML itself is parsed within the core's limits (`records::yaml`).
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::{RecordError, RejectionRule, ValidationSettings, parse_file};
 use crate::model::ChangeRecord;
+
+/// Largest record file read: 1 MiB. A hand-written record is about 1 KiB and the largest
+/// generated files we know of (catalogues of standard changes) are tens of KiB, so this is
+/// a thousand records in one file with room to spare. Anything bigger is a mistake (a log or
+/// a dump saved as `.yaml`) or hostile, and costs a `metadata` call rather than a parse; the
+/// read itself is bounded too, for a file that grows or lies about its size.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Most record files in the directory: 10 000, as many records as the engine is measured
+/// with (README, Performance) if each file held one. A directory with more is the wrong
+/// directory (a checkout of something else) rather than change records, and re-reading it
+/// every cycle would stall the daemon; it is refused as a whole, like an unreadable one.
+pub const MAX_FILES: usize = 10_000;
 
 #[derive(Debug, Default)]
 pub struct RecordSet {
@@ -41,15 +58,30 @@ impl RecordSet {
     /// reported and the previous state of what could not be read is kept.
     pub fn reload(&mut self, dir: &Path, settings: &ValidationSettings) -> LoadReport {
         let mut report = LoadReport::default();
-        let paths = match list_yaml(dir) {
+        let listed = list_yaml(dir).map_err(|e| {
+            (
+                format!("cannot read records directory: {e}"),
+                RejectionRule::Unreadable,
+            )
+        });
+        let listed = listed.and_then(|paths| match paths.len() > MAX_FILES {
+            true => Err((
+                format!(
+                    "more than {MAX_FILES} record files (the limit): refused, the records loaded before stay in force"
+                ),
+                RejectionRule::LimitExceeded,
+            )),
+            false => Ok(paths),
+        });
+        let paths = match listed {
             Ok(p) => p,
-            Err(e) => {
+            Err((message, rule)) => {
                 report.errors.push(RecordError {
                     file: dir.display().to_string(),
                     line: 0,
                     field: String::new(),
-                    message: format!("cannot read records directory: {e}"),
-                    rule: RejectionRule::Unreadable,
+                    message,
+                    rule,
                 });
                 report.records_active = self.active.len();
                 return report;
@@ -59,14 +91,14 @@ impl RecordSet {
         for path in paths {
             report.files_read += 1;
             let name = path.display().to_string();
-            let parsed = std::fs::read_to_string(&path)
-                .map_err(|e| {
+            let parsed = read_bounded(&path)
+                .map_err(|(message, rule)| {
                     vec![RecordError {
                         file: name.clone(),
                         line: 0,
                         field: String::new(),
-                        message: format!("cannot read: {e}"),
-                        rule: RejectionRule::Unreadable,
+                        message,
+                        rule,
                     }]
                 })
                 .and_then(|text| parse_file(&name, &text, settings));
@@ -144,6 +176,8 @@ impl RecordSet {
     }
 }
 
+/// The record files of `dir`, sorted; the listing stops one past `MAX_FILES`, so a huge
+/// directory costs no more than the limit.
 fn list_yaml(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir)? {
@@ -154,11 +188,52 @@ fn list_yaml(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
             .is_some_and(|e| e == "yaml" || e == "yml");
         if is_yaml && path.is_file() {
             out.push(path);
+            if out.len() > MAX_FILES {
+                break;
+            }
         }
     }
     out.sort();
     Ok(out)
 }
+
+/// A file's text, or why it is not read: unreadable, not UTF-8, or over `MAX_FILE_BYTES`
+/// (by its size, checked first, or by what a bounded read returns).
+fn read_bounded(path: &Path) -> Result<String, (String, RejectionRule)> {
+    let unreadable = |e: std::io::Error| (format!("cannot read: {e}"), RejectionRule::Unreadable);
+    let too_large = |size: String| {
+        (
+            format!(
+                "{size}, over the {} MiB limit of a record file: refused unread",
+                MAX_FILE_BYTES >> 20
+            ),
+            RejectionRule::LimitExceeded,
+        )
+    };
+    let file = std::fs::File::open(path).map_err(unreadable)?;
+    let size = file.metadata().map_err(unreadable)?.len();
+    if size > MAX_FILE_BYTES {
+        return Err(too_large(format!("the file is {size} bytes")));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_large(format!(
+            "the file reads as more than {MAX_FILE_BYTES} bytes"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        (
+            "cannot read: stream did not contain valid UTF-8".into(),
+            RejectionRule::Unreadable,
+        )
+    })
+}
+
+#[cfg(test)]
+mod props;
 
 #[cfg(test)]
 mod tests {

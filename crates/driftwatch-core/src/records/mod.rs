@@ -7,8 +7,10 @@ pub mod render;
 mod schema;
 pub mod ticket;
 mod validate;
+pub mod yaml;
 
 pub use rejection::RejectionRule;
+use validate::yaml_error;
 pub use validate::{ValidationSettings, is_drift_id, is_record_id, parse_file};
 
 use std::fmt;

@@ -57,6 +57,10 @@ pub enum RejectionRule {
     MappedField,
     /// The records directory or a file in it cannot be read (the directory loader).
     Unreadable,
+    /// A limit on hostile input: a file over the size cap or a directory with too many files
+    /// (the directory loader), YAML nested too deep or expanding too many aliases or nodes
+    /// (`validate`, through `yaml`).
+    LimitExceeded,
     /// A rule this version does not know (a ledger written by a newer one), or a legacy
     /// message `from_legacy_message` does not recognize.
     #[serde(other)]
@@ -65,7 +69,7 @@ pub enum RejectionRule {
 
 impl RejectionRule {
     /// Every rule, in declaration order.
-    pub const ALL: [RejectionRule; 20] = [
+    pub const ALL: [RejectionRule; 21] = [
         RejectionRule::Syntax,
         RejectionRule::UnknownField,
         RejectionRule::NotARecord,
@@ -85,6 +89,7 @@ impl RejectionRule {
         RejectionRule::FieldFromTicket,
         RejectionRule::MappedField,
         RejectionRule::Unreadable,
+        RejectionRule::LimitExceeded,
         RejectionRule::Other,
     ];
 
@@ -110,6 +115,7 @@ impl RejectionRule {
             RejectionRule::FieldFromTicket => "field_from_ticket",
             RejectionRule::MappedField => "mapped_field",
             RejectionRule::Unreadable => "unreadable",
+            RejectionRule::LimitExceeded => "limit_exceeded",
             RejectionRule::Other => "other",
         }
     }

@@ -1,12 +1,11 @@
 //! Render a change record as YAML in the file format (used by `break-glass open/close`).
-//! Every string is emitted as a double-quoted JSON string, which is valid YAML.
+//! Every string is emitted double-quoted, with what YAML cannot hold raw escaped
+//! (`yaml::quote`).
 
 use crate::model::ChangeRecord;
 use crate::model::record::AttributeMatch;
 
-fn q(s: &str) -> String {
-    serde_json::Value::String(s.to_string()).to_string()
-}
+use super::yaml::quote as q;
 
 pub fn render(r: &ChangeRecord) -> String {
     let mut o = String::new();
@@ -104,5 +103,20 @@ mod tests {
                 assert_eq!(back, r, "{f}");
             }
         }
+    }
+
+    /// Regression: strings were quoted as JSON, which leaves DEL and C1 controls raw; YAML
+    /// refuses those inside quotes, so such a record rendered to a file that did not parse.
+    #[test]
+    fn render_escapes_what_yaml_cannot_hold_raw() {
+        let text = "id: CHG-1\ntitle: \"t\\x7f \\x85 \\u009b \\ufeff\"\ntype: emergency\npurpose: p\nimpact: i\nresources: r\nrequested_by: a\nwindow: { start: 2026-11-21T09:00:00Z, end: 2026-11-21T18:00:00Z }\nscope: [{ provider: aws, account: \"\\x7f\" }]\n";
+        let r =
+            parse_file("f.yaml", text, &ValidationSettings::default()).expect("valid")[0].clone();
+        assert_eq!(r.title, "t\u{7f} \u{85} \u{9b} \u{feff}");
+        let mut back = parse_file("f.yaml", &render(&r), &ValidationSettings::default())
+            .unwrap_or_else(|e| panic!("{e:?}\n{}", render(&r)))[0]
+            .clone();
+        back.origin = r.origin.clone();
+        assert_eq!(back, r);
     }
 }

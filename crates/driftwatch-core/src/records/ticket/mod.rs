@@ -15,7 +15,7 @@ pub mod linear;
 use crate::model::ChangeRecord;
 use crate::model::record::{Approval, Window};
 
-use super::{RecordError, RejectionRule, ValidationSettings, is_drift_id, parse_file};
+use super::{RecordError, RejectionRule, ValidationSettings, is_drift_id, parse_file, yaml_error};
 use approval::NotCounted;
 
 /// What a record needs from a ticket, whatever system holds it.
@@ -61,10 +61,7 @@ impl Ticket {
     }
 }
 
-/// JSON string quoting is valid YAML.
-fn q(s: &str) -> String {
-    serde_json::Value::String(s.to_string()).to_string()
-}
+use super::yaml::{self, quote as q};
 
 /// Drift ids the ticket names as `drift:d-xxxxxxxx` in its title or text.
 pub fn drift_refs(text: &str) -> Vec<String> {
@@ -125,6 +122,37 @@ pub fn to_record(
         Err(e) => return Err(vec![err(RejectionRule::TicketBlock, 0, "", e)]),
     };
     let offset = block.first_line - 1;
+    // The block alone first: YAML within the limits, and a mapping. Its keys are the parsed
+    // ones (however they are spelled: quoted, escaped, `? key`, an alias, a merge), so a field
+    // the system provides cannot slip in; the line scan only says where a key is.
+    let keys: Vec<String> = match yaml::from_str::<serde_json::Value>(&block.yaml) {
+        Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
+        Ok(serde_json::Value::Null) => Vec::new(),
+        Ok(_) => {
+            return Err(vec![err(
+                RejectionRule::TicketBlock,
+                block.first_line,
+                "",
+                "the record block must be a mapping of record fields (type: …, scope: …)".into(),
+            )]);
+        }
+        Err(e) => {
+            let mut e = yaml_error(&label, &e);
+            e.line = if e.line == 0 {
+                block.first_line as u32
+            } else {
+                e.line + offset as u32
+            };
+            return Err(vec![e]);
+        }
+    };
+    let key_lines = top_level_keys(&block.yaml);
+    let line_of = |key: &str| {
+        key_lines
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or(block.first_line, |(_, l)| l + 1 + offset)
+    };
     let mut errors = Vec::new();
     // The block is the file schema minus what the system itself proves.
     let owned: Vec<(&str, String)> = [
@@ -140,8 +168,7 @@ pub fn to_record(
             .map(|f| (f.key.as_str(), format!("the ticket's field {}", f.from))),
     )
     .collect();
-    let keys = top_level_keys(&block.yaml);
-    for (key, line) in &keys {
+    for key in &keys {
         if let Some((_, what)) = owned.iter().find(|(k, _)| k == key) {
             let rule = if key == "approved_by" {
                 RejectionRule::ApprovedInTicketText
@@ -150,12 +177,13 @@ pub fn to_record(
             };
             errors.push(err(
                 rule,
-                line + 1 + offset,
+                line_of(key),
                 key,
                 format!("comes from {what}; remove it from the block"),
             ));
         }
     }
+    errors.sort_by_key(|e| e.line);
     for (field, message) in &t.field_errors {
         errors.push(err(RejectionRule::MappedField, 0, field, message.clone()));
     }
@@ -163,40 +191,68 @@ pub fn to_record(
         return Err(errors);
     }
     // Blank lines first, so the block's lines keep their numbers in the ticket's text; the
-    // system's fields follow it.
+    // system's fields follow it, each remembered with its first line and where it came from
+    // (an error there names that field, not a line of the ticket).
     let mut text = "\n".repeat(offset);
     text.push_str(&block.yaml);
     text.push('\n');
     let appended_from = text.lines().count() + 1;
-    text.push_str(&format!(
-        "id: {}\ntitle: {}\nrequested_by: {}\n",
-        q(&t.key),
-        q(&t.title),
-        q(&t.author)
-    ));
+    let mut appended: Vec<(usize, String, String)> = Vec::new();
+    let mut append = |text: &mut String, key: &str, from: String, yaml: String| {
+        appended.push((text.lines().count() + 1, key.to_string(), from));
+        text.push_str(&yaml);
+    };
+    append(
+        &mut text,
+        "id",
+        "the ticket key".into(),
+        format!("id: {}\n", q(&t.key)),
+    );
+    append(
+        &mut text,
+        "title",
+        "the ticket's title".into(),
+        format!("title: {}\n", q(&t.title)),
+    );
+    append(
+        &mut text,
+        "requested_by",
+        "the ticket's author".into(),
+        format!("requested_by: {}\n", q(&t.author)),
+    );
     if !t.approvals.is_empty() {
-        text.push_str("approved_by:\n");
+        let mut yaml = "approved_by:\n".to_string();
         for a in &t.approvals {
-            text.push_str(&format!("  - {{ name: {}, at: {} }}\n", q(&a.name), a.at));
+            yaml.push_str(&format!("  - {{ name: {}, at: {} }}\n", q(&a.name), a.at));
         }
+        append(&mut text, "approved_by", t.approval_source.clone(), yaml);
     }
     for f in &t.fields {
-        if f.yaml.contains('\n') {
-            text.push_str(&format!("{}:\n", f.key));
+        let yaml = if f.yaml.contains('\n') {
+            let mut y = format!("{}:\n", f.key);
             for l in f.yaml.lines() {
-                text.push_str(&format!("  {l}\n"));
+                y.push_str(&format!("  {l}\n"));
             }
+            y
         } else {
-            text.push_str(&format!("{}: {}\n", f.key, f.yaml));
-        }
+            format!("{}: {}\n", f.key, f.yaml)
+        };
+        append(
+            &mut text,
+            &f.key,
+            format!("the ticket's field {}", f.from),
+            yaml,
+        );
     }
     let has_window =
-        keys.iter().any(|(k, _)| k == "window") || t.fields.iter().any(|f| f.key == "window");
+        keys.iter().any(|k| k == "window") || t.fields.iter().any(|f| f.key == "window");
     if let (false, Some(w)) = (has_window, t.default_window) {
-        text.push_str(&format!(
-            "window: {{ start: {}, end: {} }}\n",
-            w.start, w.end
-        ));
+        append(
+            &mut text,
+            "window",
+            "the merge time".into(),
+            format!("window: {{ start: {}, end: {} }}\n", w.start, w.end),
+        );
     }
     let parsed = parse_file(&label, &text, settings).and_then(|mut rs| {
         if rs.len() == 1 {
@@ -225,6 +281,20 @@ pub fn to_record(
             .into_iter()
             .map(|mut e| {
                 if e.line as usize >= appended_from {
+                    if let Some((_, key, from)) = appended
+                        .iter()
+                        .rev()
+                        .find(|(l, _, _)| *l <= e.line as usize)
+                        && (e.field.is_empty()
+                            || e.field == *key
+                            || e.field.starts_with(&format!("{key}."))
+                            || e.field.starts_with(&format!("{key}[")))
+                    {
+                        if e.field.is_empty() {
+                            e.field = key.clone();
+                        }
+                        e.message = format!("{} (from {from})", e.message);
+                    }
                     e.line = 0;
                 }
                 if e.field == "approved_by" && !t.not_counted.is_empty() {

@@ -344,3 +344,106 @@ fn rejections_carry_their_rule() {
         assert_eq!(got, want, "{name}");
     }
 }
+
+/// Regression: the block's own keys were found by scanning its lines, so YAML that spells a
+/// key another way (an explicit `? key`, an escape in a quoted key, an alias, a merge key)
+/// slipped `approved_by` past the check, and a ticket nobody approved carried the approval
+/// its author typed.
+#[test]
+fn approval_typed_into_the_block_is_refused_however_the_key_is_spelled() {
+    let typed = [
+        "? approved_by\n: [{ name: mallory, at: 2026-11-20T10:00:00Z }]\n",
+        "\"approved\\u005fby\": [{ name: mallory, at: 2026-11-20T10:00:00Z }]\n",
+        "evidence: [&k approved_by]\n*k : [{ name: mallory, at: 2026-11-20T10:00:00Z }]\n",
+        "<<: { approved_by: [{ name: mallory, at: 2026-11-20T10:00:00Z }] }\n",
+    ];
+    for spelled in typed {
+        let t = Ticket {
+            approvals: vec![],
+            body: BLOCK.replace("type: normal\n", &format!("type: normal\n{spelled}")),
+            ..base()
+        };
+        let got = to_record(&t, &ValidationSettings::default());
+        let rules: Vec<RejectionRule> = match &got {
+            Ok(r) => panic!("{spelled:?}: accepted with approvals {:?}", r.approved_by),
+            Err(e) => e.iter().map(|e| e.rule).collect(),
+        };
+        assert!(
+            rules.contains(&RejectionRule::ApprovedInTicketText),
+            "{spelled:?}: {got:?}"
+        );
+    }
+}
+
+/// Regression: an error in the lines the system appends (a mapped Jira field, the title) had
+/// line 0 and no field, so it named no place at all.
+#[test]
+fn an_error_in_a_mapped_field_names_the_field_it_came_from() {
+    let without_scope = BLOCK
+        .split("scope:")
+        .next()
+        .expect("block head")
+        .to_string()
+        + "```\n";
+    let t = Ticket {
+        source: "jira".into(),
+        key: "CHG-7".into(),
+        body: without_scope,
+        fields: vec![MappedField {
+            key: "scope".into(),
+            yaml: "Open SSH to the GPU nodes".into(),
+            from: "customfield_10042".into(),
+        }],
+        ..base()
+    };
+    let errs = to_record(&t, &ValidationSettings::default()).expect_err("scope is not a list");
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].field, "scope");
+    assert_eq!(errs[0].line, 0, "not a line of the ticket's text");
+    assert!(
+        errs[0]
+            .message
+            .ends_with("(from the ticket's field customfield_10042)"),
+        "{}",
+        errs[0]
+    );
+}
+
+/// Regression: a block that is not a mapping (a scalar, a list) was reported by the YAML
+/// error it caused in the appended lines, without a line.
+#[test]
+fn a_block_that_is_not_a_mapping_is_refused_at_its_line() {
+    for block in ["~~~", "- type: normal", "just words"] {
+        let t = Ticket {
+            body: format!("Why.\n```driftwatch\n{block}\n```\n"),
+            ..base()
+        };
+        let errs = to_record(&t, &ValidationSettings::default()).expect_err("not a mapping");
+        assert_eq!(errs.len(), 1, "{block}: {errs:?}");
+        assert_eq!(errs[0].rule, RejectionRule::TicketBlock, "{block}");
+        assert_eq!(errs[0].line, 3, "{block}");
+        assert!(errs[0].message.contains("must be a mapping"), "{}", errs[0]);
+    }
+    // A syntax error inside the block is at its line in the ticket.
+    let t = Ticket {
+        body: BLOCK.replace("impact: 10.8.0.0/16 gets 22", "impact: [10.8.0.0/16"),
+        ..base()
+    };
+    let errs = to_record(&t, &ValidationSettings::default()).expect_err("unclosed");
+    assert_eq!(errs[0].rule, RejectionRule::Syntax);
+    assert!((6..=11).contains(&errs[0].line), "{}", errs[0]);
+}
+
+/// Regression: the system's strings were quoted as JSON, which YAML refuses for a raw DEL
+/// or C1 control, so a pull request titled with one could never become a record.
+#[test]
+fn titles_and_names_with_control_characters_are_kept_as_they_are() {
+    let t = Ticket {
+        title: "Open SSH\u{7f} \u{85}now\u{9b}".into(),
+        author: "al\u{7f}ice".into(),
+        ..base()
+    };
+    let r = to_record(&t, &ValidationSettings::default()).expect("valid");
+    assert_eq!(r.title, "Open SSH\u{7f} \u{85}now\u{9b}");
+    assert_eq!(r.requested_by, "al\u{7f}ice");
+}

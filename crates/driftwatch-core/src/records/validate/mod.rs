@@ -7,6 +7,7 @@ mod settings;
 use serde_saphyr::Spanned;
 
 use super::schema::RawRecord;
+use super::yaml;
 use super::{RecordError, RejectionRule};
 use crate::model::record::{Approval, RecordOrigin, Window};
 use crate::model::{ChangeRecord, RecordType};
@@ -20,26 +21,12 @@ pub fn parse_file(
     text: &str,
     settings: &ValidationSettings,
 ) -> Result<Vec<ChangeRecord>, Vec<RecordError>> {
-    let syntax = |e: serde_saphyr::Error| {
-        let line = e.location().map(|l| l.line() as u32).unwrap_or(0);
-        let rule = match e.without_snippet() {
-            serde_saphyr::Error::SerdeUnknownField { .. } => RejectionRule::UnknownField,
-            serde_saphyr::Error::SerdeMissingField { .. } => RejectionRule::MissingField,
-            _ => RejectionRule::Syntax,
-        };
-        vec![RecordError {
-            file: file.to_string(),
-            line,
-            field: String::new(),
-            message: plain_message(&e),
-            rule,
-        }]
-    };
+    let syntax = |e: serde_saphyr::Error| vec![yaml_error(file, &e)];
     // Is the document a list of records or one record?
-    let shape: serde_json::Value = serde_saphyr::from_str(text).map_err(syntax)?;
+    let shape: serde_json::Value = yaml::from_str(text).map_err(syntax)?;
     let raws: Vec<RawRecord> = match shape {
-        serde_json::Value::Array(_) => serde_saphyr::from_str(text).map_err(syntax)?,
-        serde_json::Value::Object(_) => vec![serde_saphyr::from_str(text).map_err(syntax)?],
+        serde_json::Value::Array(_) => yaml::from_str(text).map_err(syntax)?,
+        serde_json::Value::Object(_) => vec![yaml::from_str(text).map_err(syntax)?],
         serde_json::Value::Null => {
             return Err(vec![RecordError {
                 file: file.to_string(),
@@ -93,6 +80,29 @@ pub fn parse_file(
     } else {
         errors.sort_by_key(|e| e.line);
         Err(errors)
+    }
+}
+
+/// A YAML error in `file` as a `RecordError`: its line, the rule (a limit of `yaml`, an
+/// unknown or missing field, else syntax) and the message.
+pub(crate) fn yaml_error(file: &str, e: &serde_saphyr::Error) -> RecordError {
+    let line = e.location().map(|l| l.line() as u32).unwrap_or(0);
+    let (rule, message) = match (yaml::limit_exceeded(e), yaml::original(e)) {
+        (Some(limit), _) => (RejectionRule::LimitExceeded, limit),
+        (None, serde_saphyr::Error::SerdeUnknownField { .. }) => {
+            (RejectionRule::UnknownField, plain_message(e))
+        }
+        (None, serde_saphyr::Error::SerdeMissingField { .. }) => {
+            (RejectionRule::MissingField, plain_message(e))
+        }
+        (None, _) => (RejectionRule::Syntax, plain_message(e)),
+    };
+    RecordError {
+        file: file.to_string(),
+        line,
+        field: String::new(),
+        message,
+        rule,
     }
 }
 
