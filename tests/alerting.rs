@@ -726,3 +726,90 @@ async fn the_documented_receiver_check_accepts_the_signature_and_refuses_another
         "{wrong}"
     );
 }
+
+/// One sink hanging on every request must not hold up another: each sink has its own
+/// dispatch loop. The fast sink gets a second alert while the slow one still sits on the
+/// first (a shared loop waited for the slow delivery before the next batch).
+#[tokio::test]
+async fn a_slow_sink_does_not_delay_the_others() {
+    let moto = Moto::start();
+    let (slow, fast) = (Receiver::start(), Receiver::start());
+    slow.set_delay(Duration::from_secs(25));
+    let extra = format!(
+        "[[sinks]]\ntype = \"webhook\"\nname = \"slow\"\nurl = \"{}\"\ntimeout_secs = 60\n[[sinks]]\ntype = \"webhook\"\nname = \"fast\"\nurl = \"{}\"\n",
+        slow.url, fast.url
+    );
+    let env = Env::new(&Settings {
+        endpoint: &moto.url,
+        extra: &extra,
+        ..Default::default()
+    });
+    let ec2 = moto.ec2().await;
+    let sg = create_group(&ec2, "etl-workers").await;
+    let mut d = Running::start(env.command(&["run"]));
+    d.wait_log("baseline recorded", SECS);
+    authorize(&ec2, &sg, 22, "0.0.0.0/0").await;
+    wait_until("the slow sink to get the first alert", SECS, || {
+        !slow.requests().is_empty()
+    });
+    authorize(&ec2, &sg, 3389, "0.0.0.0/0").await;
+    wait_until(
+        "the fast sink to get both alerts",
+        Duration::from_secs(20),
+        || fast.requests().len() >= 2,
+    );
+    assert_eq!(
+        slow.answered(),
+        0,
+        "the fast sink was served while the slow one still held its first alert"
+    );
+    d.signal("KILL");
+}
+
+/// Alertmanager drops a firing alert at its `endsAt`: while the drift stays open driftwatch
+/// posts it again after half of `active_secs`, so it is still active long after the first
+/// post would have expired, and one resolve still ends it.
+#[tokio::test]
+async fn alertmanager_alerts_stay_active_while_the_drift_is_open() {
+    let moto = Moto::start();
+    let notified = Receiver::start();
+    let am = Alertmanager::start(&notified.url);
+    let extra = format!(
+        "[[sinks]]\ntype = \"alertmanager\"\nname = \"am\"\nurl = \"{}\"\nactive_secs = 4\n",
+        am.url
+    );
+    let env = Env::new(&Settings {
+        endpoint: &moto.url,
+        extra: &extra,
+        ..Default::default()
+    });
+    let ec2 = moto.ec2().await;
+    let sg = create_group(&ec2, "feature-store").await;
+    let mut d = Running::start(env.command(&["run"]));
+    d.wait_log("baseline recorded", SECS);
+    authorize(&ec2, &sg, 6379, "0.0.0.0/0").await;
+    wait_until("the alert in Alertmanager", SECS, || am.alerts().len() == 1);
+    // Three times the active period: without re-posts it would have expired twice over.
+    std::thread::sleep(Duration::from_secs(12));
+    let active = am.alerts();
+    assert_eq!(active.len(), 1, "{active:?}");
+    assert_eq!(active[0]["status"]["state"], "active", "{active:?}");
+    revoke(&ec2, &sg, 6379, "0.0.0.0/0").await;
+    wait_until("the resolve to clear it", SECS, || am.alerts().is_empty());
+    d.signal("TERM");
+    assert_eq!(d.wait_exit(SECS), 0);
+    let out = env.run(&["outbox", "list", "--all", "--format", "json"]);
+    let rows: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    let keys: Vec<&str> = rows
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|r| r["key"].as_str())
+        .collect();
+    let refreshes = keys.iter().filter(|k| k.contains(":refresh:")).count();
+    assert!(refreshes >= 3, "re-posted every ~2 s: {keys:?}");
+    assert!(
+        keys.last().is_some_and(|k| k.ends_with(":resolved")),
+        "{keys:?}"
+    );
+}

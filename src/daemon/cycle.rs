@@ -226,6 +226,10 @@ impl Daemon {
                 tracing::error!(error = %e, "obligations scheduler failed");
             }
         }
+        if let Err(e) = super::refresh::run(&self.store, &sinks, crate::clock::now()).await {
+            self.count_store_error(e.label());
+            tracing::error!(error = %e, "cannot queue the refresh of firing alerts");
+        }
         self.update_obligation_gauges().await;
         self.metrics.cycles.inc();
         self.metrics

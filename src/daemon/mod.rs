@@ -15,6 +15,7 @@ pub mod http;
 pub mod pipeline;
 pub mod plan;
 mod record_sources;
+mod refresh;
 mod run;
 pub mod scheduler;
 mod telemetry;

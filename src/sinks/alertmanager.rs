@@ -1,6 +1,7 @@
 //! Prometheus Alertmanager API v2: POST `/api/v2/alerts`. A firing alert carries
-//! `endsAt` = now + `active_secs` so Alertmanager keeps it without re-sends; the resolve posts
-//! the same labels with `endsAt` = the closing time.
+//! `endsAt` = now + `active_secs`, and is posted again after half of that while its drift
+//! stays open (`refresh_after`), so Alertmanager never lets it expire; the resolve posts the
+//! same labels with `endsAt` = the closing time.
 
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
@@ -110,5 +111,11 @@ impl Sink for AlertmanagerSink {
 
     fn max_attempts(&self) -> u32 {
         self.max_attempts
+    }
+
+    fn refresh_after(&self) -> Option<SignedDuration> {
+        // Half the active period: a refresh that has to wait out a short outage still lands
+        // before `endsAt`. At least a second, so `active_secs = 1` cannot loop.
+        Some((self.active / 2).max(SignedDuration::from_secs(1)))
     }
 }

@@ -65,6 +65,11 @@ pub trait Sink: Send + Sync {
     fn deliver<'a>(&'a self, idempotency_key: &'a str, alert: &'a Alert) -> DeliveryFuture<'a>;
     /// Attempts before a row is abandoned.
     fn max_attempts(&self) -> u32;
+    /// For receivers that expire a firing alert (Alertmanager's `endsAt`): how long after a
+    /// delivered post an open drift's alert is posted again.
+    fn refresh_after(&self) -> Option<jiff::SignedDuration> {
+        None
+    }
 }
 
 /// A compiled routing rule.

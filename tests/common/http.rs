@@ -39,6 +39,9 @@ struct State {
     /// Body bytes written by flooded answers, and how many of them ended (the client closed).
     flood_sent: AtomicUsize,
     flood_ended: AtomicUsize,
+    /// Milliseconds to wait before answering, and how many answers were sent.
+    delay_ms: AtomicUsize,
+    answered: AtomicUsize,
 }
 
 /// The body a flooded answer declares: 1 GiB.
@@ -88,6 +91,18 @@ impl Receiver {
 
     pub fn requests(&self) -> Vec<Received> {
         self.state.requests.lock().expect("lock").clone()
+    }
+
+    /// Wait this long before answering each request (a slow receiver).
+    pub fn set_delay(&self, d: Duration) {
+        self.state
+            .delay_ms
+            .store(d.as_millis() as usize, Ordering::SeqCst);
+    }
+
+    /// Answers sent so far (a request waiting out the delay is not answered yet).
+    pub fn answered(&self) -> usize {
+        self.state.answered.load(Ordering::SeqCst)
     }
 }
 
@@ -151,10 +166,15 @@ fn serve(conn: TcpStream, state: &State) {
             flood(reader.get_mut(), code, &extra, state);
             return;
         }
+        let delay = state.delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            std::thread::sleep(Duration::from_millis(delay as u64));
+        }
         let resp = format!("HTTP/1.1 {code} X\r\ncontent-length: 0\r\n{extra}\r\n");
         if reader.get_mut().write_all(resp.as_bytes()).is_err() {
             return;
         }
+        state.answered.fetch_add(1, Ordering::SeqCst);
     }
 }
 

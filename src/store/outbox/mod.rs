@@ -289,6 +289,39 @@ impl Db {
         Ok(out)
     }
 
+    /// The first alerts `sink` got about open drifts whose last firing post (the trigger or
+    /// an earlier refresh) was delivered before `posted_before` and has no post pending: the
+    /// alerts to post again so a receiver that expires them (Alertmanager's `endsAt`) keeps
+    /// them while the drift stays open.
+    pub fn firing_to_refresh(&self, sink: &str, posted_before: Timestamp) -> Result<Vec<Trigger>> {
+        let open: Vec<String> = self
+            .all_open_drifts()?
+            .into_iter()
+            .map(|d| d.drift_id)
+            .collect();
+        let triggers: Vec<Trigger> = self
+            .triggers_for(&open)?
+            .into_iter()
+            .filter(|t| t.sink == sink)
+            .collect();
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT MAX(delivered_at), COALESCE(SUM(delivered_at IS NULL AND abandoned_at IS NULL), 0)
+             FROM outbox
+             WHERE sink = ?1 AND idempotency_key >= ?2 || ':' AND idempotency_key < ?2 || ';'
+               AND idempotency_key != ?2 || ':resolved'",
+        )?;
+        let mut out = Vec::new();
+        for t in triggers {
+            let (last, pending): (Option<String>, i64) =
+                stmt.query_row(params![sink, t.drift_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let Some(last) = last else { continue };
+            if pending == 0 && parse_ts(&last)? < posted_before {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+
     /// Rows not delivered (pending and abandoned), or every row with `all`, oldest first.
     pub fn outbox_entries(&self, all: bool) -> Result<Vec<OutboxEntry>> {
         let filter = if all {
