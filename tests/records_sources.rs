@@ -547,3 +547,49 @@ async fn an_endless_github_answer_fails_the_poll_at_the_cap_and_keeps_the_last_g
     assert_eq!(ssh[0]["decision"], "matched", "{}", ssh[0]);
     assert_eq!(ssh[0]["record_id"], "acme/infra#42");
 }
+
+/// A ticket system that takes 20 s to answer holds up no cycle: its polls run on their own
+/// task, so an unplanned change is alerted within seconds while the poll still waits.
+#[tokio::test]
+async fn a_slow_ticket_system_delays_no_cycle() {
+    let moto = Moto::start();
+    let hook = Receiver::start();
+    let gh = fake_github();
+    let extra = github_section(&gh.url, "interval_secs = 1\ntimeout_secs = 60\n");
+    let env = Env::new(&Settings {
+        endpoint: &moto.url,
+        webhook: Some(&hook.url),
+        extra: &extra,
+        ..Default::default()
+    });
+    let ec2 = moto.ec2().await;
+    let sg = create_group(&ec2, "feature-pipeline").await;
+    let mut d = Running::start(env.command(&["run"]));
+    d.wait_log("baseline recorded", SECS);
+    d.wait_log("change records imported", SECS);
+    gh.set_delay(Duration::from_secs(20));
+    let answered = gh.requests().len();
+    // The next poll (every second) starts and waits on the slow answer.
+    std::thread::sleep(Duration::from_millis(2500));
+    authorize(&ec2, &sg, 22, "0.0.0.0/0").await;
+    common::wait_until(
+        "the alert while the ticket system still has not answered",
+        Duration::from_secs(10),
+        || {
+            hook.requests()
+                .iter()
+                .any(|r| r.json()["event"] == "unmatched")
+        },
+    );
+    assert_eq!(
+        gh.requests().len(),
+        answered,
+        "no slow answer had been sent yet: the cycle did not wait for the poll"
+    );
+    d.signal("TERM");
+    assert_eq!(
+        d.wait_exit(SECS),
+        0,
+        "a poll in flight does not block shutdown"
+    );
+}

@@ -75,6 +75,8 @@ impl Daemon {
             sources,
             records: RecordSet::new(),
             remote,
+            remote_poll: None,
+            background_remote: false,
             sinks: sinks_tx,
             metrics,
             health,
@@ -125,6 +127,10 @@ impl Daemon {
         match build_remote(&cfg) {
             Ok(remote) => {
                 self.records.retain_imported(&source_names(&cfg));
+                // A poll of the old sources still running is of no use now.
+                if let Some(poll) = self.remote_poll.take() {
+                    poll.abort();
+                }
                 self.remote = remote;
             }
             Err(e) => {
@@ -153,6 +159,10 @@ impl Daemon {
 
     /// Drop the store handles and wait for the store thread to finish queued writes.
     pub fn close(mut self) {
+        // A ticket-system poll still running would only fill a cache nobody reads now.
+        if let Some(poll) = self.remote_poll.take() {
+            poll.abort();
+        }
         let thread = self.store_thread.take();
         drop(self);
         if let Some(t) = thread {
@@ -163,7 +173,7 @@ impl Daemon {
 }
 
 /// The record-source loaders, each reading its token now.
-fn build_remote(cfg: &Config) -> Result<RemoteRecords, ConfigError> {
+pub(super) fn build_remote(cfg: &Config) -> Result<RemoteRecords, ConfigError> {
     RemoteRecords::from_config(&cfg.records, Some(&cache_dir(cfg)), crate::clock::now()).map_err(
         |errors| ConfigError::Invalid {
             path: "records sources".into(),

@@ -119,7 +119,9 @@ impl Daemon {
         // reloaded on their own change (notify) and ticket systems on their own timer, so it
         // neither re-reads the directory nor waits on a ticket system.
         let load = if only.is_none() {
-            self.refresh_record_sources().await;
+            if !self.background_remote {
+                self.refresh_record_sources().await;
+            }
             self.reload_records().await
         } else {
             LoadReport {

@@ -29,7 +29,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError};
 use crate::metrics::Metrics;
-use crate::records::remote::RemoteRecords;
+use crate::records::remote::{Loader, PollOutcome, RemoteRecords};
+
+/// A poll of ticket systems running on its own task; its loaders come back when it ends.
+type RemotePoll = tokio::task::JoinHandle<Vec<(Loader, PollOutcome)>>;
 use crate::records::{RecordError, RecordSet, ValidationSettings};
 use crate::sinks::Sinks;
 use crate::sources::Source;
@@ -124,6 +127,11 @@ pub struct Daemon {
     records: RecordSet,
     /// Loaders of change records kept in GitHub, Jira and Linear (`record_sources.rs`).
     remote: RemoteRecords,
+    /// The task polling due ticket systems while the daemon runs (`record_sources.rs`).
+    remote_poll: Option<RemotePoll>,
+    /// Ticket systems are polled on their own task (`run`) rather than at the start of each
+    /// cycle (`scan`).
+    background_remote: bool,
     validation: ValidationSettings,
     pipeline: pipeline::Pipeline,
     sinks: watch::Sender<Sinks>,

@@ -12,14 +12,51 @@ use crate::sinks::alert_for_records_source;
 use crate::store::LedgerEvent;
 
 impl Daemon {
-    /// Poll the due sources, then update the record set, metrics and staleness alerts.
+    /// Poll the due sources here and now, then apply what they did (one-shot commands: a
+    /// `scan` decides against the sets it just fetched).
     pub(super) async fn refresh_record_sources(&mut self) {
         if self.remote.is_empty() {
             return;
         }
         let at = crate::clock::now();
         let outcomes = self.remote.refresh_due(&self.validation, at).await;
-        for o in &outcomes {
+        self.apply_record_polls(&outcomes).await;
+    }
+
+    /// The running daemon's way: start polling the due sources on a task of their own (one
+    /// at a time), so a slow ticket system holds up no cycle.
+    pub(super) fn start_record_polls(&mut self) {
+        if self.remote_poll.is_some() {
+            return;
+        }
+        self.remote_poll = self.remote.start_due(&self.validation, crate::clock::now());
+    }
+
+    /// The polling task ended: put its sources back and apply what they did. A task that
+    /// panicked took its sources with it; they are rebuilt from the config (and their cache).
+    pub(super) async fn finish_record_polls(
+        &mut self,
+        joined: Result<Vec<(Loader, PollOutcome)>, tokio::task::JoinError>,
+    ) {
+        match joined {
+            Ok(polled) => {
+                let outcomes = self.remote.finish(polled);
+                self.apply_record_polls(&outcomes).await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the records-source poll task ended abnormally; rebuilding the sources");
+                match super::build::build_remote(&self.cfg) {
+                    Ok(remote) => self.remote = remote,
+                    Err(e) => tracing::error!(error = %e, "cannot rebuild the records sources"),
+                }
+            }
+        }
+    }
+
+    /// Count and log each poll, hand the sources' last good sets to the record set, update
+    /// their metrics, and raise or resolve staleness.
+    async fn apply_record_polls(&mut self, outcomes: &[PollOutcome]) {
+        for o in outcomes {
             self.count_poll(o);
         }
         let now = crate::clock::now();

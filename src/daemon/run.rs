@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Control, Daemon, DaemonError, http, watch_records};
 use crate::config::{Config, ConfigError};
+use crate::records::remote::{Loader, PollOutcome};
 use crate::sinks::Dispatcher;
 use crate::sources::kubernetes::Touched;
 
@@ -55,6 +56,8 @@ enum Wake {
     Stop,
     /// A ticket system holding change records is due for a poll.
     RecordsSourceDue,
+    /// The ticket-system poll task ended (boxed: its loaders come back with it).
+    RecordsPolled(Box<Result<Vec<(Loader, PollOutcome)>, tokio::task::JoinError>>),
     /// Boxed: a whole config, rare next to the other wake-ups.
     Reload(Box<Result<Config, ConfigError>>),
     Touched(Touched),
@@ -68,6 +71,9 @@ impl Daemon {
     pub async fn run(mut self, mut control: Control) -> Result<(), DaemonError> {
         let mut tasks = self.start_tasks().await?;
         let mut inputs = self.inputs();
+        // Ticket systems are polled on their own task from now on, the first poll at once.
+        self.background_remote = true;
+        self.start_record_polls();
         tracing::info!(
             sources = self.sources.len(),
             interval_secs = self.cfg.interval_secs,
@@ -117,8 +123,9 @@ impl Daemon {
                 match self.wait(&mut control, &mut inputs, next).await {
                     Wake::Interval => break,
                     Wake::Stop => break 'run,
-                    Wake::RecordsSourceDue => {
-                        self.refresh_record_sources().await;
+                    Wake::RecordsSourceDue => self.start_record_polls(),
+                    Wake::RecordsPolled(joined) => {
+                        self.finish_record_polls(*joined).await;
                         self.reload_records().await;
                     }
                     Wake::Reload(loaded) => self.on_reload(*loaded, &mut inputs).await,
@@ -190,15 +197,27 @@ impl Daemon {
 
     /// Wait until the next thing to do.
     async fn wait(
-        &self,
+        &mut self,
         control: &mut Control,
         inputs: &mut Inputs,
         next: tokio::time::Instant,
     ) -> Wake {
+        // While a poll task runs, its sources are out of `remote`: the others' next due time.
         let remote_due = self.remote.next_due();
+        let polling = self.remote_poll.is_some();
+        let polled = async {
+            match self.remote_poll.as_mut() {
+                Some(task) => task.await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = tokio::time::sleep_until(next) => Wake::Interval,
-            _ = sleep_until_some(remote_due) => Wake::RecordsSourceDue,
+            _ = sleep_until_some(remote_due), if !polling => Wake::RecordsSourceDue,
+            joined = polled => {
+                self.remote_poll = None;
+                Wake::RecordsPolled(Box::new(joined))
+            }
             _ = control.shutdown.cancelled() => Wake::Stop,
             Some(loaded) = control.reload.recv() => Wake::Reload(Box::new(loaded)),
             Some(first) = inputs.touched.recv() => Wake::Touched(first),

@@ -49,6 +49,8 @@ struct Shared {
     /// until the client hangs up); `endless_sent` counts its bytes.
     endless: Mutex<Option<String>>,
     endless_sent: AtomicUsize,
+    /// Milliseconds to wait before each answer (a slow ticket system).
+    delay_ms: AtomicUsize,
     base: String,
 }
 
@@ -80,6 +82,7 @@ impl FakeApi {
             forced: AtomicU16::new(0),
             endless: Mutex::new(None),
             endless_sent: AtomicUsize::new(0),
+            delay_ms: AtomicUsize::new(0),
             base: base.clone(),
         });
         let s = shared.clone();
@@ -110,6 +113,13 @@ impl FakeApi {
     /// Answer GETs of `path` with an endless body (None: back to the fixtures).
     pub fn endless_answer(&self, path: Option<&str>) {
         *self.shared.endless.lock().expect("lock") = path.map(str::to_string);
+    }
+
+    /// Wait this long before each answer from now on.
+    pub fn set_delay(&self, d: std::time::Duration) {
+        self.shared
+            .delay_ms
+            .store(d.as_millis() as usize, Ordering::SeqCst);
     }
 
     /// Bytes written by endless answers so far.
@@ -213,6 +223,10 @@ fn serve(conn: TcpStream, s: &Shared) {
             });
             endless(reader.get_mut(), s);
             return;
+        }
+        let delay = s.delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(delay as u64));
         }
         let (status, extra, text) = answer(s, &method, &target, &headers, &body);
         s.requests.lock().expect("lock").push(Received {

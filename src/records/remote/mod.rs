@@ -132,6 +132,8 @@ pub struct Loader {
     /// The outage a `records_source_stale` alert is out for (the last good poll's time, or
     /// the start): set by the daemon, cleared when the source answers again.
     pub stale_episode: Option<String>,
+    /// Position in the config (loaders polled on a task come back in this order).
+    order: usize,
 }
 
 impl Loader {
@@ -155,6 +157,7 @@ impl Loader {
             next_due: None,
             last_error: None,
             stale_episode: None,
+            order: 0,
         }
     }
 
@@ -250,9 +253,12 @@ impl RemoteRecords {
             );
         let mut loaders = Vec::new();
         let mut errs = Vec::new();
-        for (field, loader) in built {
+        for (i, (field, loader)) in built.enumerate() {
             match loader {
-                Ok(l) => loaders.push(l),
+                Ok(mut l) => {
+                    l.order = i;
+                    loaders.push(l)
+                }
                 Err(e) => errs.push(FieldError {
                     field,
                     message: match e {
@@ -315,6 +321,70 @@ impl RemoteRecords {
             out.push(outcome);
         }
         out
+    }
+
+    /// Take the due sources out and poll them on a task of their own, concurrently, so a
+    /// ticket system that answers slowly holds up no cycle; `finish` puts them back. `None`
+    /// when nothing is due. The cache is written on the blocking pool.
+    pub fn start_due(
+        &mut self,
+        settings: &ValidationSettings,
+        at: Timestamp,
+    ) -> Option<tokio::task::JoinHandle<Vec<(Loader, PollOutcome)>>> {
+        let now = tokio::time::Instant::now();
+        let (due, rest): (Vec<Loader>, Vec<Loader>) = std::mem::take(&mut self.loaders)
+            .into_iter()
+            .partition(|l| l.next_due.is_none_or(|d| d <= now));
+        self.loaders = rest;
+        if due.is_empty() {
+            return None;
+        }
+        let settings = settings.clone();
+        let cache_dir = self.cache_dir.clone();
+        Some(tokio::spawn(async move {
+            let polls = due.into_iter().map(|mut l| {
+                let settings = &settings;
+                async move {
+                    let outcome = l.poll(settings, at).await;
+                    (l, outcome)
+                }
+            });
+            let polled = futures::future::join_all(polls).await;
+            if let Some(dir) = cache_dir {
+                let good: Vec<(String, Snapshot)> = polled
+                    .iter()
+                    .filter(|(_, o)| o.result.is_ok())
+                    .map(|(l, _)| (l.name.clone(), l.snapshot.clone()))
+                    .collect();
+                let written = tokio::task::spawn_blocking(move || {
+                    good.into_iter()
+                        .filter_map(|(name, snap)| {
+                            write_cache(&dir, &name, &snap).err().map(|e| (name, e))
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .await
+                .unwrap_or_default();
+                for (source, e) in written {
+                    tracing::warn!(source = %source, error = %e, "cannot write the records cache; the set stays in memory");
+                }
+            }
+            polled
+        }))
+    }
+
+    /// Put the sources a `start_due` task polled back, each due again after its interval,
+    /// in config order. Returns what the polls did.
+    pub fn finish(&mut self, polled: Vec<(Loader, PollOutcome)>) -> Vec<PollOutcome> {
+        let now = tokio::time::Instant::now();
+        let mut outcomes = Vec::new();
+        for (mut l, o) in polled {
+            l.next_due = Some(now + l.interval);
+            self.loaders.push(l);
+            outcomes.push(o);
+        }
+        self.loaders.sort_by_key(|l| l.order);
+        outcomes
     }
 
     /// Poll every source now, whatever its schedule (`records check --sources`).
