@@ -7,7 +7,8 @@ multi-page path is tested against real HTTP. `--fail-page K` answers page K with
 RequestLimitExceeded error (HTTP 503), to test that a partial listing never yields deletes.
 `--split-gaad` serves IAM GetAccountAuthorizationDetails in four pages (users, groups, roles,
 policies) with IsTruncated/Marker, as AWS pages it and moto does not. `--throttle-iam` answers
-every IAM call with a Throttling error. Every other request is forwarded unchanged.
+every IAM call with a Throttling error. `--latency-ms N` delays every forwarded request (AWS's
+own latency, which moto does not have). Every other request is forwarded unchanged.
 GET /proxy/stats returns call counts as JSON. GET /proxy/empty?n=N answers the next N
 DescribeSecurityGroups calls with an empty, complete list (a wrong-account or broken answer
 that looks like a mass delete).
@@ -17,6 +18,7 @@ Usage: ec2_paging_proxy.py --upstream URL --page-size N [--fail-page K] [--split
 """
 import argparse
 import json
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -30,6 +32,7 @@ ap.add_argument("--fail-page", type=int, default=0)
 ap.add_argument("--port-file", required=True)
 ap.add_argument("--split-gaad", action="store_true")
 ap.add_argument("--throttle-iam", action="store_true")
+ap.add_argument("--latency-ms", type=int, default=0)
 args = ap.parse_args()
 stats = {"describe_security_groups_calls": 0, "pages_served": 0, "failures_served": 0, "gaad_calls": 0,
          "empty_served": 0}
@@ -52,6 +55,8 @@ class Proxy(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def forward(self, body):
+        if args.latency_ms:
+            time.sleep(args.latency_ms / 1000)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
         req = urllib.request.Request(args.upstream + self.path, data=body, headers=headers, method=self.command)
         try:

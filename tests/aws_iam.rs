@@ -365,3 +365,53 @@ async fn throttled_iam_pages_are_failures_not_deletes() {
         "throttling never turns into deletes"
     );
 }
+
+/// Not a pass/fail test: prints how long an IAM poll of an account with many users takes
+/// with the per-user calls one at a time (`burst = 1`) and concurrent (`burst = 32`), at a
+/// rate limit that does not bind, through a proxy that adds AWS-like latency (40 ms a call).
+/// `DRIFTWATCH_BENCH_IAM_USERS` (default 200) users.
+/// Run: `cargo test --test aws_iam -- --ignored --nocapture iam_poll_benchmark`.
+#[tokio::test]
+#[ignore = "benchmark"]
+async fn iam_poll_benchmark() {
+    let users: usize = std::env::var("DRIFTWATCH_BENCH_IAM_USERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
+    let moto = Moto::start();
+    let proxy = PagingProxy::start_with(&moto.url, 1000, 0, &["--latency-ms", "40"]);
+    let iam = iam_client(&moto.url);
+    for i in 0..users {
+        iam.create_user()
+            .user_name(format!("user-{i:05}"))
+            .send()
+            .await
+            .expect("user");
+    }
+    for burst in [1, 32] {
+        let env = Env::new(&Settings {
+            endpoint: &proxy.url,
+            services: "\"iam\"",
+            timeout_secs: 30,
+            ..Default::default()
+        });
+        let cfg = std::fs::read_to_string(&env.config).expect("config");
+        let cfg = cfg.replace(
+            "max_attempts = 1\n",
+            &format!("max_attempts = 1\nrequests_per_second = 10000\nburst = {burst}\n"),
+        );
+        std::fs::write(&env.config, cfg).expect("config");
+        let t = std::time::Instant::now();
+        let out = env.run(&["scan"]);
+        assert_eq!(out.code, 0, "{out}");
+        println!(
+            "iam poll, {users} users, per-user calls {}: {:.2} s",
+            if burst == 1 {
+                "one at a time"
+            } else {
+                "32 at once"
+            },
+            t.elapsed().as_secs_f64()
+        );
+    }
+}

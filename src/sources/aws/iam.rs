@@ -12,6 +12,7 @@ use aws_sdk_iam::types::{
     AccessKeyMetadata, AttachedPolicy, EntityType, GroupDetail, ManagedPolicyDetail, PolicyDetail,
     RoleDetail, Tag, UserDetail,
 };
+use futures::{StreamExt, TryStreamExt};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
@@ -25,6 +26,8 @@ pub struct IamSource {
     client: aws_sdk_iam::Client,
     throttle: Arc<Throttle>,
     check: Arc<super::identity::AccountCheck>,
+    /// Users whose per-user calls run at once (the bucket's burst, 1 to 32).
+    per_user_concurrency: usize,
 }
 
 impl IamSource {
@@ -33,6 +36,7 @@ impl IamSource {
         client: aws_sdk_iam::Client,
         throttle: Arc<Throttle>,
         check: Arc<super::identity::AccountCheck>,
+        per_user_concurrency: usize,
     ) -> Self {
         IamSource {
             scope: Scope::Aws {
@@ -42,6 +46,7 @@ impl IamSource {
             client,
             throttle,
             check,
+            per_user_concurrency: per_user_concurrency.clamp(1, 32),
         }
     }
 
@@ -94,15 +99,28 @@ impl IamSource {
                 break;
             }
         }
+        // Two calls per user (ListAccessKeys, GetLoginProfile): thousands in a large account,
+        // so they run concurrently (at most `per_user_concurrency` users at once), each still
+        // taking its token from the account's bucket, which sets the pace. The first failure
+        // fails the listing.
+        let names: Vec<String> = gaad
+            .users
+            .iter()
+            .filter_map(|u| u.user_name().map(str::to_string))
+            .collect();
+        let per_user: Vec<(String, Vec<AccessKeyMetadata>, bool)> = futures::stream::iter(names)
+            .map(|name| async move {
+                let keys = self.access_keys(&name).await?;
+                let console = self.has_login_profile(&name).await?;
+                Ok::<_, (FailureKind, String)>((name, keys, console))
+            })
+            .buffer_unordered(self.per_user_concurrency)
+            .try_collect()
+            .await?;
         let mut extra = PerUser::default();
-        for u in &gaad.users {
-            let Some(name) = u.user_name() else { continue };
-            extra
-                .keys
-                .insert(name.to_string(), self.access_keys(name).await?);
-            extra
-                .console
-                .insert(name.to_string(), self.has_login_profile(name).await?);
+        for (name, keys, console) in per_user {
+            extra.keys.insert(name.clone(), keys);
+            extra.console.insert(name, console);
         }
         normalize(&self.scope, &gaad, &extra).map_err(|m| (FailureKind::InvalidResponse, m))
     }

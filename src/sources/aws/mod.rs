@@ -115,6 +115,7 @@ impl AwsConfig {
                     aws_sdk_iam::Client::from_conf(conf),
                     throttle("aws.iam"),
                     check.clone(),
+                    self.burst as usize,
                 )));
             }
         }
