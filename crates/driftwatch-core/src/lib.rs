@@ -16,6 +16,7 @@
 // Tests read their fixtures from disk; the library itself never does.
 #![cfg_attr(test, allow(clippy::disallowed_methods, clippy::disallowed_types))]
 
+pub mod cloudtrail;
 pub mod diff;
 pub mod engine;
 pub mod matcher;
