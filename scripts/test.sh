@@ -3,7 +3,7 @@
 # sqlite3, promtool, systemd-analyze, Alertmanager and Chromium from Debian when missing; etcd
 # and a kube-apiserver built from Debian's kubernetes source package (scripts/k8s_build.sh); the manifest and Dockerfile
 # linters into a venv by scripts/validate_deploy.sh), then runs every unit and integration
-# test.
+# test, then the chaos suite (scripts/chaos.sh).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -18,3 +18,5 @@ DRIFTWATCH_K8S_BIN=$("$ROOT/scripts/k8s_build.sh" | tail -1)
 export DRIFTWATCH_K8S_BIN
 echo "==> cargo test (moto: $DRIFTWATCH_MOTO_SERVER)"
 cargo test --all-targets "$@"
+# The chaos suite: faults in front of moto, kill -9, a sink outage (ignored by cargo test).
+"$ROOT/scripts/chaos.sh"

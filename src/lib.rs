@@ -15,6 +15,7 @@ pub mod clock;
 pub mod config;
 pub use driftwatch_core::{diff, engine, matcher, model, obligations, rules};
 pub mod daemon;
+pub mod failpoint;
 pub mod http_client;
 pub mod metrics;
 pub mod records;

@@ -419,6 +419,7 @@ impl Inner {
                 stats.delivered += 1;
                 self.succeeded(&row.sink);
                 self.metrics.alerts_delivered.get_or_create(&labels).inc();
+                crate::failpoint::hit("sinks.delivered");
                 self.store.call(move |db| db.outbox_delivered(id, t)).await
             }
             Err(e)

@@ -175,6 +175,7 @@ impl Db {
             )?;
         }
         let seqs = write_events(&tx, w.at, &w.events, &w.drifts, &w.outbox)?;
+        crate::failpoint::hit("store.commit_cycle");
         tx.commit()?;
         Ok(seqs)
     }
