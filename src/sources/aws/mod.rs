@@ -3,6 +3,7 @@
 //! region) and service; every poll first checks that the credentials answer for the
 //! configured account (`identity`).
 
+pub mod complete;
 pub mod ec2;
 pub mod iam;
 pub mod identity;
@@ -84,6 +85,7 @@ impl AwsConfig {
             };
             let sts_conf = aws_sdk_sts::config::Builder::from(&account_conf)
                 .region(aws_config::Region::new(home.clone()))
+                .interceptor(complete::WholeAnswers)
                 .build();
             let check = Arc::new(identity::AccountCheck::new(
                 account.id.clone(),
@@ -95,6 +97,7 @@ impl AwsConfig {
                 for region in account.regions.as_ref().unwrap_or(&self.regions) {
                     let conf = aws_sdk_ec2::config::Builder::from(&account_conf)
                         .region(aws_config::Region::new(region.clone()))
+                        .interceptor(complete::WholeAnswers)
                         .build();
                     sources.push(Box::new(ec2::Ec2Source::new(
                         Scope::Aws {
@@ -109,7 +112,9 @@ impl AwsConfig {
                 }
             }
             if self.services.contains(&AwsService::Iam) {
-                let conf = aws_sdk_iam::config::Builder::from(&account_conf).build();
+                let conf = aws_sdk_iam::config::Builder::from(&account_conf)
+                    .interceptor(complete::WholeAnswers)
+                    .build();
                 sources.push(Box::new(iam::IamSource::new(
                     account.id.clone(),
                     aws_sdk_iam::Client::from_conf(conf),
