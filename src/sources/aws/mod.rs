@@ -165,6 +165,13 @@ where
                 | "InvalidClientTokenId"
                 | "ExpiredToken"
                 | "OptInRequired" => FailureKind::Denied,
+                "InternalError"
+                | "InternalFailure"
+                | "InternalServerError"
+                | "ServiceUnavailable"
+                | "ServiceUnavailableException"
+                | "Unavailable"
+                | "ServiceFailure" => FailureKind::Server,
                 "" if matches!(err, SdkError::ResponseError(_)) => FailureKind::InvalidResponse,
                 _ => FailureKind::Other,
             };
@@ -191,4 +198,37 @@ fn aws_smithy_error_text<E: std::error::Error + 'static, R: std::fmt::Debug>(
         src = s.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ec2::error::{ErrorMetadata, SdkError};
+    use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsError;
+
+    use super::*;
+
+    /// (error code AWS answered, failure kind)
+    #[test]
+    fn service_errors_by_code() {
+        let cases = [
+            ("RequestLimitExceeded", FailureKind::Throttled),
+            ("Throttling", FailureKind::Throttled),
+            ("UnauthorizedOperation", FailureKind::Denied),
+            ("ExpiredToken", FailureKind::Denied),
+            ("InternalError", FailureKind::Server),
+            ("ServiceUnavailable", FailureKind::Server),
+            ("InvalidGroup.NotFound", FailureKind::Other),
+        ];
+        for (code, want) in cases {
+            let e: SdkError<DescribeSecurityGroupsError, ()> = SdkError::service_error(
+                DescribeSecurityGroupsError::generic(
+                    ErrorMetadata::builder().code(code).message("m").build(),
+                ),
+                (),
+            );
+            let (kind, message) = classify(&e);
+            assert_eq!(kind, want, "{code}");
+            assert_eq!(message, format!("{code}: m"));
+        }
+    }
 }

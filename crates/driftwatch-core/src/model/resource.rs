@@ -210,6 +210,9 @@ pub enum FailureKind {
     /// The credentials answer for another account than the scope's (`GetCallerIdentity`):
     /// listing with them would show another account's state as this one's.
     WrongAccount,
+    /// The service answered with its own failure (HTTP 5xx, `InternalError`,
+    /// `ServiceUnavailable`): worth retrying, nothing wrong on our side.
+    Server,
     Timeout,
     InvalidResponse,
     Other,
@@ -222,6 +225,7 @@ impl FailureKind {
             FailureKind::Unreachable => "unreachable",
             FailureKind::Denied => "denied",
             FailureKind::WrongAccount => "wrong_account",
+            FailureKind::Server => "server_error",
             FailureKind::Timeout => "timeout",
             FailureKind::InvalidResponse => "invalid_response",
             FailureKind::Other => "other",
