@@ -20,33 +20,12 @@ fn iam_client(url: &str) -> aws_sdk_iam::Client {
 
 /// An EC2 client in another account, through STS AssumeRole (moto lands later calls there).
 async fn ec2_in(url: &str, account: &str) -> aws_sdk_ec2::Client {
-    let sts = aws_sdk_sts::Client::from_conf(
-        aws_sdk_sts::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(REGION))
-            .endpoint_url(url)
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
-            .build(),
-    );
-    let c = sts
-        .assume_role()
-        .role_arn(format!("arn:aws:iam::{account}:role/seed"))
-        .role_session_name("seed")
-        .send()
-        .await
-        .expect("assume role");
-    let c = c.credentials().expect("credentials");
+    let (key, secret, token) = assumed_credentials(url, account).await;
     let conf = aws_sdk_ec2::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(REGION))
         .endpoint_url(url)
-        .credentials_provider(Credentials::new(
-            c.access_key_id(),
-            c.secret_access_key(),
-            Some(c.session_token().to_string()),
-            None,
-            "assumed",
-        ))
+        .credentials_provider(Credentials::new(key, secret, Some(token), None, "assumed"))
         .build();
     aws_sdk_ec2::Client::from_conf(conf)
 }

@@ -146,32 +146,6 @@ async fn the_guard_can_be_turned_off() {
     assert_eq!(hook.requests().len(), 14);
 }
 
-/// Temporary credentials of a role in `account` (moto lands their calls in that account).
-async fn credentials_in(url: &str, account: &str) -> (String, String, String) {
-    use aws_sdk_sts::config::{BehaviorVersion, Credentials, Region};
-    let sts = aws_sdk_sts::Client::from_conf(
-        aws_sdk_sts::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(REGION))
-            .endpoint_url(url)
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
-            .build(),
-    );
-    let out = sts
-        .assume_role()
-        .role_arn(format!("arn:aws:iam::{account}:role/other"))
-        .role_session_name("other")
-        .send()
-        .await
-        .expect("assume role");
-    let c = out.credentials().expect("credentials");
-    (
-        c.access_key_id().to_string(),
-        c.secret_access_key().to_string(),
-        c.session_token().to_string(),
-    )
-}
-
 /// The base credentials switch to another account (a wrong profile or key in the
 /// environment): without the check, that account's empty state reads as every resource of
 /// the configured one deleted. Every poll fails as `wrong_account` instead (state kept,
@@ -185,7 +159,7 @@ async fn credentials_of_another_account_never_count_as_a_poll() {
     let out = env.run(&["scan"]);
     assert_eq!(out.code, 0, "baseline: {out}");
 
-    let (key, secret, token) = credentials_in(&moto.url, "222222222222").await;
+    let (key, secret, token) = assumed_credentials(&moto.url, "222222222222").await;
     for _ in 0..2 {
         let out: Out = env
             .command(&["scan"])

@@ -12,6 +12,32 @@ use super::*;
 use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_ec2::types::{IpPermission, IpRange};
 
+/// Temporary credentials of a role in `account`, through STS AssumeRole against moto (which
+/// lands later calls made with them in that account): key id, secret, session token.
+pub async fn assumed_credentials(url: &str, account: &str) -> (String, String, String) {
+    let sts = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(url)
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+            .build(),
+    );
+    let out = sts
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{account}:role/seed"))
+        .role_session_name("seed")
+        .send()
+        .await
+        .expect("assume role");
+    let c = out.credentials().expect("credentials");
+    (
+        c.access_key_id().to_string(),
+        c.secret_access_key().to_string(),
+        c.session_token().to_string(),
+    )
+}
+
 /// moto's server on its own port; killed on drop.
 pub struct Moto {
     child: Child,
