@@ -65,6 +65,7 @@ fn entry(i: u64, at: Timestamp) -> ChangeEntry {
         alert_suppressed: false,
         revert_by: None,
         record_url: None,
+        attribution: None,
     }
 }
 

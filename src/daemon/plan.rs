@@ -121,13 +121,28 @@ pub fn plan(
                 changes: Vec::new(),
             }
         }
-        (Evaluation::Failed, Outcome::Complete(_)) => {
+        (Evaluation::Failed, Outcome::Complete(_) | Outcome::Part(_))
+        | (Evaluation::Baseline { .. }, Outcome::Part(_)) => {
             return Err(InconsistentEvaluation(scope.to_string()));
+        }
+        // A targeted re-read (an event named the resource): its changes are decided like a
+        // poll's, but it says nothing about the scope's health, the rest of its state or
+        // the kinds it watches, so blindness, the mass-delete guard and the purge are the
+        // complete polls' to decide.
+        (Evaluation::Compared { changes }, Outcome::Part(part)) => {
+            compared(settings, facts, &mut write, &changes, at);
+            ScopeReport {
+                scope,
+                status: ScopeStatus::Compared,
+                resources: part.resources.len(),
+                exposures: Vec::new(),
+                changes,
+            }
         }
         (Evaluation::Baseline { exposures }, outcome) => {
             let resources = match outcome {
                 Outcome::Complete(r) => r,
-                Outcome::Failed { .. } => Vec::new(),
+                Outcome::Failed { .. } | Outcome::Part(_) => Vec::new(),
             };
             write.events.push(LedgerEvent::Baseline {
                 scope: scope.to_string(),
@@ -162,7 +177,7 @@ pub fn plan(
         (Evaluation::Compared { changes }, outcome) => {
             let observed = match &outcome {
                 Outcome::Complete(r) => r.len(),
-                Outcome::Failed { .. } => 0,
+                Outcome::Failed { .. } | Outcome::Part(_) => 0,
             };
             if !facts.unwatched.is_empty() {
                 purge(facts, &mut write, at);
@@ -542,6 +557,7 @@ fn change_entry(ev: &Evaluated) -> ChangeEntry {
         alert_suppressed: false,
         revert_by: None,
         record_url: None,
+        attribution: c.attribution.as_ref().map(Into::into),
     }
 }
 

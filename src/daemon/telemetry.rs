@@ -60,6 +60,7 @@ impl Daemon {
     ) {
         let (result, failure) = match outcome {
             Outcome::Complete(_) => ("complete", None),
+            Outcome::Part(_) => ("part", None),
             Outcome::Failed { kind, .. } => ("failed", Some(kind.as_str())),
         };
         self.metrics

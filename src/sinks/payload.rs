@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::EventKind;
 use crate::model::{Action, Severity};
-use crate::store::ledger::{ChangeEntry, LedgerField, LedgerFinding};
+use crate::store::ledger::{ChangeEntry, LedgerAttribution, LedgerField, LedgerFinding};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -51,6 +51,9 @@ pub struct Alert {
     /// The covering record's ticket, when it was imported from GitHub, Jira or Linear.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_url: Option<String>,
+    /// Who made the change and the CloudTrail event that proves it (`actor` is its label).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<LedgerAttribution>,
 }
 
 impl Alert {
@@ -117,6 +120,7 @@ pub fn alert_for_change(c: &ChangeEntry, event: EventKind) -> Alert {
         resolved_at: None,
         group: None,
         record_skeleton: None,
+        attribution: c.attribution.clone(),
     }
 }
 
@@ -154,6 +158,7 @@ pub fn alert_for_system(
         resolved_at: None,
         group: None,
         record_skeleton: None,
+        attribution: None,
     }
 }
 

@@ -39,6 +39,7 @@ fn entry() -> ChangeEntry {
         alert_suppressed: false,
         revert_by: None,
         record_url: None,
+        attribution: None,
     }
 }
 

@@ -63,6 +63,49 @@ pub struct ChangeEntry {
     /// The covering record's ticket (imported records), for alerts and the report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_url: Option<String>,
+    /// The evidence behind `actor` (a CloudTrail event), when one proves it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<LedgerAttribution>,
+}
+
+/// Who made a change and the event that proves it, as the ledger and alerts carry it (the
+/// wire form of `model::Attribution`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerAttribution {
+    pub actor: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<String>,
+    pub identity_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<String>,
+    pub client: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    pub event_name: String,
+    pub event_id: String,
+    pub event_time: String,
+    /// `event` (EventBridge) or `lookup` (LookupEvents).
+    pub via: String,
+}
+
+impl From<&crate::model::Attribution> for LedgerAttribution {
+    fn from(a: &crate::model::Attribution) -> Self {
+        LedgerAttribution {
+            actor: a.actor.clone(),
+            person: a.person.clone(),
+            identity_type: a.identity_type.clone(),
+            arn: a.arn.clone(),
+            source_ip: a.source_ip.clone(),
+            client: a.client.clone(),
+            user_agent: a.user_agent.clone(),
+            event_name: a.event_name.clone(),
+            event_id: a.event_id.clone(),
+            event_time: a.event_time.clone(),
+            via: a.via.clone(),
+        }
+    }
 }
 
 /// Why a drift stopped needing attention.

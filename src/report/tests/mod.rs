@@ -81,6 +81,7 @@ fn change(id: &str, at: &str, decision: DecisionKind, record: Option<&str>) -> V
         alert_suppressed: false,
         revert_by: None,
         record_url: None,
+        attribution: None,
     })))
 }
 

@@ -104,6 +104,7 @@ fn end_ports(obs: &crate::model::Observation) -> Vec<(String, Value)> {
             })
             .collect(),
         crate::model::Outcome::Failed { message, .. } => panic!("poll failed: {message}"),
+        crate::model::Outcome::Part(_) => panic!("a watch poll is complete, not a part"),
     }
 }
 

@@ -30,6 +30,40 @@ pub struct TrailEvent {
     pub target: Option<Target>,
     /// The call failed (`AccessDenied`, ...): it changed nothing.
     pub error_code: Option<String>,
+    /// The access key an access-key call names (`DeleteAccessKey`'s, `CreateAccessKey`'s
+    /// new one): a re-read of the user covers it even once it is gone.
+    pub access_key_id: Option<String>,
+}
+
+impl TrailEvent {
+    /// The evidence this event gives about who made the change. `via`: `event` or `lookup`.
+    pub fn attribution(&self, via: &str) -> crate::model::Attribution {
+        crate::model::Attribution {
+            actor: self.actor.label(),
+            person: self.actor.person.clone(),
+            identity_type: self.actor.kind.as_str().to_string(),
+            arn: self.actor.arn.clone(),
+            source_ip: self.source_ip.clone(),
+            client: self.client.as_str().to_string(),
+            user_agent: self.user_agent.clone(),
+            event_name: self.event_name.clone(),
+            event_id: self.event_id.clone(),
+            event_time: self.event_time.to_string(),
+            via: via.to_string(),
+        }
+    }
+
+    /// The scope the target lives in: IAM is global (`global`), EC2 regional.
+    pub fn scope(&self) -> Option<crate::model::Scope> {
+        let region = match self.target.as_ref()? {
+            Target::SecurityGroup { .. } => self.region.as_str(),
+            _ => "global",
+        };
+        (!self.account.is_empty()).then(|| crate::model::Scope::Aws {
+            account: self.account.as_str().into(),
+            region: region.into(),
+        })
+    }
 }
 
 /// The resource a call touched, as specific as the event says.
@@ -223,6 +257,9 @@ fn from_record(r: &Value, at: &'static str) -> Result<TrailEvent, TrailError> {
         user_agent,
         target,
         error_code,
+        access_key_id: str_at(r, &["requestParameters", "accessKeyId"])
+            .or_else(|| str_at(r, &["responseElements", "accessKey", "accessKeyId"]))
+            .map(str::to_string),
     })
 }
 

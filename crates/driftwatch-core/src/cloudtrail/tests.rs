@@ -372,3 +372,48 @@ mod props {
         }
     }
 }
+
+/// Access-key calls name the key (in the request, or the new key in the response), and IAM
+/// targets live in the account's `global` scope while groups keep the event's region.
+#[test]
+fn access_keys_and_scopes() {
+    let delete = record(
+        "DeleteAccessKey",
+        "iam.amazonaws.com",
+        r#"{"userName":"svc-etl","accessKeyId":"AKIAOLD"}"#,
+        "null",
+        BOB,
+    );
+    let e = parse(&delete).expect("event");
+    assert_eq!(e.access_key_id.as_deref(), Some("AKIAOLD"));
+    assert_eq!(
+        e.scope().map(|s| s.to_string()).as_deref(),
+        Some("aws:123456789012:global")
+    );
+    let create = record(
+        "CreateAccessKey",
+        "iam.amazonaws.com",
+        r#"{"userName":"svc-etl"}"#,
+        r#"{"accessKey":{"userName":"svc-etl","accessKeyId":"AKIANEW","status":"Active"}}"#,
+        BOB,
+    );
+    assert_eq!(
+        parse(&create).expect("event").access_key_id.as_deref(),
+        Some("AKIANEW")
+    );
+    let sg = parse(&envelope(AUTHORIZE_BY_SSO)).expect("event");
+    assert_eq!(
+        sg.scope().map(|s| s.to_string()).as_deref(),
+        Some("aws:123456789012:eu-west-1")
+    );
+    let a = sg.attribution("event");
+    assert_eq!(
+        a.actor,
+        "alice@example.com (SSO, permission set AdministratorAccess)"
+    );
+    assert_eq!(a.identity_type, "identity_center");
+    assert_eq!(a.client, "console");
+    assert_eq!(a.source_ip.as_deref(), Some("203.0.113.7"));
+    assert_eq!(a.event_id, "a1b2c3d4-0000-4000-8000-000000000002");
+    assert_eq!(a.event_time, "2026-12-03T10:00:00Z");
+}

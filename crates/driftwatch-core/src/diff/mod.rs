@@ -133,11 +133,8 @@ fn merge<'a>(digests: &'a [Digest], current: &'a [Resource], mut visit: impl FnM
 /// The keys whose full stored rows a diff of this observation needs: those it modifies or
 /// deletes. Empty in steady state and for a failed observation.
 pub fn rows_needed(previous: &[Digest], observation: &Observation) -> Vec<(Kind, String)> {
-    let Outcome::Complete(current) = &observation.outcome else {
-        return Vec::new();
-    };
     let mut sorted;
-    let digests = if previous
+    let mut digests = if previous
         .windows(2)
         .all(|w| digest_key(&w[0]) < digest_key(&w[1]))
     {
@@ -147,6 +144,18 @@ pub fn rows_needed(previous: &[Digest], observation: &Observation) -> Vec<(Kind,
         sorted.sort_by(|a, b| digest_key(a).cmp(&digest_key(b)));
         sorted.dedup_by(|a, b| a.kind == b.kind && a.id == b.id);
         &sorted[..]
+    };
+    let covered_digests;
+    let covered_now;
+    let current = match &observation.outcome {
+        Outcome::Complete(current) => current,
+        Outcome::Part(part) => {
+            covered_digests = covered(digests, &part.coverage);
+            digests = &covered_digests;
+            covered_now = covered_resources(part);
+            &covered_now
+        }
+        Outcome::Failed { .. } => return Vec::new(),
     };
     let mut out = Vec::new();
     merge(digests, current, |step| match step {
@@ -161,14 +170,23 @@ pub fn rows_needed(previous: &[Digest], observation: &Observation) -> Vec<(Kind,
 /// A failed observation yields no changes at all: a listing that did not complete can never
 /// be read as deletions (DESIGN invariant 1).
 pub fn diff(previous: &Previous, observation: &Observation) -> Vec<Change> {
-    let current = match &observation.outcome {
-        Outcome::Complete(resources) => resources,
+    let covered_digests;
+    let covered_now;
+    let (digests, current) = match &observation.outcome {
+        Outcome::Complete(resources) => (&previous.digests[..], resources),
+        // A targeted re-read answers for its coverage only: the rest of the stored state is
+        // neither compared nor deleted.
+        Outcome::Part(part) => {
+            covered_digests = covered(&previous.digests, &part.coverage);
+            covered_now = covered_resources(part);
+            (&covered_digests[..], &covered_now)
+        }
         Outcome::Failed { .. } => return Vec::new(),
     };
     let at = observation.observed_at;
     let scope = &observation.scope;
     let mut changes = Vec::new();
-    merge(&previous.digests, current, |step| match step {
+    merge(digests, current, |step| match step {
         Step::Created(now) => changes.push(
             Change::new(
                 now.key.clone(),
@@ -208,8 +226,33 @@ pub fn diff(previous: &Previous, observation: &Observation) -> Vec<Change> {
             ));
         }
     });
+    if let Outcome::Part(part) = &observation.outcome {
+        changes = changes
+            .into_iter()
+            .map(|c| c.with_attribution(part.attribution.clone()))
+            .collect();
+    }
     changes.sort_by(|a, b| a.key.cmp(&b.key));
     changes
+}
+
+/// The stored digests a targeted re-read answers for, in key order.
+fn covered(digests: &[Digest], coverage: &crate::model::Coverage) -> Vec<Digest> {
+    digests
+        .iter()
+        .filter(|d| coverage.covers(&d.kind, &d.id))
+        .cloned()
+        .collect()
+}
+
+/// The listed resources within the read's coverage (a resource outside it is not the read's
+/// to answer for).
+fn covered_resources(part: &crate::model::Part) -> Vec<Resource> {
+    part.resources
+        .iter()
+        .filter(|r| part.coverage.covers(&r.key.kind, &r.key.id))
+        .cloned()
+        .collect()
 }
 
 /// Field-level differences between two versions (either may be absent), as dotted paths into

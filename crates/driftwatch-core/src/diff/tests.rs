@@ -191,3 +191,84 @@ fn a_missing_row_still_reports_the_change() {
     assert_eq!(summary(&got), vec![(Action::Delete, ssh.key.id.clone())]);
     assert_eq!(got[0].before.as_ref().map(Resource::hash), Some(ssh.hash()));
 }
+
+fn part(resources: Vec<Resource>, coverage: crate::model::Coverage) -> Observation {
+    Observation {
+        scope: scope(),
+        observed_at: at("2026-11-21T10:00:00Z"),
+        outcome: Outcome::Part(crate::model::Part {
+            coverage,
+            resources,
+            attribution: Some(crate::model::Attribution {
+                actor: "alice via role Admin".into(),
+                person: Some("alice".into()),
+                identity_type: "assumed_role".into(),
+                arn: None,
+                source_ip: Some("203.0.113.7".into()),
+                client: "console".into(),
+                user_agent: None,
+                event_name: "AuthorizeSecurityGroupIngress".into(),
+                event_id: "e-1".into(),
+                event_time: "2026-11-21T09:59:58Z".into(),
+                via: "event".into(),
+            }),
+        }),
+    }
+}
+
+fn group_coverage(g: &str) -> crate::model::Coverage {
+    use crate::model::{IdMatch, Kind};
+    crate::model::Coverage::new()
+        .with(Kind::Ec2SecurityGroup, IdMatch::Exact(g.into()))
+        .with(Kind::Ec2SecurityGroupRule, IdMatch::Prefix(format!("{g}/")))
+}
+
+/// A targeted re-read of one group compares that group only: the other group's rules are
+/// neither deleted nor compared, the group's own missing rule is deleted, and every change
+/// carries the event's attribution (deletes too).
+#[test]
+fn a_targeted_read_answers_for_its_coverage_only() {
+    let other = res(rule("sg-2", "tcp", 5432, 5432, "10.0.0.0/8"));
+    let kept = res(rule("sg-1", "tcp", 443, 443, "0.0.0.0/0"));
+    let gone = res(rule("sg-1", "tcp", 80, 80, "0.0.0.0/0"));
+    let opened = res(rule("sg-1", "tcp", 22, 22, "0.0.0.0/0"));
+    // A resource outside the coverage in the answer is not the read's to report.
+    let stray = res(rule("sg-3", "tcp", 25, 25, "0.0.0.0/0"));
+    let before = [other.clone(), kept.clone(), gone.clone()];
+    let obs = part(
+        vec![kept.clone(), opened.clone(), stray],
+        group_coverage("sg-1"),
+    );
+    let changes = diff(&before, &obs);
+    assert_eq!(
+        summary(&changes),
+        vec![
+            (Action::Create, opened.key.id.clone()),
+            (Action::Delete, gone.key.id.clone()),
+        ]
+    );
+    for c in &changes {
+        assert_eq!(
+            c.actor.as_deref(),
+            Some("alice via role Admin"),
+            "{}",
+            c.key
+        );
+        assert_eq!(
+            c.attribution.as_ref().map(|a| a.event_id.as_str()),
+            Some("e-1")
+        );
+    }
+    let digests: Vec<Digest> = before.iter().map(Resource::digest).collect();
+    assert_eq!(
+        rows_needed(&digests, &obs),
+        vec![(gone.key.kind.clone(), gone.key.id.clone())],
+        "only the covered delete needs its row"
+    );
+    // A read of a group that is gone (empty answer) deletes just that group's rules.
+    let changes = diff(&before, &part(Vec::new(), group_coverage("sg-2")));
+    assert_eq!(
+        summary(&changes),
+        vec![(Action::Delete, other.key.id.clone())]
+    );
+}

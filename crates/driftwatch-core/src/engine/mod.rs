@@ -139,6 +139,15 @@ pub fn evaluate(
     let resources = match &observation.outcome {
         Outcome::Failed { .. } => return Evaluation::Failed,
         Outcome::Complete(r) => r,
+        // A targeted re-read of a scope without a baseline changes nothing: the first
+        // complete poll makes the baseline. Only AWS sources read parts, whose rules need
+        // no scope context.
+        Outcome::Part(_) if previous.is_none() => {
+            return Evaluation::Compared {
+                changes: Vec::new(),
+            };
+        }
+        Outcome::Part(p) => &p.resources,
     };
     // Only Kubernetes rules look across the scope (which roles grant everything, which
     // namespaces have a NetworkPolicy); AWS scopes skip the pass.

@@ -77,6 +77,8 @@ pub struct Change {
     pub observed_at: Timestamp,
     /// Who made it, when the source knows (CloudTrail user, Kubernetes field manager).
     pub actor: Option<String>,
+    /// The evidence behind `actor` when an event proves it (CloudTrail).
+    pub attribution: Option<super::attribution::Attribution>,
     pub fingerprint: String,
 }
 
@@ -102,6 +104,7 @@ impl Change {
             fields,
             observed_at,
             actor: None,
+            attribution: None,
             fingerprint: sha256_hex(material.as_bytes()),
         }
     }
@@ -109,6 +112,16 @@ impl Change {
     /// The same change attributed to `actor` (not part of the fingerprint).
     pub fn with_actor(mut self, actor: Option<String>) -> Self {
         self.actor = actor;
+        self
+    }
+
+    /// The same change attributed by an event's evidence: its actor label replaces the
+    /// source's (a Kubernetes field manager names a tool, an event names a person).
+    pub fn with_attribution(mut self, a: Option<super::attribution::Attribution>) -> Self {
+        if let Some(a) = a {
+            self.actor = Some(a.actor.clone());
+            self.attribution = Some(a);
+        }
         self
     }
 

@@ -1,8 +1,10 @@
 //! The domain types every other module speaks: keys, resources, observations, changes,
 //! findings, change records and decisions. Pure data; depends on nothing in this crate.
 
+pub mod attribution;
 pub mod aws;
 pub mod change;
+pub mod coverage;
 pub mod decision;
 pub mod event;
 pub mod finding;
@@ -11,7 +13,9 @@ pub mod key;
 pub mod record;
 pub mod resource;
 
+pub use attribution::Attribution;
 pub use change::{Action, Change, DriftId, FieldChange};
+pub use coverage::{Coverage, IdMatch, Part};
 pub use decision::{Decision, DecisionKind, ViolationKind};
 pub use event::EventKind;
 pub use finding::{Finding, RuleId, Severity};

@@ -246,7 +246,13 @@ pub struct Observation {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
     Complete(Vec<Resource>),
-    Failed { kind: FailureKind, message: String },
+    /// A targeted re-read of part of the scope (one security group, one IAM entity): the
+    /// whole current state of what its coverage names, nothing about the rest.
+    Part(super::coverage::Part),
+    Failed {
+        kind: FailureKind,
+        message: String,
+    },
 }
 
 /// Canonical JSON: object keys sorted, no whitespace. Used for content hashes and the ledger.
