@@ -13,7 +13,7 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub use driftwatch_core::{diff, engine, matcher, model, obligations, rules};
+pub use driftwatch_core::{cloudtrail, diff, engine, matcher, model, obligations, rules};
 pub mod daemon;
 pub mod failpoint;
 pub mod http_client;

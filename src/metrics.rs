@@ -65,6 +65,20 @@ pub struct KubeEventLabels {
     pub event: String,
 }
 
+/// What became of a CloudTrail event from the queue (`received`, `invalid`, `ignored`,
+/// `matched`, `unmatched`, `reread_failed`, `lagging`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AwsEventLabels {
+    pub outcome: String,
+}
+
+/// A failure of the event queue itself, by kind.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueueErrorLabels {
+    pub call: String,
+    pub kind: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BuildLabels {
     pub version: String,
@@ -106,6 +120,12 @@ pub struct Metrics {
     pub config_reloads: Family<ErrorLabels, Counter>,
     pub kube_watch_events: Family<KubeEventLabels, Counter>,
     pub kube_detection: Histogram,
+    pub aws_events: Family<AwsEventLabels, Counter>,
+    pub aws_event_queue_errors: Family<QueueErrorLabels, Counter>,
+    /// From CloudTrail's `eventTime` to the event's arrival from the queue.
+    pub aws_event_lag: Histogram,
+    /// From the event's arrival to its re-read decided and committed.
+    pub aws_event_decision: Histogram,
     pub record_sources: RecordSourceMetrics,
 }
 
@@ -157,6 +177,10 @@ impl Metrics {
             config_reloads: Family::default(),
             kube_watch_events: Family::default(),
             kube_detection: duration_histogram(),
+            aws_events: Family::default(),
+            aws_event_queue_errors: Family::default(),
+            aws_event_lag: Histogram::new(exponential_buckets(0.5, 2.0, 14)),
+            aws_event_decision: duration_histogram(),
             record_sources: RecordSourceMetrics::default(),
         };
         m.record_sources.register(&mut r);
@@ -285,6 +309,26 @@ impl Metrics {
             "driftwatch_kubernetes_detection_seconds",
             "From a Kubernetes watch event to its changes decided and committed (ledger and outbox)",
             m.kube_detection.clone(),
+        );
+        r.register(
+            "driftwatch_aws_events",
+            "CloudTrail events from the queue by outcome: received, invalid, ignored (nothing watched), matched (a change attributed to it), unmatched (its re-read found no change it explains), reread_failed, lagging",
+            m.aws_events.clone(),
+        );
+        r.register(
+            "driftwatch_aws_event_queue_errors",
+            "Failed calls to the event queue (ReceiveMessage, DeleteMessageBatch) by failure kind",
+            m.aws_event_queue_errors.clone(),
+        );
+        r.register(
+            "driftwatch_aws_event_lag_seconds",
+            "From a CloudTrail event's eventTime to its arrival from the queue",
+            m.aws_event_lag.clone(),
+        );
+        r.register(
+            "driftwatch_aws_event_decision_seconds",
+            "From a CloudTrail event's arrival to its re-read decided and committed (ledger and outbox)",
+            m.aws_event_decision.clone(),
         );
         Metrics {
             registry: Arc::new(r),

@@ -38,6 +38,112 @@ pub struct AwsConfig {
     /// Calls allowed at once before the average applies.
     #[serde(default = "default_burst")]
     pub burst: u32,
+    /// CloudTrail events delivered by EventBridge to an SQS queue: each change is re-read
+    /// and decided within seconds and attributed to its caller. The poll stays the backstop.
+    #[serde(default)]
+    pub events: Option<AwsEventsConfig>,
+}
+
+/// `[aws.events]`: the queue EventBridge delivers CloudTrail management events to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsEventsConfig {
+    /// `https://sqs.REGION.amazonaws.com/ACCOUNT/NAME`.
+    pub queue_url: String,
+    /// The queue's region. Default: the region in `queue_url`, else `us-east-1` (where
+    /// IAM's events arrive).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Long-poll wait per receive (SQS allows 0 to 20).
+    #[serde(default = "default_wait_secs")]
+    pub wait_secs: u64,
+    /// Messages per receive (SQS allows 1 to 10).
+    #[serde(default = "default_max_messages")]
+    pub max_messages: u32,
+    /// How long a received message stays hidden; one not deleted by then (its re-read
+    /// failed, or driftwatch stopped before committing) is delivered again.
+    #[serde(default = "default_visibility_secs")]
+    pub visibility_timeout_secs: u64,
+    /// An event older than this when it arrives counts as lagging (metric and warning).
+    #[serde(default = "default_lag_warn_secs")]
+    pub lag_warn_secs: u64,
+}
+
+fn default_wait_secs() -> u64 {
+    20
+}
+fn default_max_messages() -> u32 {
+    10
+}
+fn default_visibility_secs() -> u64 {
+    120
+}
+fn default_lag_warn_secs() -> u64 {
+    300
+}
+
+impl AwsEventsConfig {
+    /// The queue's region: the setting, the one in the URL, or `us-east-1`.
+    pub fn region(&self) -> String {
+        if let Some(r) = &self.region {
+            return r.clone();
+        }
+        reqwest::Url::parse(&self.queue_url)
+            .ok()
+            .and_then(|u| {
+                let host = u.host_str()?.to_string();
+                let mut parts = host.split('.');
+                match (parts.next(), parts.next()) {
+                    (Some("sqs"), Some(r)) if valid_region(r) => Some(r.to_string()),
+                    _ => None,
+                }
+            })
+            .unwrap_or_else(|| "us-east-1".into())
+    }
+
+    pub fn wait(&self) -> Duration {
+        bounds::secs(self.wait_secs)
+    }
+
+    pub fn lag_warn(&self) -> Duration {
+        bounds::secs(self.lag_warn_secs)
+    }
+
+    fn validate(&self, errs: &mut Vec<FieldError>) {
+        let mut err = |field: &str, message: String| {
+            errs.push(FieldError {
+                field: format!("aws.events.{field}"),
+                message,
+            })
+        };
+        match reqwest::Url::parse(&self.queue_url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.path().len() > 1 => {}
+            _ => err(
+                "queue_url",
+                format!(
+                    "`{}` is not a queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)",
+                    self.queue_url
+                ),
+            ),
+        }
+        if let Some(r) = &self.region
+            && !valid_region(r)
+        {
+            err("region", format!("`{r}` is not a region name"));
+        }
+        if let Err(m) = bounds::range(self.wait_secs, 0, 20, Unit::Seconds) {
+            err("wait_secs", m);
+        }
+        if let Err(m) = bounds::range(self.max_messages, 1, 10, Unit::Count) {
+            err("max_messages", m);
+        }
+        if let Err(m) = bounds::range(self.visibility_timeout_secs, 1, 12 * HOUR, Unit::Seconds) {
+            err("visibility_timeout_secs", m);
+        }
+        if let Err(m) = bounds::range(self.lag_warn_secs, 1, 7 * 24 * HOUR, Unit::Seconds) {
+            err("lag_warn_secs", m);
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -156,6 +262,19 @@ impl AwsConfig {
                 );
             }
         }
+        if let Some(e) = &self.events {
+            e.validate(errs);
+            if e.wait_secs >= self.timeout_secs {
+                errs.push(FieldError {
+                    field: "aws.events.wait_secs".into(),
+                    message: format!(
+                        "must be less than aws.timeout_secs ({}): a long poll is one call",
+                        self.timeout_secs
+                    ),
+                });
+            }
+        }
+        let mut err = |field: String, message: String| errs.push(FieldError { field, message });
         let mut seen = Vec::new();
         for (i, a) in self.accounts.iter().enumerate() {
             if a.id.len() != 12 || !a.id.chars().all(|c| c.is_ascii_digit()) {

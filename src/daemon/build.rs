@@ -61,6 +61,10 @@ impl Daemon {
         let (touched_tx, touched_rx) = mpsc::channel(64);
         let sources = build_sources(&cfg, &metrics, &touched_tx).await;
         let remote = build_remote(&cfg)?;
+        let events = match cfg.aws.as_ref().and_then(|a| Some((a, a.events.as_ref()?))) {
+            Some((aws, e)) => Some(Arc::new(e.build(aws, &metrics).await)),
+            None => None,
+        };
         let health = Arc::new(Health::default());
         health.set_store_open(true);
         health.set_scopes(sources.iter().map(|s| s.scope().to_string()));
@@ -83,6 +87,7 @@ impl Daemon {
             heartbeat: Arc::new(AtomicI64::new(jiff::Timestamp::now().as_second())),
             touched_tx,
             touched_rx: Some(touched_rx),
+            events,
         })
     }
 
@@ -109,6 +114,15 @@ impl Daemon {
     pub(super) async fn apply_config(&mut self, new: Config) {
         if new.state_dir != self.cfg.state_dir {
             tracing::warn!(running = %self.cfg.state_dir.display(), requested = %new.state_dir.display(), "state_dir changes need a restart; keeping the running one");
+        }
+        let queue = |c: &Config| {
+            c.aws
+                .as_ref()
+                .and_then(|a| a.events.as_ref())
+                .map(|e| e.queue_url.clone())
+        };
+        if queue(&new) != queue(&self.cfg) {
+            tracing::warn!(running = ?queue(&self.cfg), requested = ?queue(&new), "aws.events changes need a restart; keeping the running event queue");
         }
         if new.http.listen != self.cfg.http.listen || new.http.enabled != self.cfg.http.enabled {
             tracing::warn!(running = %self.cfg.http.listen, "http changes need a restart; keeping the running listener");

@@ -196,7 +196,7 @@ impl Daemon {
             };
             let scope = obs.scope.to_string();
             self.record_poll(&obs.outcome, &scope, service, took);
-            match self.pipeline.process(obs, &index, watched).await {
+            match self.pipeline.process(obs, &index, watched, &[]).await {
                 Ok(r) => {
                     self.record_scope(&r, service);
                     telemetry::log_scope(&r);
@@ -246,7 +246,7 @@ impl Daemon {
     /// A cycle whose results could not be committed makes the daemon not ready, and the
     /// first one of an outage is told to on-call straight away: the outbox lives in the store
     /// that is failing. A cycle that commits everything ends the outage.
-    async fn store_health(&self, uncommitted: &[String]) {
+    pub(super) async fn store_health(&self, uncommitted: &[String]) {
         let first = uncommitted.first().cloned();
         if !self.health.set_store_error(first.clone()) {
             return;

@@ -10,6 +10,7 @@
 
 mod build;
 mod cycle;
+mod events;
 pub mod health;
 pub mod http;
 pub mod pipeline;
@@ -142,4 +143,6 @@ pub struct Daemon {
     /// Kubernetes watches report changes here; the run loop decides them at once.
     touched_tx: mpsc::Sender<Touched>,
     touched_rx: Option<mpsc::Receiver<Touched>>,
+    /// The CloudTrail event queue (`[aws.events]`), read by a task of `run` (`events.rs`).
+    events: Option<Arc<crate::sources::aws::events::EventQueue>>,
 }

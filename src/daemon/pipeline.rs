@@ -9,6 +9,7 @@ use jiff::SignedDuration;
 use super::plan::{self, InconsistentEvaluation, PlanSettings, ScopeFacts, ScopeReport};
 use std::collections::HashSet;
 
+use crate::cloudtrail::TrailEvent;
 use crate::engine::{self, Evaluation, OpenDrift};
 use crate::matcher::{MatchSettings, RecordIndex};
 use crate::model::{Kind, Observation};
@@ -49,11 +50,14 @@ impl PipelineError {
 impl Pipeline {
     /// `watched`: the kinds the source covers when its config chooses them
     /// (`Source::watched_kinds`); stored rows of other kinds are purged, not deleted.
+    /// `events`: the CloudTrail events that asked for a targeted re-read; each change is
+    /// attributed to the latest one that explains it (`cloudtrail::best`).
     pub async fn process(
         &self,
         obs: Observation,
         index: &RecordIndex,
         watched: Option<Vec<Kind>>,
+        events: &[TrailEvent],
     ) -> Result<ScopeReport, PipelineError> {
         // Load: one store call. The observation travels to the store thread (moved, not
         // copied) so the rows it needs are chosen there, and comes back with the load.
@@ -86,6 +90,15 @@ impl Pipeline {
             open: &open,
         };
         let mut evaluation = engine::evaluate(load.previous.as_ref(), &obs, &settings);
+        if let Evaluation::Compared { changes } = &mut evaluation
+            && !events.is_empty()
+        {
+            for ev in changes.iter_mut() {
+                if let Some(e) = crate::cloudtrail::best(events, &ev.change) {
+                    ev.change.attribute(e.attribution("event"));
+                }
+            }
+        }
         // Only when something changed: give each change a drift id no other drift holds (a
         // short id can clash with an old one, and the same change seen twice within a second
         // has the same fingerprint), so no alert is lost to the outbox's unique key.
@@ -180,7 +193,7 @@ mod tests {
             (vec![port.clone()], t),
         ] {
             pipeline
-                .process(obs(resources, at), &index, None)
+                .process(obs(resources, at), &index, None, &[])
                 .await
                 .expect("cycle");
         }

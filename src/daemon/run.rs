@@ -24,6 +24,7 @@ use super::{Control, Daemon, DaemonError, http, watch_records};
 use crate::config::{Config, ConfigError};
 use crate::records::remote::{Loader, PollOutcome};
 use crate::sinks::Dispatcher;
+use crate::sources::aws::events::Delivered;
 use crate::sources::kubernetes::Touched;
 
 /// The daemon's own tasks and the tokens that stop them.
@@ -47,6 +48,9 @@ struct Inputs {
     touched: mpsc::Receiver<Touched>,
     /// Keeps `touched` open when there is no Kubernetes source.
     _idle: mpsc::Sender<Touched>,
+    /// Batches of CloudTrail events from the queue reader (`[aws.events]`).
+    events: mpsc::Receiver<Vec<Delivered>>,
+    _idle_events: Option<mpsc::Sender<Vec<Delivered>>>,
 }
 
 /// What ended a wait between cycles.
@@ -62,6 +66,8 @@ enum Wake {
     Reload(Box<Result<Config, ConfigError>>),
     Touched(Touched),
     RecordFileChanged,
+    /// CloudTrail events arrived from the queue.
+    Events(Vec<Delivered>),
 }
 
 impl Daemon {
@@ -70,7 +76,7 @@ impl Daemon {
     /// `shutdown_drain_secs`.
     pub async fn run(mut self, mut control: Control) -> Result<(), DaemonError> {
         let mut tasks = self.start_tasks().await?;
-        let mut inputs = self.inputs();
+        let mut inputs = self.inputs(&mut tasks);
         // Ticket systems are polled on their own task from now on, the first poll at once.
         self.background_remote = true;
         self.start_record_polls();
@@ -134,6 +140,9 @@ impl Daemon {
                             .await
                     }
                     Wake::RecordFileChanged => self.on_record_file_changed(&mut inputs).await,
+                    Wake::Events(batch) => {
+                        self.on_events(batch, &mut inputs.events, &tasks.wake).await
+                    }
                 }
             }
         }
@@ -182,16 +191,34 @@ impl Daemon {
         })
     }
 
-    fn inputs(&mut self) -> Inputs {
+    /// What the loop waits on; the event queue's reader starts here, under the root token
+    /// (it stops with the listener, after the last cycle).
+    fn inputs(&mut self, tasks: &mut Tasks) -> Inputs {
         let (records_tx, records_rx) = mpsc::channel::<()>(16);
         let watcher = watch_records::watch(&self.cfg.records.dir, records_tx.clone());
         let (idle, idle_rx) = mpsc::channel::<Touched>(1);
+        // Bounded: a batch waits here while the loop decides the one before.
+        let (events_tx, events_rx) = mpsc::channel::<Vec<Delivered>>(4);
+        let idle_events = match &self.events {
+            Some(queue) => {
+                tracing::info!("reading CloudTrail events from the queue (aws.events)");
+                tasks.background.spawn(crate::sources::aws::events::run(
+                    queue.clone(),
+                    events_tx,
+                    tasks.root.child_token(),
+                ));
+                None
+            }
+            None => Some(events_tx),
+        };
         Inputs {
             records_tx,
             records_rx,
             watcher,
             touched: self.touched_rx.take().unwrap_or(idle_rx),
             _idle: idle,
+            events: events_rx,
+            _idle_events: idle_events,
         }
     }
 
@@ -222,6 +249,7 @@ impl Daemon {
             Some(loaded) = control.reload.recv() => Wake::Reload(Box::new(loaded)),
             Some(first) = inputs.touched.recv() => Wake::Touched(first),
             Some(()) = inputs.records_rx.recv() => Wake::RecordFileChanged,
+            Some(batch) = inputs.events.recv() => Wake::Events(batch),
         }
     }
 

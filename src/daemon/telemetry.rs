@@ -120,6 +120,12 @@ impl Daemon {
                 self.health.set_scope(&scope, ScopeHealth::Polled);
             }
         }
+        self.record_changes(r);
+    }
+
+    /// The changes a scope's cycle (or targeted re-read) decided, by decision and severity.
+    pub(super) fn record_changes(&self, r: &ScopeReport) {
+        let scope = r.scope.to_string();
         for c in &r.changes {
             self.metrics
                 .changes

@@ -20,6 +20,29 @@ use kubernetes::Touched;
 
 pub type PollFuture<'a> = Pin<Box<dyn Future<Output = Observation> + Send + 'a>>;
 
+/// A targeted re-read's answer: the current state of what the coverage names, or why the
+/// read failed (the event that asked for it is then kept for another try; the scope's health
+/// is the complete polls' to judge).
+pub type RereadFuture<'a> = Pin<
+    Box<
+        dyn Future<
+                Output = Result<
+                    (crate::model::Coverage, Vec<crate::model::Resource>),
+                    (crate::model::FailureKind, String),
+                >,
+            > + Send
+            + 'a,
+    >,
+>;
+
+/// What an event asks a source to re-read: the resource it names, and access keys it names
+/// (a deleted key is gone from the user's listing, yet the read must answer for it).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RereadRequest {
+    pub target: crate::cloudtrail::Target,
+    pub access_keys: Vec<String>,
+}
+
 /// An observation from a listing's result: complete, or failed with its kind and message.
 pub fn observation(
     scope: &Scope,
@@ -46,6 +69,16 @@ pub trait Source: Send + Sync {
     /// stored rows of any other kind were watched under an older config and are purged
     /// without being reported deleted. `None`: the source always covers its whole scope.
     fn watched_kinds(&self) -> Option<&[crate::model::Kind]> {
+        None
+    }
+    /// Re-read just what `request` names (one security group, one IAM entity), when this
+    /// source holds that kind of resource; `None` otherwise.
+    fn reread(
+        &self,
+        request: &RereadRequest,
+        observed_at: jiff::Timestamp,
+    ) -> Option<RereadFuture<'_>> {
+        let _ = (request, observed_at);
         None
     }
 }

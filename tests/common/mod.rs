@@ -7,6 +7,7 @@
 
 mod alertmanager;
 mod aws;
+pub mod cloudtrail;
 mod driftwatch;
 pub mod fake_api;
 mod http;

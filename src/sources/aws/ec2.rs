@@ -6,10 +6,13 @@ use std::collections::BTreeMap;
 use aws_sdk_ec2::types::{IpPermission, SecurityGroup as SdkGroup};
 use jiff::Timestamp;
 
+use aws_sdk_ec2::error::ProvideErrorMetadata;
+
 use super::classify;
-use crate::model::aws::{Direction, Peer, SecurityGroup, SecurityGroupRule};
-use crate::model::{FailureKind, Resource, Scope};
-use crate::sources::{PollFuture, Source, observation};
+use crate::cloudtrail::Target;
+use crate::model::aws::{Direction, Peer, SecurityGroup, SecurityGroupRule, normalize_protocol};
+use crate::model::{Coverage, FailureKind, IdMatch, Kind, Resource, Scope};
+use crate::sources::{PollFuture, RereadFuture, RereadRequest, Source, observation};
 
 pub struct Ec2Source {
     scope: Scope,
@@ -74,6 +77,57 @@ impl Ec2Source {
     }
 }
 
+impl Ec2Source {
+    /// One group by id, after a CloudTrail event named it. `InvalidGroup.NotFound` is a
+    /// proven absence: the group is gone, and so are its rules.
+    async fn read_group(&self, group_id: &str) -> Result<Vec<Resource>, (FailureKind, String)> {
+        self.throttle.acquire("DescribeSecurityGroups").await;
+        let resp = match self
+            .client
+            .describe_security_groups()
+            .group_ids(group_id)
+            .send()
+            .await
+        {
+            Ok(r) => r,
+            Err(e) if e.code() == Some("InvalidGroup.NotFound") => return Ok(Vec::new()),
+            Err(e) => {
+                let (kind, msg) = classify(&e);
+                return Err((kind, format!("DescribeSecurityGroups {group_id}: {msg}")));
+            }
+        };
+        let mut out = Vec::new();
+        for g in resp
+            .security_groups()
+            .iter()
+            .filter(|g| g.group_id() == Some(group_id))
+        {
+            out.extend(
+                normalize_group(&self.scope, g).map_err(|m| (FailureKind::InvalidResponse, m))?,
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// The stored keys one group's re-read answers for: its metadata and every rule (rule ids
+/// start with the group id and a slash).
+pub fn group_coverage(group_id: &str) -> Coverage {
+    Coverage::new()
+        .with(Kind::Ec2SecurityGroup, IdMatch::Exact(group_id.to_string()))
+        .with(
+            Kind::Ec2SecurityGroupRule,
+            IdMatch::Prefix(format!("{group_id}/")),
+        )
+}
+
+/// A group id as EC2 makes them (`sg-` and hex): anything else in an event is not used as
+/// a key prefix.
+fn is_group_id(s: &str) -> bool {
+    s.strip_prefix("sg-")
+        .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
 impl Source for Ec2Source {
     fn scope(&self) -> &Scope {
         &self.scope
@@ -91,6 +145,24 @@ impl Source for Ec2Source {
             };
             observation(&self.scope, observed_at, listed)
         })
+    }
+
+    fn reread(&self, request: &RereadRequest, observed_at: Timestamp) -> Option<RereadFuture<'_>> {
+        let Target::SecurityGroup { group_id } = &request.target else {
+            return None;
+        };
+        let group_id = group_id.clone();
+        Some(Box::pin(async move {
+            if !is_group_id(&group_id) {
+                return Err((
+                    FailureKind::InvalidResponse,
+                    format!("`{group_id}` is not a security group id"),
+                ));
+            }
+            self.account.verify(observed_at).await?;
+            let resources = self.read_group(&group_id).await?;
+            Ok((group_coverage(&group_id), resources))
+        }))
     }
 }
 
@@ -187,17 +259,6 @@ fn expand(base: SecurityGroupRule, p: &IpPermission) -> Vec<SecurityGroupRule> {
         }
     }
     out
-}
-
-fn normalize_protocol(p: &str) -> String {
-    match p.to_ascii_lowercase().as_str() {
-        "-1" | "all" => "all".into(),
-        "6" | "tcp" => "tcp".into(),
-        "17" | "udp" => "udp".into(),
-        "1" | "icmp" => "icmp".into(),
-        "58" | "icmpv6" => "icmpv6".into(),
-        other => other.into(),
-    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@
 //! canonicalized (`model::iam`); volatile fields (last-used dates, create dates of documents)
 //! never enter the attributes.
 
+mod entity;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -18,8 +20,9 @@ use serde_json::{Value, json};
 
 use super::classify;
 use super::limit::Throttle;
+use crate::cloudtrail::Target;
 use crate::model::{FailureKind, Kind, Resource, ResourceKey, Scope, iam};
-use crate::sources::{PollFuture, Source, observation};
+use crate::sources::{PollFuture, RereadFuture, RereadRequest, Source, observation};
 
 pub struct IamSource {
     scope: Scope,
@@ -197,6 +200,42 @@ impl Source for IamSource {
             };
             observation(&self.scope, observed_at, listed)
         })
+    }
+
+    fn reread(&self, request: &RereadRequest, observed_at: Timestamp) -> Option<RereadFuture<'_>> {
+        let name = match &request.target {
+            Target::IamUser { name } | Target::IamRole { name } | Target::IamGroup { name } => {
+                Some(name.as_str())
+            }
+            Target::IamPolicy { .. } => None,
+            Target::SecurityGroup { .. } => return None,
+        };
+        let request = request.clone();
+        let bad_name = name.filter(|n| !entity::is_iam_name(n)).map(str::to_string);
+        Some(Box::pin(async move {
+            if let Some(n) = bad_name {
+                return Err((
+                    FailureKind::InvalidResponse,
+                    format!("`{n}` is not an IAM name"),
+                ));
+            }
+            // An AWS-managed policy (or an ARN that names no policy) is nothing this source
+            // stores: an empty coverage reads nothing.
+            let Some(_) = entity::coverage(&request.target, &[]) else {
+                return Ok((crate::model::Coverage::new(), Vec::new()));
+            };
+            self.check.verify(observed_at).await?;
+            let resources = self.read_entity(&request.target).await?;
+            let mut keys = request.access_keys.clone();
+            keys.extend(
+                resources
+                    .iter()
+                    .filter(|r| r.key.kind == Kind::IamAccessKey)
+                    .map(|r| r.key.id.clone()),
+            );
+            let coverage = entity::coverage(&request.target, &keys).unwrap_or_default();
+            Ok((coverage, resources))
+        }))
     }
 }
 

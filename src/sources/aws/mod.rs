@@ -5,6 +5,7 @@
 
 pub mod complete;
 pub mod ec2;
+pub mod events;
 pub mod iam;
 pub mod identity;
 pub mod limit;
@@ -30,7 +31,9 @@ impl AwsConfig {
     /// Every source this section asks for: per account, EC2 in each region and IAM once
     /// (global), each account with its own credentials (the base chain, or an assumed role)
     /// and its own token buckets, which count calls in `metrics`.
-    pub async fn build(&self, metrics: &Metrics) -> Vec<Box<dyn Source>> {
+    /// The SDK configuration every client starts from: the standard credential chain,
+    /// timeouts, retries, the endpoint override, and `region`.
+    pub async fn sdk_config(&self, region: &str) -> aws_config::SdkConfig {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .timeout_config(
                 TimeoutConfig::builder()
@@ -42,14 +45,20 @@ impl AwsConfig {
         if let Some(url) = &self.endpoint_url {
             loader = loader.endpoint_url(url);
         }
+        loader
+            .region(aws_config::Region::new(region.to_string()))
+            .load()
+            .await
+    }
+
+    pub async fn build(&self, metrics: &Metrics) -> Vec<Box<dyn Source>> {
         // A region for STS and the credential providers; each client sets its own below.
         let home = self
             .scopes()
             .first()
             .map(|(_, r)| r.clone())
             .unwrap_or_else(|| "us-east-1".into());
-        loader = loader.region(aws_config::Region::new(home.clone()));
-        let shared = loader.load().await;
+        let shared = self.sdk_config(&home).await;
         let mut sources: Vec<Box<dyn Source>> = Vec::new();
         for account in &self.accounts {
             let account_conf = match &account.role_arn {

@@ -6,8 +6,11 @@
 //! watches, read-only calls and failed calls have no target. No IO: the event path and the
 //! LookupEvents fallback of the daemon feed it text.
 
+mod explain;
 #[cfg(test)]
 mod tests;
+
+pub use explain::{best, explains};
 
 use jiff::Timestamp;
 use serde_json::Value;
@@ -33,6 +36,8 @@ pub struct TrailEvent {
     /// The access key an access-key call names (`DeleteAccessKey`'s, `CreateAccessKey`'s
     /// new one): a re-read of the user covers it even once it is gone.
     pub access_key_id: Option<String>,
+    /// The call's `requestParameters` (null when absent), which say what exactly it changed.
+    pub request: Value,
 }
 
 impl TrailEvent {
@@ -260,6 +265,7 @@ fn from_record(r: &Value, at: &'static str) -> Result<TrailEvent, TrailError> {
         access_key_id: str_at(r, &["requestParameters", "accessKeyId"])
             .or_else(|| str_at(r, &["responseElements", "accessKey", "accessKeyId"]))
             .map(str::to_string),
+        request: r.get("requestParameters").cloned().unwrap_or(Value::Null),
     })
 }
 

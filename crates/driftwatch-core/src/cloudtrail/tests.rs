@@ -417,3 +417,190 @@ fn access_keys_and_scopes() {
     assert_eq!(a.event_id, "a1b2c3d4-0000-4000-8000-000000000002");
     assert_eq!(a.event_time, "2026-12-03T10:00:00Z");
 }
+
+mod explaining {
+    use super::*;
+    use crate::model::aws::fixtures::{res, rule};
+    use crate::model::{Action, Change, Kind, Resource, ResourceKey, Scope};
+
+    fn created(r: Resource) -> Change {
+        Change::new(
+            r.key.clone(),
+            Action::Create,
+            None,
+            Some(r),
+            Vec::new(),
+            "2026-12-03T10:00:05Z".parse().expect("ts"),
+        )
+    }
+
+    fn deleted(r: Resource) -> Change {
+        Change::new(
+            r.key.clone(),
+            Action::Delete,
+            Some(r),
+            None,
+            Vec::new(),
+            "2026-12-03T10:00:05Z".parse().expect("ts"),
+        )
+    }
+
+    fn iam(kind: Kind, id: &str) -> Resource {
+        Resource::new(
+            ResourceKey {
+                scope: Scope::Aws {
+                    account: "123456789012".into(),
+                    region: "global".into(),
+                },
+                kind,
+                id: id.into(),
+            },
+            id.into(),
+            Vec::new(),
+            Default::default(),
+            serde_json::json!({}),
+        )
+    }
+
+    /// (what, change, explained by alice's AuthorizeSecurityGroupIngress of tcp/22 from
+    /// 0.0.0.0/0 on sg-0a1b2c3d in eu-west-1)
+    #[test]
+    fn a_rule_is_explained_only_by_the_call_that_names_it() {
+        let e = parse(&envelope(AUTHORIZE_BY_SSO)).expect("event");
+        let mut egress = rule("sg-0a1b2c3d", "tcp", 22, 22, "0.0.0.0/0");
+        egress.direction = crate::model::aws::Direction::Egress;
+        let mut elsewhere = res(rule("sg-0a1b2c3d", "tcp", 22, 22, "0.0.0.0/0"));
+        elsewhere.key.scope = Scope::Aws {
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+        };
+        let cases = [
+            (
+                "the rule it names",
+                created(res(rule("sg-0a1b2c3d", "tcp", 22, 22, "0.0.0.0/0"))),
+                true,
+            ),
+            (
+                "another port (bob's)",
+                created(res(rule("sg-0a1b2c3d", "tcp", 443, 443, "0.0.0.0/0"))),
+                false,
+            ),
+            (
+                "another peer",
+                created(res(rule("sg-0a1b2c3d", "tcp", 22, 22, "10.0.0.0/8"))),
+                false,
+            ),
+            (
+                "another group",
+                created(res(rule("sg-99", "tcp", 22, 22, "0.0.0.0/0"))),
+                false,
+            ),
+            (
+                "egress",
+                created(egress.into_resource(&crate::model::aws::fixtures::scope())),
+                false,
+            ),
+            (
+                "a delete",
+                deleted(res(rule("sg-0a1b2c3d", "tcp", 22, 22, "0.0.0.0/0"))),
+                false,
+            ),
+            ("another region", created(elsewhere), false),
+        ];
+        for (what, change, want) in cases {
+            assert_eq!(explains(&e, &change), want, "{what}");
+        }
+    }
+
+    #[test]
+    fn iam_calls_explain_their_own_resource_and_action() {
+        let attach = parse(&record(
+            "AttachUserPolicy",
+            "iam.amazonaws.com",
+            r#"{"userName":"alice","policyArn":"arn:aws:iam::aws:policy/AdministratorAccess"}"#,
+            "null",
+            BOB,
+        ))
+        .expect("event");
+        let admin = "user/alice/arn:aws:iam::aws:policy/AdministratorAccess";
+        assert!(explains(
+            &attach,
+            &created(iam(Kind::IamPolicyAttachment, admin))
+        ));
+        assert!(!explains(
+            &attach,
+            &deleted(iam(Kind::IamPolicyAttachment, admin))
+        ));
+        assert!(!explains(
+            &attach,
+            &created(iam(
+                Kind::IamPolicyAttachment,
+                "user/bob/arn:aws:iam::aws:policy/AdministratorAccess"
+            ))
+        ));
+        assert!(!explains(
+            &attach,
+            &created(iam(Kind::IamInlinePolicy, "user/alice/AdministratorAccess"))
+        ));
+        let key = parse(&record(
+            "CreateAccessKey",
+            "iam.amazonaws.com",
+            r#"{"userName":"svc-etl"}"#,
+            r#"{"accessKey":{"accessKeyId":"AKIANEW","status":"Active"}}"#,
+            BOB,
+        ))
+        .expect("event");
+        assert!(explains(&key, &created(iam(Kind::IamAccessKey, "AKIANEW"))));
+        assert!(!explains(
+            &key,
+            &created(iam(Kind::IamAccessKey, "AKIAOTHER"))
+        ));
+        let join = parse(&record(
+            "AddUserToGroup",
+            "iam.amazonaws.com",
+            r#"{"userName":"alice","groupName":"admins"}"#,
+            "null",
+            BOB,
+        ))
+        .expect("event");
+        assert!(explains(
+            &join,
+            &created(iam(Kind::IamGroupMembership, "admins/alice"))
+        ));
+        assert!(!explains(
+            &join,
+            &created(iam(Kind::IamGroupMembership, "ops/alice"))
+        ));
+        let trust = parse(&record(
+            "UpdateAssumeRolePolicy",
+            "iam.amazonaws.com",
+            r#"{"roleName":"ml-training","policyDocument":"{}"}"#,
+            "null",
+            BOB,
+        ))
+        .expect("event");
+        let mut modified = created(iam(Kind::IamRole, "ml-training"));
+        modified.action = Action::Modify;
+        assert!(explains(&trust, &modified));
+    }
+
+    /// Of several events that explain one change (a rule revoked and authorized again), the
+    /// latest names the actor.
+    #[test]
+    fn the_latest_explaining_event_wins() {
+        let first = parse(&envelope(AUTHORIZE_BY_SSO)).expect("event");
+        let later = parse(
+            &envelope(AUTHORIZE_BY_SSO)
+                .replace("2026-12-03T10:00:00Z", "2026-12-03T10:00:03Z")
+                .replace("a1b2c3d4-0000-4000-8000-000000000002", "later"),
+        )
+        .expect("event");
+        let c = created(res(rule("sg-0a1b2c3d", "tcp", 22, 22, "0.0.0.0/0")));
+        let events = [later.clone(), first];
+        assert_eq!(
+            best(&events, &c).map(|e| e.event_id.as_str()),
+            Some("later")
+        );
+        assert_eq!(best(&events[..0], &c), None);
+    }
+}

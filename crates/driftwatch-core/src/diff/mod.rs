@@ -226,12 +226,6 @@ pub fn diff(previous: &Previous, observation: &Observation) -> Vec<Change> {
             ));
         }
     });
-    if let Outcome::Part(part) = &observation.outcome {
-        changes = changes
-            .into_iter()
-            .map(|c| c.with_attribution(part.attribution.clone()))
-            .collect();
-    }
     changes.sort_by(|a, b| a.key.cmp(&b.key));
     changes
 }

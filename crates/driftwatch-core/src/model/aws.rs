@@ -19,6 +19,19 @@ impl Direction {
     }
 }
 
+/// EC2's protocol spellings (`-1`, `6`, `tcp`, ...) as one name: `all`, `tcp`, `udp`,
+/// `icmp`, `icmpv6`, or the number of any other protocol.
+pub fn normalize_protocol(p: &str) -> String {
+    match p.to_ascii_lowercase().as_str() {
+        "-1" | "all" => "all".into(),
+        "6" | "tcp" => "tcp".into(),
+        "17" | "udp" => "udp".into(),
+        "1" | "icmp" => "icmp".into(),
+        "58" | "icmpv6" => "icmpv6".into(),
+        other => other.into(),
+    }
+}
+
 /// The other side of a security-group rule.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "value", rename_all = "snake_case")]

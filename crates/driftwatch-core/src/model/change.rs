@@ -115,14 +115,11 @@ impl Change {
         self
     }
 
-    /// The same change attributed by an event's evidence: its actor label replaces the
-    /// source's (a Kubernetes field manager names a tool, an event names a person).
-    pub fn with_attribution(mut self, a: Option<super::attribution::Attribution>) -> Self {
-        if let Some(a) = a {
-            self.actor = Some(a.actor.clone());
-            self.attribution = Some(a);
-        }
-        self
+    /// Attribute the change by an event's evidence: its actor label replaces the source's
+    /// (a field manager names a tool, an event names a caller). Not part of the fingerprint.
+    pub fn attribute(&mut self, a: super::attribution::Attribution) {
+        self.actor = Some(a.actor.clone());
+        self.attribution = Some(a);
     }
 
     pub fn drift_id(&self) -> DriftId {

@@ -3,7 +3,6 @@
 //! the answer covers (`Coverage`), so the diff compares only those and cannot read the rest
 //! of the scope as deleted.
 
-use super::attribution::Attribution;
 use super::key::Kind;
 use super::resource::Resource;
 
@@ -52,16 +51,13 @@ impl Coverage {
     }
 }
 
-/// The answer of a targeted re-read: the current state of the covered resources, and who
-/// changed them when an event proves it.
+/// The answer of a targeted re-read: the current state of the covered resources.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Part {
     pub coverage: Coverage,
     /// Every covered resource that exists now (a listed resource outside the coverage is
     /// ignored: the read does not answer for it).
     pub resources: Vec<Resource>,
-    /// The caller the events that asked for this read name, when they agree on one.
-    pub attribution: Option<Attribution>,
 }
 
 #[cfg(test)]
