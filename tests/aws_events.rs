@@ -232,6 +232,20 @@ async fn cloudtrail_events_are_decided_between_polls_and_attributed() {
     assert_eq!(ssh["attribution"]["source_ip"], "203.0.113.7");
     assert_eq!(ssh["attribution"]["person"], "alice");
     assert_eq!(ssh["attribution"]["via"], "event");
+    let shown = env.run(&[
+        "drifts",
+        "show",
+        ssh["drift_id"].as_str().expect("drift id"),
+    ]);
+    assert!(
+        shown.stdout.contains("actor      alice via role Admin")
+            && shown.stdout.contains(
+                "evidence   from 203.0.113.7 with aws-cli, CloudTrail AuthorizeSecurityGroupIngress"
+            )
+            && shown.stdout.contains("(event ev-22)"),
+        "drifts show: {}",
+        shown.stdout
+    );
     let https = alert_for(&got, &format!("{web}/ingress/tcp/443/ipv4:0.0.0.0/0"));
     assert_eq!(
         https["actor"],

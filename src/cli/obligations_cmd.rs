@@ -159,6 +159,20 @@ pub fn show(cfg: Config, id: &str) -> anyhow::Result<Exit> {
         println!("  revert_by  {r}");
     }
     println!("  reason     {}", body["reason"].as_str().unwrap_or(""));
+    if let Some(actor) = body["actor"].as_str() {
+        println!("  actor      {actor}");
+    }
+    if let Ok(a) = serde_json::from_value::<crate::store::ledger::LedgerAttribution>(
+        body["attribution"].clone(),
+    ) {
+        println!("  evidence   {}", a.evidence());
+        if let Some(arn) = &a.arn {
+            println!("  principal  {arn} ({})", a.identity_type);
+        }
+        if let Some(ua) = &a.user_agent {
+            println!("  agent      {ua}");
+        }
+    }
     match &d.closed {
         Some(c) => println!(
             "  state      closed {} ({}{})",

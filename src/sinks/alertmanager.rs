@@ -86,6 +86,8 @@ pub fn alerts(a: &Alert, now: Timestamp, active: SignedDuration) -> Value {
             "findings": findings.join("; "),
             "changed_fields": fields.join(", "),
             "expected_record": a.record_id.clone().unwrap_or_default(),
+            "actor": a.actor.clone().unwrap_or_default(),
+            "actor_evidence": a.attribution.as_ref().map(|e| e.evidence()).unwrap_or_default(),
         },
         "startsAt": a.observed_at,
         "endsAt": ends.to_string(),

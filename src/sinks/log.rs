@@ -36,6 +36,8 @@ impl Sink for LogSink {
                 severity = %alert.severity,
                 drift_id = alert.drift_id.as_deref().unwrap_or("-"),
                 record = alert.record_id.as_deref().unwrap_or("-"),
+                actor = alert.actor.as_deref().unwrap_or("-"),
+                actor_event = alert.attribution.as_ref().map_or("-", |e| e.event_id.as_str()),
                 findings = %findings.join("; "),
                 reason = %alert.reason,
                 key,

@@ -65,6 +65,7 @@ pub fn event(a: &Alert) -> Value {
                         "changed_fields": a.fields.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
                         "expected_record": a.record_id,
                         "actor": a.actor,
+                        "attribution": a.attribution,
                         "reason": a.reason,
                     }
                 }

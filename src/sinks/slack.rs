@@ -69,7 +69,12 @@ pub fn message(a: &Alert) -> Value {
         fields.push(json!({ "type": "mrkdwn", "text": format!("*Drift*\n`{d}`") }));
     }
     fields.push(json!({ "type": "mrkdwn", "text": format!("*Expected record*\n{}", esc(a.record_id.as_deref().unwrap_or("none"))) }));
-    fields.push(json!({ "type": "mrkdwn", "text": format!("*Actor*\n{}", esc(a.actor.as_deref().unwrap_or("unknown"))) }));
+    let actor = esc(a.actor.as_deref().unwrap_or("unknown"));
+    let actor = match &a.attribution {
+        Some(e) => format!("{actor}\n_{}_", esc(&e.evidence())),
+        None => actor,
+    };
+    fields.push(json!({ "type": "mrkdwn", "text": format!("*Actor*\n{actor}") }));
     blocks.push(json!({ "type": "section", "fields": fields }));
     if !a.findings.is_empty() {
         let lines: Vec<String> = a

@@ -147,6 +147,7 @@ fn pagerduty_trigger_and_resolve() {
                     "changed_fields": ["attributes.from_port"],
                     "expected_record": null,
                     "actor": null,
+                    "attribution": null,
                     "reason": "no active change record covers it"
                 }
             }
@@ -182,7 +183,9 @@ fn alertmanager_firing_and_resolved() {
                 "resource": "jupyter <lab> ingress tcp/22 from 0.0.0.0/0",
                 "findings": "jupyter (sg-1) opens tcp 22 to 0.0.0.0/0: sensitive port 22 (SSH)",
                 "changed_fields": "attributes.from_port",
-                "expected_record": ""
+                "expected_record": "",
+                "actor": "",
+                "actor_evidence": ""
             },
             "startsAt": "2026-11-29T10:00:00Z",
             "endsAt": "2026-11-30T10:00:30Z"
@@ -237,6 +240,50 @@ fn slack_message_blocks_and_escaping() {
             .as_str()
             .expect("text")
             .starts_with(":white_check_mark: *Resolved: ")
+    );
+}
+
+/// An attributed change: every sink names the actor and the CloudTrail evidence.
+#[test]
+fn every_sink_carries_the_actor_and_its_evidence() {
+    let mut e = entry();
+    e.actor = Some("alice via role Admin".into());
+    e.attribution = Some(crate::store::ledger::LedgerAttribution {
+        actor: "alice via role Admin".into(),
+        person: Some("alice".into()),
+        identity_type: "assumed_role".into(),
+        arn: Some("arn:aws:sts::123456789012:assumed-role/Admin/alice".into()),
+        source_ip: Some("203.0.113.7".into()),
+        client: "aws-cli".into(),
+        user_agent: Some("aws-cli/2.22.10".into()),
+        event_name: "AuthorizeSecurityGroupIngress".into(),
+        event_id: "ev-22".into(),
+        event_time: "2026-11-29T09:59:58Z".into(),
+        via: "event".into(),
+    });
+    let a = alert_for_change(&e, EventKind::Unmatched);
+    let evidence = "from 203.0.113.7 with aws-cli, CloudTrail AuthorizeSecurityGroupIngress at 2026-11-29T09:59:58Z (event ev-22)";
+    let webhook = serde_json::to_value(&a).expect("payload");
+    assert_eq!(webhook["actor"], "alice via role Admin");
+    assert_eq!(webhook["attribution"]["event_id"], "ev-22");
+    assert_eq!(webhook["attribution"]["person"], "alice");
+    let pd = pagerduty_event(&a);
+    assert_eq!(
+        pd["payload"]["custom_details"]["actor"],
+        "alice via role Admin"
+    );
+    assert_eq!(
+        pd["payload"]["custom_details"]["attribution"]["source_ip"],
+        "203.0.113.7"
+    );
+    let now: Timestamp = "2026-11-29T10:00:30Z".parse().expect("ts");
+    let am = alertmanager_alerts(&a, now, SignedDuration::from_hours(24));
+    assert_eq!(am[0]["annotations"]["actor"], "alice via role Admin");
+    assert_eq!(am[0]["annotations"]["actor_evidence"], evidence);
+    let slack = slack_message(&a);
+    assert_eq!(
+        slack["blocks"][1]["fields"][7]["text"],
+        format!("*Actor*\nalice via role Admin\n_{evidence}_")
     );
 }
 

@@ -90,6 +90,27 @@ pub struct LedgerAttribution {
     pub via: String,
 }
 
+impl LedgerAttribution {
+    /// The evidence in one line: `from 203.0.113.7 with aws-cli, CloudTrail
+    /// AuthorizeSecurityGroupIngress at 2026-12-03T10:00:00Z (event a1b2…)`.
+    pub fn evidence(&self) -> String {
+        let from = self
+            .source_ip
+            .as_deref()
+            .map(|ip| format!("from {ip} "))
+            .unwrap_or_default();
+        let how = if self.via == "lookup" {
+            "CloudTrail LookupEvents"
+        } else {
+            "CloudTrail"
+        };
+        format!(
+            "{from}with {}, {how} {} at {} (event {})",
+            self.client, self.event_name, self.event_time, self.event_id
+        )
+    }
+}
+
 impl From<&crate::model::Attribution> for LedgerAttribution {
     fn from(a: &crate::model::Attribution) -> Self {
         LedgerAttribution {
