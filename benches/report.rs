@@ -66,6 +66,7 @@ fn entry(i: u64, at: Timestamp) -> ChangeEntry {
         revert_by: None,
         record_url: None,
         attribution: None,
+        actor_role: None,
     }
 }
 

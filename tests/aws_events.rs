@@ -151,6 +151,15 @@ async fn cloudtrail_events_are_decided_between_polls_and_attributed() {
         extra: &extra,
         ..Default::default()
     });
+    // A record for port 8080 on `web`, requested by dave and approved by alice.
+    let window_start = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
+    let window_end = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(4);
+    env.record(
+        "chg-web.yaml",
+        &format!(
+            "id: CHG-WEB\ntitle: Admin port for the web tier\ntype: normal\npurpose: admin UI\nimpact: VPN only\nresources: one engineer\nrequested_by: dave@example.com\napproved_by: [{{ name: alice@example.com, at: {window_start} }}]\nwindow: {{ start: {window_start}, end: {window_end} }}\nscope: [{{ provider: aws, kind: aws.ec2.security_group_rule, target: web, actions: [create], match: {{ port: 8080 }} }}]\n"
+        ),
+    );
     let mut run = Running::start(env.command(&["run"]));
     run.wait_log("cycle complete", Duration::from_secs(60));
 
@@ -343,6 +352,41 @@ async fn cloudtrail_events_are_decided_between_polls_and_attributed() {
     assert_eq!(deleted["actor"], "alice via role Admin");
     assert_eq!(deleted["attribution"]["event_id"], "ev-key-gone");
 
+    // alice makes the change she approved herself: matched, and a segregation-of-duties
+    // problem the report lists.
+    authorize(&ec2, &web, 8080, "10.0.0.0/8").await;
+    send(
+        &sqs,
+        &queue,
+        &authorize_event("ev-8080", &web, 8080, "10.0.0.0/8", alice(), &now()),
+    )
+    .await;
+    wait_until("the 8080 change decided", Duration::from_secs(30), || {
+        env.ledger()
+            .iter()
+            .any(|e| e["type"] == "change" && e["record_id"] == "CHG-WEB")
+    });
+    let own = env
+        .ledger()
+        .into_iter()
+        .find(|e| e["record_id"] == "CHG-WEB")
+        .expect("entry");
+    assert_eq!(own["decision"], "matched");
+    assert_eq!(own["actor_role"], "approver");
+    assert!(
+        own["reason"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("made by alice, who approved CHG-WEB: segregation of duties"),
+        "{own:#}"
+    );
+    let report = env.run(&["report", "--since", "1d", "--format", "json"]);
+    assert_eq!(report.code, 0, "{report}");
+    let report: Value = serde_json::from_str(&report.stdout).expect("report JSON");
+    assert_eq!(report["sod_changes"][0]["record_id"], "CHG-WEB");
+    assert_eq!(report["sod_changes"][0]["event_id"], "ev-8080");
+    assert_eq!(report["sod_changes"].as_array().map(Vec::len), Some(1));
+
     // A message that is not an event is left for the queue's redrive policy; every handled
     // one is gone.
     send(&sqs, &queue, "this is not an event").await;
@@ -365,8 +409,8 @@ async fn cloudtrail_events_are_decided_between_polls_and_attributed() {
     }
     assert_eq!(
         events_metric(port, "matched"),
-        3.0,
-        "ev-22, ev-key, ev-key-gone"
+        4.0,
+        "ev-22, ev-key, ev-key-gone, ev-8080"
     );
     assert!(metric(port, "driftwatch_aws_event_decision_seconds_count") >= 5.0);
     run.signal("TERM");

@@ -14,7 +14,7 @@ use crate::engine::{DeleteGuard, Evaluated, Evaluation, Exposure, GuardVerdict};
 use crate::matcher::RecordIndex;
 use crate::model::{
     Action, Decision, DecisionKind, EventKind, FailureKind, Finding, Kind, Observation, Outcome,
-    Scope, Severity,
+    PersonRole, Scope, Severity,
 };
 use crate::sinks::{
     Alert, Sinks, alert_for_blind, alert_for_change, alert_for_recovery, resolve_items,
@@ -385,6 +385,24 @@ fn compared(
         };
         entry.revert_by = revert_by.map(|t| t.to_string());
         entry.record_url = record.and_then(|r| r.origin.url.clone());
+        // What the proven actor is to the record: the requester doing the work is the plan
+        // followed; an approver doing it approved their own change.
+        if let (Some(r), Some(person)) = (
+            record,
+            c.attribution.as_ref().and_then(|a| a.person.as_deref()),
+        ) {
+            entry.actor_role = r.role_of(person);
+            match entry.actor_role {
+                Some(PersonRole::Requester) => entry
+                    .reason
+                    .push_str(&format!("; made by its requester {person} (CloudTrail)")),
+                Some(PersonRole::Approver) => entry.reason.push_str(&format!(
+                    "; made by {person}, who approved {}: segregation of duties",
+                    r.id
+                )),
+                None => {}
+            }
+        }
         let event = match ev.decision {
             Decision::Matched { .. } => EventKind::Matched,
             Decision::Violation { .. } => EventKind::Violation,
@@ -558,6 +576,7 @@ fn change_entry(ev: &Evaluated) -> ChangeEntry {
         revert_by: None,
         record_url: None,
         attribution: c.attribution.as_ref().map(Into::into),
+        actor_role: None,
     }
 }
 

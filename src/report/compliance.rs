@@ -25,11 +25,12 @@ pub(super) fn compliance(r: &Report) -> Vec<Requirement> {
         .filter(|s| !s.blind_periods.is_empty())
         .map(|s| s.scope.clone())
         .collect();
-    let sod: Vec<String> = r
+    let mut sod: Vec<String> = r
         .sod_violations
         .iter()
         .map(|s| format!("{}:{}", s.file, s.line))
         .collect();
+    sod.extend(r.sod_changes.iter().map(|c| c.drift_id.clone()));
     let mut ledger_ex = r.ledger.problems.clone();
     ledger_ex.extend(blind.iter().map(|b| format!("blind: {b}")));
     vec![
@@ -56,7 +57,7 @@ pub(super) fn compliance(r: &Report) -> Vec<Requirement> {
             framework: "ISO/IEC 27001:2022".into(),
             control: "Annex A 5.3".into(),
             title: "Segregation of duties".into(),
-            evidence: "records approved by their own requester or by a bot account are rejected and listed".into(),
+            evidence: "records approved by their own requester or by a bot account are rejected and listed; changes CloudTrail proves were made by an approver of their record are listed".into(),
             sections: vec!["sod_violations".into()],
             exceptions: sod,
         },

@@ -9,8 +9,8 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::{
     BaselineExposure, BlindPeriod, Closed, Delivery, KnownScope, LedgerStatus, RecordUse, Report,
-    ReportChange, ReportError, Retrospective, SCHEMA_VERSION, ScopeCoverage, Session, SodViolation,
-    Stored, Totals, compliance::compliance, ts,
+    ReportChange, ReportError, Retrospective, SCHEMA_VERSION, ScopeCoverage, Session, SodChange,
+    SodViolation, Stored, Totals, compliance::compliance, ts,
 };
 use crate::model::{ChangeRecord, DecisionKind, RecordType, Severity};
 use crate::store::LedgerEvent;
@@ -230,6 +230,7 @@ pub fn fold(inputs: ReportInputs<'_>) -> Report {
         baseline_exposures: pass.exposures,
         records: record_uses(records, &pass.changes, now),
         break_glass: sessions(records, &pass.changes),
+        sod_changes: sod_changes(&pass.changes),
         changes: pass.changes,
         sod_violations: pass.sod,
         rejections_by_rule: pass.rejections,
@@ -237,6 +238,28 @@ pub fn fold(inputs: ReportInputs<'_>) -> Report {
     };
     report.compliance = compliance(&report);
     report
+}
+
+/// Changes whose proven actor approved the covering record.
+fn sod_changes(changes: &[ReportChange]) -> Vec<SodChange> {
+    changes
+        .iter()
+        .filter(|c| c.entry.actor_role == Some(crate::model::PersonRole::Approver))
+        .map(|c| SodChange {
+            observed_at: c.entry.observed_at.clone(),
+            drift_id: c.entry.drift_id.clone(),
+            scope: c.entry.scope.clone(),
+            resource: c.entry.name.clone(),
+            actor: c.entry.actor.clone().unwrap_or_default(),
+            record_id: c.entry.record_id.clone().unwrap_or_default(),
+            event_id: c
+                .entry
+                .attribution
+                .as_ref()
+                .map(|a| a.event_id.clone())
+                .unwrap_or_default(),
+        })
+        .collect()
 }
 
 fn approvals(r: &ChangeRecord) -> Vec<String> {

@@ -338,6 +338,39 @@ fn write_html(r: &Report, o: &mut String) -> std::fmt::Result {
         )
     });
     table(o, "sod-table", &["When", "Where", "What"], rows)?;
+    if !r.sod_changes.is_empty() {
+        writeln!(
+            o,
+            "<p>Changes made by an approver of the record that covered them (CloudTrail):</p>"
+        )?;
+        let rows = r.sod_changes.iter().map(|c| {
+            let cells = [
+                c.observed_at.clone(),
+                c.drift_id.clone(),
+                c.resource.clone(),
+                c.actor.clone(),
+                c.record_id.clone(),
+                c.event_id.clone(),
+            ];
+            (
+                "violation".to_string(),
+                cells.iter().map(|c| esc(c)).collect(),
+            )
+        });
+        table(
+            o,
+            "sod-changes-table",
+            &[
+                "When",
+                "Drift",
+                "Resource",
+                "Made by",
+                "Record",
+                "CloudTrail event",
+            ],
+            rows,
+        )?;
+    }
     if !r.rejections_by_rule.is_empty() {
         writeln!(
             o,

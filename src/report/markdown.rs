@@ -166,6 +166,18 @@ fn write_report(r: &Report, o: &mut String) -> std::fmt::Result {
             esc(&v.message)
         )?;
     }
+    for c in &r.sod_changes {
+        writeln!(
+            o,
+            "- {} `{}` {}: made by {}, who approved {} (CloudTrail event {})",
+            c.observed_at,
+            esc(&c.drift_id),
+            esc(&c.resource),
+            esc(&c.actor),
+            esc(&c.record_id),
+            esc(&c.event_id)
+        )?;
+    }
     if !r.rejections_by_rule.is_empty() {
         writeln!(
             o,

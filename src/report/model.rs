@@ -23,6 +23,8 @@ pub struct Report {
     pub records: Vec<RecordUse>,
     pub break_glass: Vec<Session>,
     pub sod_violations: Vec<SodViolation>,
+    /// Changes CloudTrail proves were made by an approver of the record that covered them.
+    pub sod_changes: Vec<SodChange>,
     /// Rejected change records in the period, by the rule they broke.
     pub rejections_by_rule: BTreeMap<RejectionRule, u64>,
     pub compliance: Vec<Requirement>,
@@ -177,6 +179,19 @@ pub struct SodViolation {
     pub message: String,
     /// `self_approval` or `bot_approver`.
     pub rule: RejectionRule,
+}
+
+/// A change made by someone who approved its record: the approval was of their own work.
+#[derive(Debug, Clone, Serialize)]
+pub struct SodChange {
+    pub observed_at: String,
+    pub drift_id: String,
+    pub scope: String,
+    pub resource: String,
+    pub actor: String,
+    pub record_id: String,
+    /// The CloudTrail event that proves who made it.
+    pub event_id: String,
 }
 
 /// A control the report evidences, pointing at its rows.

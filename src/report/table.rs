@@ -108,6 +108,19 @@ impl<R> Column<R> {
     }
 }
 
+/// Under the actor: what they are to the record (an approver making the change is a
+/// segregation-of-duties problem), else how the event was found.
+fn who_note(c: &ReportChange) -> Option<Cow<'_, str>> {
+    match (c.entry.actor_role, &c.entry.attribution) {
+        (Some(crate::model::PersonRole::Approver), _) => {
+            Some("approved its record: segregation of duties".into())
+        }
+        (Some(crate::model::PersonRole::Requester), _) => Some("its record's requester".into()),
+        (None, Some(a)) => Some(format!("{} via {}", a.client, a.event_name).into()),
+        (None, None) => None,
+    }
+}
+
 /// The changes of the period, one row per change.
 pub(super) static CHANGES: [Column<ReportChange>; 24] = [
     Column::all("Observed", "observed_at", |c| {
@@ -127,7 +140,9 @@ pub(super) static CHANGES: [Column<ReportChange>; 24] = [
     Column::all("Action", "action", |c| text(c.entry.action.as_str())),
     Column::all("Fields", "fields", |c| text(fields_summary(&c.entry))),
     Column::all("Findings", "findings", |c| text(findings_summary(&c.entry))),
-    Column::only(Some("Actor"), None, Some("actor"), |c| opt(&c.entry.actor)),
+    Column::all("Who", "actor", |c| {
+        Cell::Noted(c.entry.actor.as_deref().unwrap_or(""), who_note(c))
+    }),
     Column::all("Record", "record_id", |c| Cell::Record {
         id: c.entry.record_id.as_deref(),
         url: c.entry.record_url.as_deref(),

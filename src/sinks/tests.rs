@@ -40,6 +40,7 @@ fn entry() -> ChangeEntry {
         revert_by: None,
         record_url: None,
         attribution: None,
+        actor_role: None,
     }
 }
 

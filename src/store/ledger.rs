@@ -66,6 +66,10 @@ pub struct ChangeEntry {
     /// The evidence behind `actor` (a CloudTrail event), when one proves it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attribution: Option<LedgerAttribution>,
+    /// What the proven actor is to the covering record: `approver` is a segregation-of-
+    /// duties problem (the report lists it), `requester` strengthens the match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_role: Option<crate::model::PersonRole>,
 }
 
 /// Who made a change and the event that proves it, as the ledger and alerts carry it (the

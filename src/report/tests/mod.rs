@@ -82,6 +82,7 @@ fn change(id: &str, at: &str, decision: DecisionKind, record: Option<&str>) -> V
         revert_by: None,
         record_url: None,
         attribution: None,
+        actor_role: None,
     })))
 }
 

@@ -125,3 +125,54 @@ fn the_schema_names_every_rule() {
     let rules: Vec<&str> = RejectionRule::ALL.iter().map(|r| r.as_str()).collect();
     assert_eq!(names, rules);
 }
+
+/// A change CloudTrail proves bob made, under CHG-1 that bob approved: listed as a
+/// segregation-of-duties problem, in the compliance exceptions and the Who column.
+#[test]
+fn a_change_made_by_its_records_approver_is_listed() {
+    let mut by_approver = change("d-000000b0", "2026-06-03T00:00:00Z", Matched, Some("CHG-1"));
+    by_approver["actor"] = "bob via role Admin".into();
+    by_approver["actor_role"] = "approver".into();
+    by_approver["attribution"] = serde_json::json!({
+        "actor": "bob via role Admin", "person": "bob", "identity_type": "assumed_role",
+        "client": "console", "event_name": "AuthorizeSecurityGroupIngress",
+        "event_id": "ev-bob", "event_time": "2026-06-02T23:59:58Z", "via": "event"
+    });
+    let mut by_requester = change("d-000000a0", "2026-06-03T00:00:00Z", Matched, Some("CHG-1"));
+    by_requester["actor"] = "alice".into();
+    by_requester["actor_role"] = "requester".into();
+    let entries = chain(vec![
+        ("2026-06-03T00:00:00Z", by_approver),
+        ("2026-06-03T00:00:00Z", by_requester),
+    ]);
+    let records = records();
+    let r = fold(inputs(entries, &records));
+    assert!(r.ledger.verified, "{:?}", r.ledger.problems);
+    let listed: Vec<(&str, &str, &str, &str)> = r
+        .sod_changes
+        .iter()
+        .map(|c| {
+            (
+                c.drift_id.as_str(),
+                c.actor.as_str(),
+                c.record_id.as_str(),
+                c.event_id.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        vec![("d-000000b0", "bob via role Admin", "CHG-1", "ev-bob")]
+    );
+    let sod = r
+        .compliance
+        .iter()
+        .find(|c| c.control == "Annex A 5.3")
+        .expect("segregation of duties control");
+    assert_eq!(sod.exceptions, vec!["d-000000b0".to_string()]);
+    let md = crate::report::render_markdown(&r);
+    assert!(
+        md.contains("made by bob via role Admin, who approved CHG-1 (CloudTrail event ev-bob)"),
+        "{md}"
+    );
+}

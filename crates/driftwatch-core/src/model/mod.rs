@@ -20,7 +20,7 @@ pub use decision::{Decision, DecisionKind, ViolationKind};
 pub use event::EventKind;
 pub use finding::{Finding, RuleId, Severity};
 pub use key::{ApiKind, Kind, Provider, ResourceKey, Scope};
-pub use record::{ChangeRecord, RecordType};
+pub use record::{ChangeRecord, PersonRole, RecordType, same_person};
 pub use resource::{
     ContentHash, Digest, FailureKind, Observation, Outcome, Resource, canonical_json, sha256_hex,
 };

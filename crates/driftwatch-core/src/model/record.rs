@@ -117,4 +117,78 @@ impl ChangeRecord {
     pub fn approved_at(&self) -> Option<Timestamp> {
         self.approved_by.iter().map(|a| a.at).max()
     }
+
+    /// What the proven maker of a change (`person`, from CloudTrail) is to this record: one
+    /// of its approvers (a segregation-of-duties problem: they approved their own change,
+    /// whoever requested it), its requester, or neither.
+    pub fn role_of(&self, person: &str) -> Option<PersonRole> {
+        if self
+            .approved_by
+            .iter()
+            .any(|a| same_person(&a.name, person))
+        {
+            Some(PersonRole::Approver)
+        } else if same_person(&self.requested_by, person) {
+            Some(PersonRole::Requester)
+        } else {
+            None
+        }
+    }
+}
+
+/// A change's maker as its record names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PersonRole {
+    Requester,
+    Approver,
+}
+
+impl PersonRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PersonRole::Requester => "requester",
+            PersonRole::Approver => "approver",
+        }
+    }
+}
+
+/// Whether two names people go by are one person: equal ignoring case, or, when exactly
+/// one is an email address, its local part equals the other (`alice` is
+/// `alice@example.com`; session names are often the bare user name).
+pub fn same_person(a: &str, b: &str) -> bool {
+    let (a, b) = (a.trim(), b.trim());
+    if a.is_empty() || b.is_empty() {
+        return false;
+    }
+    if a.eq_ignore_ascii_case(b) {
+        return true;
+    }
+    match (a.split_once('@'), b.split_once('@')) {
+        (Some((local, _)), None) => local.eq_ignore_ascii_case(b),
+        (None, Some((local, _))) => local.eq_ignore_ascii_case(a),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod people_tests {
+    use super::same_person;
+
+    #[test]
+    fn the_same_person_by_name_or_email() {
+        let cases = [
+            ("alice", "alice", true),
+            ("Alice@Example.com", "alice@example.com", true),
+            ("alice", "alice@example.com", true),
+            ("alice@example.com", "alice", true),
+            ("alice@example.com", "alice@other.org", false),
+            ("alice", "malice", false),
+            ("", "", false),
+            ("bob", "alice@example.com", false),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(same_person(a, b), want, "{a} / {b}");
+        }
+    }
 }
