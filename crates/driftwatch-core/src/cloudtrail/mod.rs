@@ -15,6 +15,52 @@ pub use explain::{best, explains};
 use jiff::Timestamp;
 use serde_json::Value;
 
+/// Every call whose event names something driftwatch watches (the EventBridge rule in
+/// `deploy/aws/events/` selects exactly these; a test keeps the two equal).
+pub const EVENT_NAMES: &[&str] = &[
+    "AuthorizeSecurityGroupIngress",
+    "AuthorizeSecurityGroupEgress",
+    "RevokeSecurityGroupIngress",
+    "RevokeSecurityGroupEgress",
+    "UpdateSecurityGroupRuleDescriptionsIngress",
+    "UpdateSecurityGroupRuleDescriptionsEgress",
+    "ModifySecurityGroupRules",
+    "CreateSecurityGroup",
+    "DeleteSecurityGroup",
+    "CreateUser",
+    "DeleteUser",
+    "AttachUserPolicy",
+    "DetachUserPolicy",
+    "PutUserPolicy",
+    "DeleteUserPolicy",
+    "CreateLoginProfile",
+    "UpdateLoginProfile",
+    "DeleteLoginProfile",
+    "AddUserToGroup",
+    "RemoveUserFromGroup",
+    "CreateAccessKey",
+    "DeleteAccessKey",
+    "UpdateAccessKey",
+    "CreateRole",
+    "DeleteRole",
+    "AttachRolePolicy",
+    "DetachRolePolicy",
+    "PutRolePolicy",
+    "DeleteRolePolicy",
+    "UpdateAssumeRolePolicy",
+    "CreateGroup",
+    "DeleteGroup",
+    "AttachGroupPolicy",
+    "DetachGroupPolicy",
+    "PutGroupPolicy",
+    "DeleteGroupPolicy",
+    "CreatePolicy",
+    "CreatePolicyVersion",
+    "SetDefaultPolicyVersion",
+    "DeletePolicyVersion",
+    "DeletePolicy",
+];
+
 /// One CloudTrail management event, typed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrailEvent {

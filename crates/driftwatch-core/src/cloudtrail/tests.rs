@@ -604,3 +604,19 @@ mod explaining {
         assert_eq!(best(&events[..0], &c), None);
     }
 }
+
+/// Every listed call names a target (with the parameters it carries), and no other call
+/// does: the list the EventBridge rule is built from and the parser agree.
+#[test]
+fn event_names_are_exactly_the_calls_with_targets() {
+    let request = r#"{"groupId":"sg-1","userName":"u","roleName":"r","groupName":"g","policyArn":"arn:aws:iam::123456789012:policy/p"}"#;
+    let response = r#"{"groupId":"sg-1","policy":{"arn":"arn:aws:iam::123456789012:policy/p"}}"#;
+    for name in EVENT_NAMES {
+        let e = parse(&record(name, "x.amazonaws.com", request, response, BOB)).expect("event");
+        assert!(e.target.is_some(), "{name} names no target");
+    }
+    for other in ["RunInstances", "CreateTags", "PutBucketPolicy", "TagRole"] {
+        let e = parse(&record(other, "x.amazonaws.com", request, response, BOB)).expect("event");
+        assert_eq!(e.target, None, "{other}");
+    }
+}
