@@ -416,3 +416,69 @@ async fn cloudtrail_events_are_decided_between_polls_and_attributed() {
     run.signal("TERM");
     assert_eq!(run.wait_exit(Duration::from_secs(20)), 0);
 }
+
+/// From a change's API call to its alert at the webhook, through the event path: N rules
+/// opened one after another, each followed by its event on the queue (what CloudTrail and
+/// EventBridge add in AWS is not in it). Prints median, p95 and max; asserts nothing about
+/// time. Run: `scripts/bench_events_latency.sh [N]`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark: run by scripts/bench_events_latency.sh"]
+async fn event_latency_benchmark() {
+    let n: i32 = std::env::var("DRIFTWATCH_BENCH_CHANGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
+    let moto = Moto::start();
+    let hook = Receiver::start();
+    let ec2 = moto.ec2().await;
+    let sqs = sqs_client(&moto.url);
+    let queue = create_queue(&sqs, "driftwatch-events").await;
+    let web = create_group(&ec2, "web").await;
+    let extra = format!("[aws.events]\nqueue_url = \"{queue}\"\nwait_secs = 2\n");
+    let env = Env::new(&Settings {
+        endpoint: &moto.url,
+        webhook: Some(&hook.url),
+        interval_secs: 3600,
+        timeout_secs: 5,
+        extra: &extra,
+        ..Default::default()
+    });
+    let mut run = Running::start(env.command(&["run"]));
+    run.wait_log("cycle complete", Duration::from_secs(60));
+    let mut took = Vec::new();
+    for i in 0..n {
+        let port = 10_000 + i;
+        let t = std::time::Instant::now();
+        authorize(&ec2, &web, port, "0.0.0.0/0").await;
+        send(
+            &sqs,
+            &queue,
+            &authorize_event(
+                &format!("ev-{i}"),
+                &web,
+                port,
+                "0.0.0.0/0",
+                assumed("Admin", "alice"),
+                &now(),
+            ),
+        )
+        .await;
+        let id = format!("{web}/ingress/tcp/{port}/ipv4:0.0.0.0/0");
+        wait_until("the alert", Duration::from_secs(60), || {
+            alerts(&hook)
+                .iter()
+                .any(|a| a["resource_id"] == id.as_str())
+        });
+        took.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    took.sort_by(f64::total_cmp);
+    let at = |q: f64| took[((took.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "aws event path latency over {n} changes: median {:.0} ms, p95 {:.0} ms, max {:.0} ms",
+        at(0.5),
+        at(0.95),
+        at(1.0)
+    );
+    run.signal("TERM");
+    run.wait_exit(Duration::from_secs(20));
+}

@@ -52,11 +52,11 @@ fn operations(file: &Path) -> BTreeSet<String> {
     for marker in ["acquire(", "paged!("] {
         for (i, _) in text.match_indices(marker) {
             let rest = &text[i + marker.len()..];
-            let Some(start) = rest.find('"') else { continue };
+            let Some(start) = rest.find('"') else {
+                continue;
+            };
             // Only a literal argument (`acquire("Op")`, `paged!(self, "Op"`), not a variable.
-            if !rest[..start]
-                .chars()
-                .all(|c| c.is_whitespace() || c == ',')
+            if !rest[..start].chars().all(|c| c.is_whitespace() || c == ',')
                 && rest[..start].trim().trim_end_matches(',').trim() != "self"
             {
                 continue;
