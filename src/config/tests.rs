@@ -279,3 +279,53 @@ fn typed_settings_saturate_instead_of_wrapping() {
         jiff::SignedDuration::from_secs(900)
     );
 }
+
+#[test]
+fn aws_events_settings_are_validated_and_the_region_comes_from_the_url() {
+    let ok = format!(
+        "{MINIMAL}[aws.events]\nqueue_url = \"https://sqs.eu-west-1.amazonaws.com/123456789012/driftwatch-events\"\n"
+    );
+    let cfg = parse(&ok).expect("valid");
+    let events = cfg
+        .aws
+        .as_ref()
+        .and_then(|a| a.events.as_ref())
+        .expect("events");
+    assert_eq!(events.region(), "eu-west-1");
+    assert_eq!((events.wait_secs, events.max_messages), (20, 10));
+    let moto =
+        format!("{MINIMAL}[aws.events]\nqueue_url = \"http://127.0.0.1:5000/123456789012/q\"\n");
+    let cfg = parse(&moto).expect("valid");
+    assert_eq!(
+        cfg.aws
+            .and_then(|a| a.events)
+            .map(|e| e.region())
+            .as_deref(),
+        Some("us-east-1")
+    );
+    let bad = "[aws]\nregions = [\"us-east-1\"]\ntimeout_secs = 10\n[[aws.accounts]]\nid = \"123456789012\"\n[aws.events]\nqueue_url = \"not a url\"\nregion = \"moon\"\nwait_secs = 21\nmax_messages = 0\nvisibility_timeout_secs = 0\nsurprise = 1\n";
+    let Err(e) = parse(bad) else {
+        panic!("expected an error")
+    };
+    assert!(
+        e.to_string().contains("surprise"),
+        "unknown keys are refused: {e}"
+    );
+    let bad = bad.replace("surprise = 1\n", "");
+    let Err(ConfigError::Invalid { errors, .. }) = parse(&bad) else {
+        panic!("expected Invalid")
+    };
+    let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        vec![
+            "aws.events.queue_url",
+            "aws.events.region",
+            "aws.events.wait_secs",
+            "aws.events.max_messages",
+            "aws.events.visibility_timeout_secs",
+            "aws.events.wait_secs",
+        ],
+        "{errors:?}"
+    );
+}
