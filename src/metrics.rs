@@ -126,6 +126,9 @@ pub struct Metrics {
     pub aws_event_lag: Histogram,
     /// From the event's arrival to its re-read decided and committed.
     pub aws_event_decision: Histogram,
+    /// CloudTrail LookupEvents of unattributed changes, by outcome.
+    pub aws_lookups: Family<AwsEventLabels, Counter>,
+    pub aws_lookups_pending: Gauge,
     pub record_sources: RecordSourceMetrics,
 }
 
@@ -181,6 +184,8 @@ impl Metrics {
             aws_event_queue_errors: Family::default(),
             aws_event_lag: Histogram::new(exponential_buckets(0.5, 2.0, 14)),
             aws_event_decision: duration_histogram(),
+            aws_lookups: Family::default(),
+            aws_lookups_pending: Gauge::default(),
             record_sources: RecordSourceMetrics::default(),
         };
         m.record_sources.register(&mut r);
@@ -329,6 +334,16 @@ impl Metrics {
             "driftwatch_aws_event_decision_seconds",
             "From a CloudTrail event's arrival to its re-read decided and committed (ledger and outbox)",
             m.aws_event_decision.clone(),
+        );
+        r.register(
+            "driftwatch_aws_lookups",
+            "CloudTrail LookupEvents of changes no event attributed, by outcome: found, retry (not there yet), not_found (given up), failed (the call failed; retried)",
+            m.aws_lookups.clone(),
+        );
+        r.register(
+            "driftwatch_aws_lookups_pending",
+            "Changes waiting for their CloudTrail LookupEvents",
+            m.aws_lookups_pending.clone(),
         );
         Metrics {
             registry: Arc::new(r),

@@ -141,7 +141,19 @@ pub fn show(cfg: Config, id: &str) -> anyhow::Result<Exit> {
         .into_iter()
         .find(|e| e.seq == d.ledger_seq)
         .with_context(|| format!("ledger entry {} for {id} is missing", d.ledger_seq))?;
-    let body: serde_json::Value = serde_json::from_str(&entry.body)?;
+    let entries = db.ledger_entries()?;
+    let mut body: serde_json::Value = serde_json::from_str(&entry.body)?;
+    // An attribution LookupEvents found later (its own ledger entry) stands in for the
+    // change entry's missing one.
+    if body["attribution"].is_null()
+        && let Some(found) = entries.iter().rev().find_map(|e| {
+            let v: serde_json::Value = serde_json::from_str(&e.body).ok()?;
+            (v["type"] == "attributed" && v["drift_id"] == id).then_some(v)
+        })
+    {
+        body["actor"] = found["attribution"]["actor"].clone();
+        body["attribution"] = found["attribution"].clone();
+    }
     println!("drift {id}  (ledger entry {})", d.ledger_seq);
     println!("  observed   {}", d.observed_at);
     println!("  scope      {}", d.scope);

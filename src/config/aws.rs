@@ -42,6 +42,90 @@ pub struct AwsConfig {
     /// and decided within seconds and attributed to its caller. The poll stays the backstop.
     #[serde(default)]
     pub events: Option<AwsEventsConfig>,
+    /// CloudTrail LookupEvents for changes no event attributed (a poll found them).
+    #[serde(default)]
+    pub lookup: Option<AwsLookupConfig>,
+}
+
+/// `[aws.lookup]`: look a change up in CloudTrail's event history when no event announced it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsLookupConfig {
+    /// A CloudTrail endpoint (a VPC endpoint, an emulator). Default: `aws.endpoint_url`, else
+    /// the standard endpoint.
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+    /// LookupEvents calls per second per account and region (CloudTrail allows 2), on a
+    /// token bucket of their own.
+    #[serde(default = "default_lookup_rps")]
+    pub requests_per_second: f64,
+    /// The first look, this long after the change was decided (CloudTrail makes an event
+    /// searchable minutes after the call).
+    #[serde(default = "default_lookup_delay")]
+    pub delay_secs: u64,
+    /// Between looks while the event is not there yet.
+    #[serde(default = "default_lookup_retry")]
+    pub retry_secs: u64,
+    /// Stop looking this long after the change.
+    #[serde(default = "default_lookup_give_up")]
+    pub give_up_after_secs: u64,
+}
+
+fn default_lookup_rps() -> f64 {
+    2.0
+}
+fn default_lookup_delay() -> u64 {
+    300
+}
+fn default_lookup_retry() -> u64 {
+    300
+}
+fn default_lookup_give_up() -> u64 {
+    3 * 3600
+}
+
+impl AwsLookupConfig {
+    pub fn delay(&self) -> Duration {
+        bounds::secs(self.delay_secs)
+    }
+    pub fn retry(&self) -> Duration {
+        bounds::secs(self.retry_secs)
+    }
+    pub fn give_up_after(&self) -> Duration {
+        bounds::secs(self.give_up_after_secs)
+    }
+
+    fn validate(&self, errs: &mut Vec<FieldError>) {
+        let mut err = |field: &str, message: String| {
+            errs.push(FieldError {
+                field: format!("aws.lookup.{field}"),
+                message,
+            })
+        };
+        if let Some(u) = &self.endpoint_url
+            && reqwest::Url::parse(u).is_err()
+        {
+            err("endpoint_url", format!("`{u}` is not a URL"));
+        }
+        if !self.requests_per_second.is_finite()
+            || self.requests_per_second <= 0.0
+            || self.requests_per_second > 2.0
+        {
+            err(
+                "requests_per_second",
+                "must be more than 0 and at most 2 (CloudTrail's LookupEvents quota)".into(),
+            );
+        }
+        if let Err(m) = bounds::range(self.delay_secs, 0, 24 * HOUR, Unit::Seconds) {
+            err("delay_secs", m);
+        }
+        if let Err(m) = bounds::range(self.retry_secs, 1, 24 * HOUR, Unit::Seconds) {
+            err("retry_secs", m);
+        }
+        if let Err(m) = bounds::range(self.give_up_after_secs, 1, 7 * 24 * HOUR, Unit::Seconds) {
+            err("give_up_after_secs", m);
+        }
+    }
 }
 
 /// `[aws.events]`: the queue EventBridge delivers CloudTrail management events to.
@@ -261,6 +345,9 @@ impl AwsConfig {
                     format!("`{r}` is not a region name"),
                 );
             }
+        }
+        if let Some(l) = &self.lookup {
+            l.validate(errs);
         }
         if let Some(e) = &self.events {
             e.validate(errs);

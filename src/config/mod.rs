@@ -22,7 +22,7 @@ mod rules;
 mod secret;
 mod sinks;
 pub use alerting::{AlertingConfig, RouteConfig};
-pub use aws::{AwsAccount, AwsConfig, AwsEventsConfig, AwsService};
+pub use aws::{AwsAccount, AwsConfig, AwsEventsConfig, AwsLookupConfig, AwsService};
 pub use kubernetes::{ClusterConfig, KindConfig, KubernetesConfig};
 pub use obligations::ObligationsConfig;
 pub use record_sources::{

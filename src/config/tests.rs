@@ -329,3 +329,34 @@ fn aws_events_settings_are_validated_and_the_region_comes_from_the_url() {
         "{errors:?}"
     );
 }
+
+#[test]
+fn aws_lookup_settings_are_validated() {
+    let cfg = parse(&format!("{MINIMAL}[aws.lookup]\n")).expect("defaults are valid");
+    let l = cfg.aws.and_then(|a| a.lookup).expect("lookup");
+    assert_eq!(
+        (
+            l.requests_per_second,
+            l.delay_secs,
+            l.retry_secs,
+            l.give_up_after_secs
+        ),
+        (2.0, 300, 300, 10_800)
+    );
+    let bad = format!(
+        "{MINIMAL}[aws.lookup]\nendpoint_url = \"::\"\nrequests_per_second = 5\nretry_secs = 0\ngive_up_after_secs = 0\n"
+    );
+    let Err(ConfigError::Invalid { errors, .. }) = parse(&bad) else {
+        panic!("expected Invalid")
+    };
+    let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        vec![
+            "aws.lookup.endpoint_url",
+            "aws.lookup.requests_per_second",
+            "aws.lookup.retry_secs",
+            "aws.lookup.give_up_after_secs",
+        ]
+    );
+}

@@ -25,6 +25,9 @@ fn pipeline_for(cfg: &Config, store: StoreHandle, sinks: Sinks) -> pipeline::Pip
         matching: cfg.records.match_settings(),
         blind_after_failures: cfg.sources.blind_after_failures,
         delete_guard: cfg.sources.delete_guard(),
+        lookup_delay: cfg.aws.as_ref().and_then(|a| a.lookup.as_ref()).map(|l| {
+            jiff::SignedDuration::try_from(l.delay()).unwrap_or(jiff::SignedDuration::ZERO)
+        }),
         quiet_period: cfg.alerting.quiet_period(),
     }
 }
@@ -88,6 +91,7 @@ impl Daemon {
             touched_tx,
             touched_rx: Some(touched_rx),
             events,
+            lookup_task: None,
         })
     }
 
@@ -176,6 +180,10 @@ impl Daemon {
         // A ticket-system poll still running would only fill a cache nobody reads now.
         if let Some(poll) = self.remote_poll.take() {
             poll.abort();
+        }
+        // A lookup not committed is looked up again after the next start.
+        if let Some(task) = self.lookup_task.take() {
+            task.abort();
         }
         let thread = self.store_thread.take();
         drop(self);

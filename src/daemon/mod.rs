@@ -13,6 +13,7 @@ mod cycle;
 mod events;
 pub mod health;
 pub mod http;
+mod lookup;
 pub mod pipeline;
 pub mod plan;
 mod record_sources;
@@ -145,4 +146,6 @@ pub struct Daemon {
     touched_rx: Option<mpsc::Receiver<Touched>>,
     /// The CloudTrail event queue (`[aws.events]`), read by a task of `run` (`events.rs`).
     events: Option<Arc<crate::sources::aws::events::EventQueue>>,
+    /// The CloudTrail LookupEvents task started after a cycle (`lookup.rs`).
+    lookup_task: Option<tokio::task::JoinHandle<()>>,
 }

@@ -24,6 +24,8 @@ pub struct Pipeline {
     pub matching: MatchSettings,
     pub blind_after_failures: u32,
     pub delete_guard: crate::engine::DeleteGuard,
+    /// With `[aws.lookup]`: when to look up an unattributed AWS change.
+    pub lookup_delay: Option<SignedDuration>,
     /// A repeat alert for the same resource and event within this period is held back.
     pub quiet_period: SignedDuration,
 }
@@ -133,6 +135,7 @@ impl Pipeline {
             records: index,
             blind_after_failures: self.blind_after_failures,
             delete_guard: self.delete_guard,
+            lookup_delay: self.lookup_delay,
         };
         let (write, report) = plan::plan(&plan_settings, &facts, obs, evaluation)?;
         drop(load);
@@ -180,6 +183,7 @@ mod tests {
             matching: MatchSettings::default(),
             blind_after_failures: 3,
             delete_guard: crate::engine::DeleteGuard::default(),
+            lookup_delay: None,
             quiet_period: SignedDuration::from_secs(900),
         };
         let index = RecordIndex::new(Vec::new());

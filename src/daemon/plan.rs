@@ -34,6 +34,8 @@ pub struct PlanSettings<'a> {
     pub records: &'a RecordIndex,
     pub blind_after_failures: u32,
     pub delete_guard: DeleteGuard,
+    /// With `[aws.lookup]`: how long after an unattributed AWS change to look it up.
+    pub lookup_delay: Option<jiff::SignedDuration>,
 }
 
 /// The loaded state a plan decides against (the parts of `store::ScopeLoad` besides the
@@ -385,6 +387,22 @@ fn compared(
         };
         entry.revert_by = revert_by.map(|t| t.to_string());
         entry.record_url = record.and_then(|r| r.origin.url.clone());
+        // No event said who made an AWS change: look it up in CloudTrail later.
+        if let (Some(delay), None, crate::model::Provider::Aws) = (
+            settings.lookup_delay,
+            &c.attribution,
+            c.key.scope.provider(),
+        ) && let Some(resource) = c.resource()
+        {
+            write.lookups.push(crate::store::LookupItem {
+                drift_id: entry.drift_id.clone(),
+                resource: resource.clone(),
+                action: c.action,
+                record_id: entry.record_id.clone(),
+                observed_at: at,
+                next_at: at.checked_add(delay).unwrap_or(at),
+            });
+        }
         // What the proven actor is to the record: the requester doing the work is the plan
         // followed; an approver doing it approved their own change.
         if let (Some(r), Some(person)) = (

@@ -106,6 +106,7 @@ impl Daemon {
             };
             first = false;
             tasks.wake.wake();
+            self.start_lookups();
             tracing::info!(
                 scopes = report.scopes.len(),
                 failed = report.failed(),

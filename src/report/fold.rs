@@ -12,9 +12,9 @@ use super::{
     ReportChange, ReportError, Retrospective, SCHEMA_VERSION, ScopeCoverage, Session, SodChange,
     SodViolation, Stored, Totals, compliance::compliance, ts,
 };
-use crate::model::{ChangeRecord, DecisionKind, RecordType, Severity};
+use crate::model::{ChangeRecord, DecisionKind, PersonRole, RecordType, Severity};
 use crate::store::LedgerEvent;
-use crate::store::ledger::{ChangeEntry, CloseReason, verify_entries};
+use crate::store::ledger::{ChangeEntry, CloseReason, LedgerAttribution, verify_entries};
 
 /// The report's period, `[since, until)`: never empty.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,10 +124,21 @@ pub fn fold(inputs: ReportInputs<'_>) -> Report {
             },
         );
     }
+    // Attributions found later by LookupEvents, applied to their changes after the pass
+    // (one may land just after the period its change belongs to).
+    let mut attributed: HashMap<String, (LedgerAttribution, Option<PersonRole>)> = HashMap::new();
     for e in &entries {
         let Ok(event) = e.event() else { continue };
         // Blind periods that overlap the period are listed even when they began before it.
         match &event {
+            LedgerEvent::Attributed {
+                drift_id,
+                attribution,
+                actor_role,
+                ..
+            } => {
+                attributed.insert(drift_id.clone(), (attribution.clone(), *actor_role));
+            }
             LedgerEvent::SourceBlind { scope, since, .. } if e.at.as_str() < until_s.as_str() => {
                 if let Some(s) = pass.scopes.get_mut(scope) {
                     s.blind_periods.push(BlindPeriod {
@@ -206,6 +217,15 @@ pub fn fold(inputs: ReportInputs<'_>) -> Report {
                 }
             }
             _ => {}
+        }
+    }
+    for c in &mut pass.changes {
+        if let Some((a, role)) = attributed.remove(&c.entry.drift_id)
+            && c.entry.attribution.is_none()
+        {
+            c.entry.actor = Some(a.actor.clone());
+            c.entry.attribution = Some(a);
+            c.entry.actor_role = role;
         }
     }
     // Blind periods that ended before the period are not part of it.

@@ -35,6 +35,19 @@ pub type RereadFuture<'a> = Pin<
     >,
 >;
 
+/// CloudTrail events that name a resource, for a change no event attributed.
+pub type LookupFuture<'a> = Pin<
+    Box<
+        dyn Future<
+                Output = Result<
+                    Vec<crate::cloudtrail::TrailEvent>,
+                    (crate::model::FailureKind, String),
+                >,
+            > + Send
+            + 'a,
+    >,
+>;
+
 /// What an event asks a source to re-read: the resource it names, and access keys it names
 /// (a deleted key is gone from the user's listing, yet the read must answer for it).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -79,6 +92,17 @@ pub trait Source: Send + Sync {
         observed_at: jiff::Timestamp,
     ) -> Option<RereadFuture<'_>> {
         let _ = (request, observed_at);
+        None
+    }
+    /// Look up the CloudTrail events naming `resource` (`cloudtrail::lookup_name`) between
+    /// `start` and `end`, when this source's scope has `[aws.lookup]`; `None` otherwise.
+    fn lookup(
+        &self,
+        resource: &str,
+        start: jiff::Timestamp,
+        end: jiff::Timestamp,
+    ) -> Option<LookupFuture<'_>> {
+        let _ = (resource, start, end);
         None
     }
 }

@@ -32,6 +32,8 @@ pub struct CycleWrite {
     /// closed as the cycle's plan decided.
     pub drifts: Vec<NewDrift>,
     pub outbox: Vec<OutboxItem>,
+    /// AWS changes no event attributed, to look up in CloudTrail later.
+    pub lookups: Vec<super::lookups::LookupItem>,
 }
 
 impl CycleWrite {
@@ -47,6 +49,7 @@ impl CycleWrite {
             events: Vec::new(),
             drifts: Vec::new(),
             outbox: Vec::new(),
+            lookups: Vec::new(),
         }
     }
 }
@@ -175,6 +178,7 @@ impl Db {
             )?;
         }
         let seqs = write_events(&tx, w.at, &w.events, &w.drifts, &w.outbox)?;
+        super::lookups::insert(&tx, &w.lookups)?;
         crate::failpoint::hit("store.commit_cycle");
         tx.commit()?;
         Ok(seqs)

@@ -218,6 +218,16 @@ pub enum LedgerEvent {
         kinds: Vec<String>,
         resources: usize,
     },
+    /// CloudTrail's LookupEvents named who made a change no event had attributed (the
+    /// change's own entry stays as it was: the ledger is append-only).
+    Attributed {
+        drift_id: String,
+        scope: String,
+        attribution: LedgerAttribution,
+        /// What the actor is to the covering record, when one covered it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        actor_role: Option<crate::model::PersonRole>,
+    },
     /// An open (unmatched or violating) drift closed.
     DriftClosed {
         drift_id: String,
@@ -287,6 +297,7 @@ impl LedgerEvent {
             LedgerEvent::RecordsSourceStale { .. } => "records_source_stale",
             LedgerEvent::RecordsSourceRecovered { .. } => "records_source_recovered",
             LedgerEvent::DriftClosed { .. } => "drift_closed",
+            LedgerEvent::Attributed { .. } => "attributed",
             LedgerEvent::MassDelete { .. } => "mass_delete",
             LedgerEvent::KindsPurged { .. } => "kinds_purged",
             LedgerEvent::ObligationStep { .. } => "obligation_step",

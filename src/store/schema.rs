@@ -108,4 +108,22 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE scopes ADD COLUMN held_deletes INTEGER;
     ALTER TABLE scopes ADD COLUMN held_digest TEXT;
     "#,
+    // 8: AWS changes no event attributed, waiting for their CloudTrail LookupEvents: the
+    // change as `cloudtrail::explains` needs it, and when to look (again).
+    r#"
+    CREATE TABLE lookups (
+        drift_id TEXT PRIMARY KEY,
+        scope TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        resource_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        action TEXT NOT NULL,
+        attributes TEXT NOT NULL,
+        record_id TEXT,
+        observed_at TEXT NOT NULL,
+        next_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
+    CREATE INDEX lookups_due ON lookups (next_at);
+    "#,
 ];

@@ -101,6 +101,7 @@ impl Case {
             records: &self.records,
             blind_after_failures: 3,
             delete_guard: engine::DeleteGuard::default(),
+            lookup_delay: None,
         };
         let facts = ScopeFacts {
             state: &self.state,
@@ -449,6 +450,7 @@ fn a_failed_evaluation_of_a_complete_observation_is_refused() {
         records: &case.records,
         blind_after_failures: 3,
         delete_guard: engine::DeleteGuard::default(),
+        lookup_delay: None,
     };
     let facts = ScopeFacts {
         state: &case.state,

@@ -20,6 +20,7 @@ pub struct Ec2Source {
     page_size: i32,
     throttle: std::sync::Arc<super::limit::Throttle>,
     account: std::sync::Arc<super::identity::AccountCheck>,
+    lookup: Option<std::sync::Arc<super::lookup::TrailLookup>>,
 }
 
 impl Ec2Source {
@@ -36,7 +37,14 @@ impl Ec2Source {
             page_size,
             throttle,
             account,
+            lookup: None,
         }
+    }
+
+    /// Look changes up in this region's CloudTrail (`[aws.lookup]`).
+    pub fn with_lookup(mut self, l: Option<std::sync::Arc<super::lookup::TrailLookup>>) -> Self {
+        self.lookup = l;
+        self
     }
 
     async fn list(&self) -> Result<Vec<Resource>, (FailureKind, String)> {
@@ -145,6 +153,19 @@ impl Source for Ec2Source {
             };
             observation(&self.scope, observed_at, listed)
         })
+    }
+
+    fn lookup(
+        &self,
+        resource: &str,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Option<crate::sources::LookupFuture<'_>> {
+        let l = self.lookup.as_ref()?;
+        let resource = resource.to_string();
+        Some(Box::pin(
+            async move { l.events(&resource, start, end).await },
+        ))
     }
 
     fn reread(&self, request: &RereadRequest, observed_at: Timestamp) -> Option<RereadFuture<'_>> {

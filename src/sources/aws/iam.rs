@@ -31,6 +31,8 @@ pub struct IamSource {
     check: Arc<super::identity::AccountCheck>,
     /// Users whose per-user calls run at once (the bucket's burst, 1 to 32).
     per_user_concurrency: usize,
+    /// IAM's CloudTrail events live in us-east-1 (`[aws.lookup]`).
+    lookup: Option<Arc<super::lookup::TrailLookup>>,
 }
 
 impl IamSource {
@@ -50,7 +52,14 @@ impl IamSource {
             throttle,
             check,
             per_user_concurrency: per_user_concurrency.clamp(1, 32),
+            lookup: None,
         }
+    }
+
+    /// Look changes up in us-east-1's CloudTrail, where IAM's events are (`[aws.lookup]`).
+    pub fn with_lookup(mut self, l: Option<Arc<super::lookup::TrailLookup>>) -> Self {
+        self.lookup = l;
+        self
     }
 
     async fn list(&self) -> Result<Vec<Resource>, (FailureKind, String)> {
@@ -200,6 +209,19 @@ impl Source for IamSource {
             };
             observation(&self.scope, observed_at, listed)
         })
+    }
+
+    fn lookup(
+        &self,
+        resource: &str,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Option<crate::sources::LookupFuture<'_>> {
+        let l = self.lookup.as_ref()?;
+        let resource = resource.to_string();
+        Some(Box::pin(
+            async move { l.events(&resource, start, end).await },
+        ))
     }
 
     fn reread(&self, request: &RereadRequest, observed_at: Timestamp) -> Option<RereadFuture<'_>> {

@@ -9,6 +9,7 @@ pub mod events;
 pub mod iam;
 pub mod identity;
 pub mod limit;
+pub mod lookup;
 pub mod paging;
 
 use std::sync::Arc;
@@ -96,6 +97,31 @@ impl AwsConfig {
                 .region(aws_config::Region::new(home.clone()))
                 .interceptor(complete::WholeAnswers)
                 .build();
+            // One CloudTrail client and bucket per region of the account (IAM's events are
+            // in us-east-1, shared with EC2's there).
+            let mut lookups: std::collections::BTreeMap<String, Arc<lookup::TrailLookup>> =
+                std::collections::BTreeMap::new();
+            let mut lookup_for = |region: &str| -> Option<Arc<lookup::TrailLookup>> {
+                let l = self.lookup.as_ref()?;
+                let made = lookups.entry(region.to_string()).or_insert_with(|| {
+                    let mut b = aws_sdk_cloudtrail::config::Builder::from(&account_conf)
+                        .region(aws_config::Region::new(region.to_string()));
+                    if let Some(url) = &l.endpoint_url {
+                        b = b.endpoint_url(url);
+                    }
+                    Arc::new(lookup::TrailLookup::new(
+                        aws_sdk_cloudtrail::Client::from_conf(b.build()),
+                        Arc::new(Throttle::new(
+                            account.id.clone(),
+                            "aws.cloudtrail",
+                            l.requests_per_second,
+                            1,
+                            metrics.clone(),
+                        )),
+                    ))
+                });
+                Some(made.clone())
+            };
             let check = Arc::new(identity::AccountCheck::new(
                 account.id.clone(),
                 aws_sdk_sts::Client::from_conf(sts_conf),
@@ -108,29 +134,35 @@ impl AwsConfig {
                         .region(aws_config::Region::new(region.clone()))
                         .interceptor(complete::WholeAnswers)
                         .build();
-                    sources.push(Box::new(ec2::Ec2Source::new(
-                        Scope::Aws {
-                            account: account.id.as_str().into(),
-                            region: region.as_str().into(),
-                        },
-                        aws_sdk_ec2::Client::from_conf(conf),
-                        self.page_size,
-                        ec2_throttle.clone(),
-                        check.clone(),
-                    )));
+                    sources.push(Box::new(
+                        ec2::Ec2Source::new(
+                            Scope::Aws {
+                                account: account.id.as_str().into(),
+                                region: region.as_str().into(),
+                            },
+                            aws_sdk_ec2::Client::from_conf(conf),
+                            self.page_size,
+                            ec2_throttle.clone(),
+                            check.clone(),
+                        )
+                        .with_lookup(lookup_for(region)),
+                    ));
                 }
             }
             if self.services.contains(&AwsService::Iam) {
                 let conf = aws_sdk_iam::config::Builder::from(&account_conf)
                     .interceptor(complete::WholeAnswers)
                     .build();
-                sources.push(Box::new(iam::IamSource::new(
-                    account.id.clone(),
-                    aws_sdk_iam::Client::from_conf(conf),
-                    throttle("aws.iam"),
-                    check.clone(),
-                    self.burst as usize,
-                )));
+                sources.push(Box::new(
+                    iam::IamSource::new(
+                        account.id.clone(),
+                        aws_sdk_iam::Client::from_conf(conf),
+                        throttle("aws.iam"),
+                        check.clone(),
+                        self.burst as usize,
+                    )
+                    .with_lookup(lookup_for("us-east-1")),
+                ));
             }
         }
         sources

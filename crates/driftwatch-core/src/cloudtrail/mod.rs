@@ -233,6 +233,35 @@ impl Client {
     }
 }
 
+/// The name CloudTrail records a resource's calls under (LookupEvents' `ResourceName`): the
+/// group id of a group or rule, the user, role or group that owns an IAM resource, a
+/// managed policy's ARN. `None` for what CloudTrail does not record here (Kubernetes).
+pub fn lookup_name(r: &crate::model::Resource) -> Option<String> {
+    use crate::model::Kind;
+    let id = r.key.id.as_str();
+    let attr = |k: &str| {
+        r.attributes()
+            .get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    match &r.key.kind {
+        Kind::Ec2SecurityGroup => Some(id.to_string()),
+        Kind::Ec2SecurityGroupRule => id.split('/').next().map(str::to_string),
+        Kind::IamUser | Kind::IamRole | Kind::IamGroup => Some(id.to_string()),
+        // `user/alice/...`: the entity that owns it.
+        Kind::IamInlinePolicy | Kind::IamPolicyAttachment => {
+            id.split('/').nth(1).map(str::to_string)
+        }
+        // `group/user`: the call (AddUserToGroup) names both; the user is the target.
+        Kind::IamGroupMembership => id.split('/').nth(1).map(str::to_string),
+        Kind::IamAccessKey => attr("user"),
+        Kind::IamPolicy => attr("arn"),
+        _ => None,
+    }
+}
+
 /// Why a text is not a CloudTrail event driftwatch can use, naming the field.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TrailError {

@@ -1,0 +1,160 @@
+//! AWS changes waiting for a CloudTrail LookupEvents: written with their change in the
+//! cycle's transaction, read when due, and removed when found (with the `attributed` ledger
+//! entry, in one transaction) or given up.
+
+use jiff::Timestamp;
+use rusqlite::params;
+
+use super::ledger::{self, LedgerEvent};
+use super::{Db, Result, StoreError, ts};
+use crate::model::{Action, Kind, Resource, ResourceKey, Scope};
+
+/// A change to look up, as the plan writes it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LookupItem {
+    pub drift_id: String,
+    /// The resource as the change left it (or as it was before a delete).
+    pub resource: Resource,
+    pub action: Action,
+    /// The record that covered the change (for the actor's role).
+    pub record_id: Option<String>,
+    pub observed_at: Timestamp,
+    /// The first look (CloudTrail makes events searchable minutes after the call).
+    pub next_at: Timestamp,
+}
+
+/// A due lookup, read back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredLookup {
+    pub drift_id: String,
+    pub resource: Resource,
+    pub action: Action,
+    pub record_id: Option<String>,
+    pub observed_at: Timestamp,
+    pub attempts: u32,
+}
+
+pub(crate) fn insert(tx: &rusqlite::Transaction<'_>, items: &[LookupItem]) -> Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT OR IGNORE INTO lookups (drift_id, scope, kind, resource_id, name, action, attributes, record_id, observed_at, next_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    for l in items {
+        stmt.execute(params![
+            l.drift_id,
+            l.resource.key.scope.to_string(),
+            l.resource.key.kind.to_string(),
+            l.resource.key.id,
+            l.resource.name,
+            l.action.as_str(),
+            l.resource.attributes_json(),
+            l.record_id,
+            ts(l.observed_at),
+            ts(l.next_at),
+        ])?;
+    }
+    Ok(())
+}
+
+impl Db {
+    /// Lookups due at `now`, oldest first, at most `limit`.
+    pub fn lookups_due(&self, now: Timestamp, limit: usize) -> Result<Vec<StoredLookup>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT drift_id, scope, kind, resource_id, name, action, attributes, observed_at, attempts, record_id
+             FROM lookups WHERE next_at <= ?1 ORDER BY next_at LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(
+            params![ts(now), i64::try_from(limit).unwrap_or(i64::MAX)],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, String>(7)?,
+                    r.get::<_, u32>(8)?,
+                    r.get::<_, Option<String>>(9)?,
+                ))
+            },
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (
+                drift_id,
+                scope,
+                kind,
+                id,
+                name,
+                action,
+                attributes,
+                observed_at,
+                attempts,
+                record_id,
+            ) = row?;
+            let corrupt = |column: &str| {
+                StoreError::Corrupt(format!("lookup of drift {drift_id}: column {column}"))
+            };
+            let scope: Scope = scope.parse().map_err(|_| corrupt("scope"))?;
+            let kind: Kind = kind.parse().map_err(|_| corrupt("kind"))?;
+            let action = Action::parse(&action).ok_or_else(|| corrupt("action"))?;
+            let attributes: serde_json::Value =
+                serde_json::from_str(&attributes).map_err(|_| corrupt("attributes"))?;
+            let observed_at: Timestamp = observed_at.parse().map_err(|_| corrupt("observed_at"))?;
+            let resource = Resource::new(
+                ResourceKey { scope, kind, id },
+                name,
+                Vec::new(),
+                Default::default(),
+                attributes,
+            );
+            out.push(StoredLookup {
+                drift_id,
+                resource,
+                action,
+                record_id,
+                observed_at,
+                attempts,
+            });
+        }
+        Ok(out)
+    }
+
+    /// A lookup found its event: the `attributed` entry and the row's removal, together.
+    pub fn lookup_found(
+        &mut self,
+        at: Timestamp,
+        drift_id: &str,
+        event: LedgerEvent,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        ledger::append(&tx, at, std::slice::from_ref(&event))?;
+        tx.execute("DELETE FROM lookups WHERE drift_id = ?1", params![drift_id])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Look again at `next_at`.
+    pub fn lookup_retry(&self, drift_id: &str, next_at: Timestamp) -> Result<()> {
+        self.conn.execute(
+            "UPDATE lookups SET next_at = ?2, attempts = attempts + 1 WHERE drift_id = ?1",
+            params![drift_id, ts(next_at)],
+        )?;
+        Ok(())
+    }
+
+    /// Stop looking (given up).
+    pub fn lookup_drop(&self, drift_id: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM lookups WHERE drift_id = ?1", params![drift_id])?;
+        Ok(())
+    }
+
+    pub fn lookups_pending(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("SELECT COUNT(*) FROM lookups", [], |r| r.get(0))?)
+    }
+}
