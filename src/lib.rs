@@ -13,7 +13,9 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub use driftwatch_core::{cloudtrail, diff, engine, matcher, model, obligations, rules};
+pub use driftwatch_core::{
+    cloudtrail, diff, engine, k8s_audit, matcher, model, obligations, rules,
+};
 pub mod daemon;
 pub mod failpoint;
 pub mod http_client;

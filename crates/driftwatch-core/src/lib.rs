@@ -19,6 +19,7 @@
 pub mod cloudtrail;
 pub mod diff;
 pub mod engine;
+pub mod k8s_audit;
 pub mod matcher;
 pub mod model;
 pub mod obligations;
