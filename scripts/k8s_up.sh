@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Start a real Kubernetes API server for tests: etcd + kube-apiserver v1.20.2 (built by
 # scripts/k8s_build.sh) on 127.0.0.1 only, RBAC enforced, a static admin token, and service
-# account token signing (for TokenRequest). Writes $D/kubeconfig (admin) and pid files.
+# account token signing (for TokenRequest), and the audit log driftwatch attributes changes
+# from ($D/audit.log, with deploy/apiserver/audit-policy.yaml). Writes $D/kubeconfig (admin),
+# $D/pki/tokens.csv (admin and alice) and pid files.
 # Idempotent: what is already running is left alone, so calling it again after
 # `scripts/k8s_down.sh apiserver` restarts only the API server on the same etcd.
 #
@@ -27,8 +29,10 @@ if [ ! -f tokens.csv ]; then
   openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out apiserver.crt -days 3650 -extfile ext.cnf 2>/dev/null
   openssl genrsa -out sa.key 2048 2>/dev/null
   echo "$(openssl rand -hex 16),admin,admin-uid,\"system:masters\"" > tokens.csv
+  # A second person, for tests that tell users apart (the audit log names who did what).
+  echo "$(openssl rand -hex 16),alice,alice-uid,\"system:masters\"" >> tokens.csv
 fi
-TOKEN=$(cut -d, -f1 tokens.csv)
+TOKEN=$(head -1 tokens.csv | cut -d, -f1)
 cd "$D"
 if ! alive etcd; then
   etcd --name driftwatch-test --data-dir "$D/etcd-data" \
@@ -48,6 +52,8 @@ if ! alive apiserver; then
     --service-account-issuer=https://kubernetes.default.svc --service-account-key-file="$D/pki/sa.key" \
     --service-account-signing-key-file="$D/pki/sa.key" --api-audiences=https://kubernetes.default.svc \
     --service-cluster-ip-range=10.96.0.0/16 --service-node-port-range=30000-32767 \
+    --audit-policy-file="$ROOT/deploy/apiserver/audit-policy.yaml" --audit-log-path="$D/audit.log" \
+    --audit-log-format=json --audit-log-maxsize=100 \
     --v=1 >> "$D/apiserver.log" 2>&1 &
   echo $! > "$D/apiserver.pid"
 fi

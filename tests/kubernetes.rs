@@ -115,6 +115,74 @@ fn ledger_changes(env: &Env) -> Vec<Value> {
         .collect()
 }
 
+/// With the API server's audit log, a change names the user who made it (alice with her
+/// token, admin with his), not the field manager both share; and a record approved by alice
+/// covering her own change is a segregation-of-duties problem.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_names_who_changed_it() {
+    let k8s = KubeApi::start();
+    let admin = k8s.client().await;
+    kube_apply(&admin, shop_namespace()).await;
+    let hook = Receiver::start();
+    let env = kube_env(&k8s.kubeconfig, Some(&hook.url));
+    let text = std::fs::read_to_string(&env.config).expect("config");
+    let text = text.replace(
+        "[http]\n",
+        &format!("audit_log = \"{}\"\n[http]\n", k8s.audit_log().display()),
+    );
+    std::fs::write(&env.config, text).expect("config");
+    env.record(
+        "chg-shop.yaml",
+        "id: CHG-SHOP\ntitle: Shop web service\ntype: standard\nrequested_by: bob@example.com\napproved_by: [{ name: alice@example.com, at: 2026-01-05T09:00:00Z }]\nscope:\n  - provider: kubernetes\n    cluster: live\n    kind: v1/Service\n    target: shop/*\n    actions: [create]\n",
+    );
+    let mut run = Running::start(env.command(&["run"]));
+    run.wait_log("baseline recorded", Duration::from_secs(60));
+    let alice_kc = k8s.kubeconfig_with_token("alice.kubeconfig", &k8s.token("alice"));
+    let alice = common::kube_client(&alice_kc).await;
+    kube_apply(&alice, admin_binding("alice-made", "eve@example.com")).await;
+    kube_apply(&admin, admin_binding("admin-made", "eve@example.com")).await;
+    kube_apply(&alice, web_service()).await;
+    let by_alice = wait_alert(&hook, "alice's binding", |a| {
+        a["resource_id"] == "alice-made"
+    });
+    assert_eq!(by_alice["actor"], "alice", "{by_alice:#}");
+    assert_eq!(by_alice["attribution"]["via"], "audit_log");
+    assert_eq!(by_alice["attribution"]["identity_type"], "kubernetes_user");
+    assert_eq!(
+        by_alice["attribution"]["event_name"],
+        "patch clusterrolebindings"
+    );
+    assert_eq!(by_alice["attribution"]["source_ip"], "127.0.0.1");
+    let audit_id = by_alice["attribution"]["event_id"]
+        .as_str()
+        .expect("audit id")
+        .to_string();
+    let log = std::fs::read_to_string(k8s.audit_log()).expect("audit log");
+    assert!(
+        log.lines()
+            .any(|l| l.contains(&audit_id) && l.contains("alice-made")),
+        "the audit id is the API server's"
+    );
+    let by_admin = wait_alert(&hook, "admin's binding", |a| {
+        a["resource_id"] == "admin-made"
+    });
+    assert_eq!(by_admin["actor"], "admin", "{by_admin:#}");
+    // alice approved the record that covers her own Service change.
+    common::wait_until("the service decided", Duration::from_secs(30), || {
+        ledger_changes(&env)
+            .iter()
+            .any(|e| e["resource_id"] == "shop/web")
+    });
+    let web = ledger_changes(&env)
+        .into_iter()
+        .find(|e| e["resource_id"] == "shop/web")
+        .expect("entry");
+    assert_eq!(web["decision"], "matched", "{web:#}");
+    assert_eq!(web["actor_role"], "approver", "{web:#}");
+    run.signal("TERM");
+    assert_eq!(run.wait_exit(Duration::from_secs(20)), 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watched_changes_are_decided_and_survive_an_apiserver_restart() {
     let k8s = KubeApi::start();

@@ -58,6 +58,10 @@ pub struct ClusterConfig {
     /// More kinds by group/version/kind, CRDs included (resolved through API discovery).
     #[serde(default)]
     pub kinds: Vec<KindConfig>,
+    /// The API server's audit log (its log backend's JSON file, `--audit-log-path`): each
+    /// change is attributed to the user who made it rather than to the field manager.
+    #[serde(default)]
+    pub audit_log: Option<PathBuf>,
 }
 
 fn default_true() -> bool {
@@ -96,6 +100,11 @@ impl KubernetesConfig {
     pub(super) fn resolve_paths(&mut self, base: &Path) {
         for c in &mut self.clusters {
             if let Some(p) = &mut c.kubeconfig
+                && p.is_relative()
+            {
+                *p = base.join(&*p);
+            }
+            if let Some(p) = &mut c.audit_log
                 && p.is_relative()
             {
                 *p = base.join(&*p);

@@ -174,7 +174,12 @@ impl Daemon {
                     },
                 };
                 let watched = s.watched_kinds().map(<[_]>::to_vec);
-                (obs, s.service(), t.elapsed(), watched)
+                // The audit log read after the poll holds the writes the poll saw.
+                let audit = match s.audit_events() {
+                    Some(read) => read.await,
+                    None => Vec::new(),
+                };
+                (obs, s.service(), t.elapsed(), watched, audit)
             });
         }
         let mut report = CycleReport {
@@ -186,7 +191,7 @@ impl Daemon {
         let mut uncommitted = Vec::new();
         while let Some(joined) = polls.join_next().await {
             self.beat();
-            let (obs, service, took, watched) = match joined {
+            let (obs, service, took, watched, audit) = match joined {
                 Ok(o) => o,
                 Err(e) => {
                     tracing::error!(error = %e, "a source task ended abnormally");
@@ -196,7 +201,19 @@ impl Daemon {
             };
             let scope = obs.scope.to_string();
             self.record_poll(&obs.outcome, &scope, service, took);
-            match self.pipeline.process(obs, &index, watched, &[]).await {
+            let cluster = match &obs.scope {
+                crate::model::Scope::Kubernetes { cluster } => cluster.clone(),
+                crate::model::Scope::Aws { .. } => "".into(),
+            };
+            let evidence = if audit.is_empty() {
+                super::pipeline::Evidence::None
+            } else {
+                super::pipeline::Evidence::Audit {
+                    cluster: &cluster,
+                    events: &audit,
+                }
+            };
+            match self.pipeline.process(obs, &index, watched, &evidence).await {
                 Ok(r) => {
                     self.record_scope(&r, service);
                     telemetry::log_scope(&r);

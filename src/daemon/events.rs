@@ -133,7 +133,16 @@ impl Daemon {
                 observed_at: at,
                 outcome,
             };
-            match self.pipeline.process(obs, &index, None, &g.events).await {
+            match self
+                .pipeline
+                .process(
+                    obs,
+                    &index,
+                    None,
+                    &super::pipeline::Evidence::Trail(&g.events),
+                )
+                .await
+            {
                 Ok(report) => {
                     for e in &g.events {
                         let explained = report

@@ -17,6 +17,33 @@ use crate::rules::RuleSettings;
 use crate::sinks::Sinks;
 use crate::store::{StoreError, StoreHandle};
 
+/// What can prove who made a cycle's changes.
+#[derive(Clone, Copy)]
+pub enum Evidence<'a> {
+    None,
+    /// The CloudTrail events that asked for a targeted re-read.
+    Trail(&'a [TrailEvent]),
+    /// A Kubernetes cluster's recent audit events.
+    Audit {
+        cluster: &'a str,
+        events: &'a [crate::k8s_audit::AuditEvent],
+    },
+}
+
+impl Evidence<'_> {
+    fn attribution(&self, c: &crate::model::Change) -> Option<crate::model::Attribution> {
+        match self {
+            Evidence::None => None,
+            Evidence::Trail(events) => {
+                crate::cloudtrail::best(events, c).map(|e| e.attribution("event"))
+            }
+            Evidence::Audit { cluster, events } => {
+                crate::k8s_audit::best(events, cluster, c).map(|e| e.attribution())
+            }
+        }
+    }
+}
+
 pub struct Pipeline {
     pub store: StoreHandle,
     pub sinks: Sinks,
@@ -52,14 +79,15 @@ impl PipelineError {
 impl Pipeline {
     /// `watched`: the kinds the source covers when its config chooses them
     /// (`Source::watched_kinds`); stored rows of other kinds are purged, not deleted.
-    /// `events`: the CloudTrail events that asked for a targeted re-read; each change is
-    /// attributed to the latest one that explains it (`cloudtrail::best`).
+    /// `evidence`: what can name who made each change (the CloudTrail events that asked
+    /// for a targeted re-read, a cluster's audit log); each change is attributed to the
+    /// latest event that explains it.
     pub async fn process(
         &self,
         obs: Observation,
         index: &RecordIndex,
         watched: Option<Vec<Kind>>,
-        events: &[TrailEvent],
+        evidence: &Evidence<'_>,
     ) -> Result<ScopeReport, PipelineError> {
         // Load: one store call. The observation travels to the store thread (moved, not
         // copied) so the rows it needs are chosen there, and comes back with the load.
@@ -92,12 +120,10 @@ impl Pipeline {
             open: &open,
         };
         let mut evaluation = engine::evaluate(load.previous.as_ref(), &obs, &settings);
-        if let Evaluation::Compared { changes } = &mut evaluation
-            && !events.is_empty()
-        {
+        if let Evaluation::Compared { changes } = &mut evaluation {
             for ev in changes.iter_mut() {
-                if let Some(e) = crate::cloudtrail::best(events, &ev.change) {
-                    ev.change.attribute(e.attribution("event"));
+                if let Some(a) = evidence.attribution(&ev.change) {
+                    ev.change.attribute(a);
                 }
             }
         }
@@ -197,7 +223,7 @@ mod tests {
             (vec![port.clone()], t),
         ] {
             pipeline
-                .process(obs(resources, at), &index, None, &[])
+                .process(obs(resources, at), &index, None, &Evidence::None)
                 .await
                 .expect("cycle");
         }

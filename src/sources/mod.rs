@@ -48,6 +48,10 @@ pub type LookupFuture<'a> = Pin<
     >,
 >;
 
+/// The API server's recent completed writes (Kubernetes audit log), for attribution.
+pub type AuditFuture<'a> =
+    Pin<Box<dyn Future<Output = Vec<crate::k8s_audit::AuditEvent>> + Send + 'a>>;
+
 /// What an event asks a source to re-read: the resource it names, and access keys it names
 /// (a deleted key is gone from the user's listing, yet the read must answer for it).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -92,6 +96,11 @@ pub trait Source: Send + Sync {
         observed_at: jiff::Timestamp,
     ) -> Option<RereadFuture<'_>> {
         let _ = (request, observed_at);
+        None
+    }
+    /// The audit log's recent writes, read up to now (a Kubernetes cluster with
+    /// `audit_log`); `None` otherwise.
+    fn audit_events(&self) -> Option<AuditFuture<'_>> {
         None
     }
     /// Look up the CloudTrail events naming `resource` (`cloudtrail::lookup_name`) between

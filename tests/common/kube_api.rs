@@ -86,6 +86,24 @@ impl KubeApi {
         kube_client(&self.kubeconfig).await
     }
 
+    /// The static token of a user k8s_up.sh created (`admin`, `alice`).
+    pub fn token(&self, user: &str) -> String {
+        let csv =
+            std::fs::read_to_string(self.dir.path().join("pki/tokens.csv")).expect("tokens.csv");
+        csv.lines()
+            .find_map(|l| {
+                let mut f = l.split(',');
+                let token = f.next()?;
+                (f.next()? == user).then(|| token.to_string())
+            })
+            .unwrap_or_else(|| panic!("no token for {user}"))
+    }
+
+    /// The API server's audit log (k8s_up.sh, deploy/apiserver/audit-policy.yaml).
+    pub fn audit_log(&self) -> PathBuf {
+        self.dir.path().join("audit.log")
+    }
+
     /// A kubeconfig for the same server that authenticates with `token`.
     pub fn kubeconfig_with_token(&self, name: &str, token: &str) -> PathBuf {
         let path = self.dir.path().join(name);

@@ -10,6 +10,7 @@
 //! Objects are read through the dynamic API (`DynamicObject`), so CRDs work the same way as
 //! built-in kinds; Secrets are refused by config validation and never listed.
 
+pub mod audit;
 pub mod normalize;
 mod watch;
 
@@ -194,6 +195,8 @@ pub struct KubeSource {
     error_window: Duration,
     /// The kinds a complete observation covers (rows of other kinds are purged).
     watched: Vec<Kind>,
+    /// The API server's audit log, when configured (`audit.rs`).
+    audit: Option<audit::AuditTail>,
     _tasks: Tasks,
 }
 
@@ -253,15 +256,18 @@ impl KubernetesConfig {
                     None
                 }
             };
-            out.push(Box::new(KubeSource::start(
-                scope,
-                client,
-                kinds_for(c),
-                self.sync_timeout(),
-                self.error_window(),
-                metrics.clone(),
-                touched.clone(),
-            )));
+            out.push(Box::new(
+                KubeSource::start(
+                    scope,
+                    client,
+                    kinds_for(c),
+                    self.sync_timeout(),
+                    self.error_window(),
+                    metrics.clone(),
+                    touched.clone(),
+                )
+                .with_audit_log(c.audit_log.clone()),
+            ));
         }
         out
     }
@@ -321,8 +327,18 @@ impl KubeSource {
             sync_timeout,
             error_window,
             watched,
+            audit: None,
             _tasks: Tasks(tasks),
         }
+    }
+
+    /// Attribute changes from the API server's audit log at `path`.
+    pub fn with_audit_log(mut self, path: Option<std::path::PathBuf>) -> Self {
+        let Scope::Kubernetes { cluster } = &self.scope else {
+            return self;
+        };
+        self.audit = path.map(|p| audit::AuditTail::new(p, cluster.to_string()));
+        self
     }
 
     /// The state as a listing: complete when every kind is listed and no watch is failing.
@@ -409,6 +425,11 @@ impl Source for KubeSource {
             self.probe_recovered().await;
             observation(&self.scope, observed_at, self.snapshot())
         })
+    }
+
+    fn audit_events(&self) -> Option<crate::sources::AuditFuture<'_>> {
+        let tail = self.audit.as_ref()?;
+        Some(Box::pin(tail.catch_up()))
     }
 }
 
