@@ -8,16 +8,6 @@ use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
 use common::*;
 use serde_json::Value;
 
-fn iam_client(url: &str) -> aws_sdk_iam::Client {
-    let conf = aws_sdk_iam::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .endpoint_url(url)
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
-        .build();
-    aws_sdk_iam::Client::from_conf(conf)
-}
-
 /// An EC2 client in another account, through STS AssumeRole (moto lands later calls there).
 async fn ec2_in(url: &str, account: &str) -> aws_sdk_ec2::Client {
     let (key, secret, token) = assumed_credentials(url, account).await;

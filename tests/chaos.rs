@@ -401,17 +401,6 @@ fn moto_ec2(moto: &Moto) -> aws_sdk_ec2::Client {
     ec2_client(&moto.url)
 }
 
-fn iam_client(url: &str) -> aws_sdk_iam::Client {
-    use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
-    let conf = aws_sdk_iam::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .endpoint_url(url)
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
-        .build();
-    aws_sdk_iam::Client::from_conf(conf)
-}
-
 // ---------------------------------------------------------------------------------------
 // 2 and 3: the outbox against kill -9 and a sink outage
 

@@ -103,6 +103,16 @@ pub fn ec2_client(url: &str) -> aws_sdk_ec2::Client {
     aws_sdk_ec2::Client::from_conf(conf)
 }
 
+pub fn iam_client(url: &str) -> aws_sdk_iam::Client {
+    let conf = aws_sdk_iam::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(url)
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .build();
+    aws_sdk_iam::Client::from_conf(conf)
+}
+
 pub async fn create_group(ec2: &aws_sdk_ec2::Client, name: &str) -> String {
     ec2.create_security_group()
         .group_name(name)

@@ -82,3 +82,17 @@ impl TrailLookup {
         Ok(out)
     }
 }
+
+/// `Source::lookup` for a source that may have a CloudTrail lookup (EC2, IAM).
+pub fn lookup_future<'a>(
+    lookup: Option<&'a Arc<TrailLookup>>,
+    resource: &str,
+    start: Timestamp,
+    end: Timestamp,
+) -> Option<crate::sources::LookupFuture<'a>> {
+    let l = lookup?;
+    let resource = resource.to_string();
+    Some(Box::pin(
+        async move { l.events(&resource, start, end).await },
+    ))
+}
