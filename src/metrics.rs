@@ -317,7 +317,7 @@ impl Metrics {
         );
         r.register(
             "driftwatch_aws_events",
-            "CloudTrail events from the queue by outcome: received, invalid, ignored (nothing watched), matched (a change attributed to it), unmatched (its re-read found no change it explains), reread_failed, lagging",
+            "CloudTrail events from the queue by outcome: received, invalid, ignored (nothing watched), matched (a change attributed to it), matched_late (it attributed a change a poll had already decided), unmatched (it explains no change), reread_failed, lagging",
             m.aws_events.clone(),
         );
         r.register(

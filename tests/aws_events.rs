@@ -266,10 +266,43 @@ async fn cloudtrail_events_are_decided_between_polls_and_attributed() {
         &authorize_event("ev-443", &web, 443, "0.0.0.0/0", bob(), &now()),
     )
     .await;
-    wait_until(
-        "the duplicate and the late event",
-        Duration::from_secs(30),
-        || events_metric(port, "unmatched") >= 7.0,
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !(events_metric(port, "unmatched") >= 6.0 && events_metric(port, "matched_late") >= 1.0) {
+        if std::time::Instant::now() > deadline {
+            let rows = std::process::Command::new("sqlite3")
+                .arg(env.db())
+                .arg("SELECT drift_id, kind, resource_id, action, observed_at FROM lookups")
+                .output()
+                .expect("sqlite3");
+            panic!(
+                "the late event attributed nothing: unmatched {}, matched_late {}; waiting: {}\nlog:\n{}",
+                events_metric(port, "unmatched"),
+                events_metric(port, "matched_late"),
+                String::from_utf8_lossy(&rows.stdout),
+                run.log.join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        events_metric(port, "unmatched"),
+        6.0,
+        "the duplicate explains nothing new"
+    );
+    // bob's late event names who made the 443 rule the re-read had already decided.
+    let https_drift = https["drift_id"].as_str().expect("drift id").to_string();
+    let late = env
+        .ledger()
+        .into_iter()
+        .find(|e| e["type"] == "attributed" && e["drift_id"] == https_drift.as_str())
+        .unwrap_or_else(|| panic!("no attribution for {https_drift}"));
+    assert_eq!(late["attribution"]["actor"], "bob via role Admin");
+    assert_eq!(late["attribution"]["event_id"], "ev-443");
+    let shown = env.run(&["drifts", "show", &https_drift]);
+    assert!(
+        shown.stdout.contains("actor      bob via role Admin"),
+        "{}",
+        shown.stdout
     );
 
     // IAM: a new access key (named in the response), then its deletion (the key is gone

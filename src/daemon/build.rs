@@ -25,8 +25,13 @@ fn pipeline_for(cfg: &Config, store: StoreHandle, sinks: Sinks) -> pipeline::Pip
         matching: cfg.records.match_settings(),
         blind_after_failures: cfg.sources.blind_after_failures,
         delete_guard: cfg.sources.delete_guard(),
-        lookup_delay: cfg.aws.as_ref().and_then(|a| a.lookup.as_ref()).map(|l| {
-            jiff::SignedDuration::try_from(l.delay()).unwrap_or(jiff::SignedDuration::ZERO)
+        // Unattributed AWS changes wait for a lookup, or (event path only) for a late event.
+        lookup_delay: cfg.aws.as_ref().and_then(|a| match (&a.lookup, &a.events) {
+            (Some(l), _) => Some(
+                jiff::SignedDuration::try_from(l.delay()).unwrap_or(jiff::SignedDuration::ZERO),
+            ),
+            (None, Some(_)) => Some(super::lookup::LATE_EVENT_WAIT),
+            (None, None) => None,
         }),
         quiet_period: cfg.alerting.quiet_period(),
     }

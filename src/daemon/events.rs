@@ -29,6 +29,68 @@ struct Group {
 }
 
 impl Daemon {
+    /// Attribute the scope's decided but unattributed changes (waiting in the store's
+    /// `lookups`) that `events` explain: an `attributed` ledger entry each. Returns the ids of
+    /// the events that explained one.
+    async fn attribute_late(&self, scope: &Scope, events: &[TrailEvent]) -> BTreeSet<String> {
+        let mut used = BTreeSet::new();
+        if events.is_empty() || self.pipeline.lookup_delay.is_none() {
+            return used;
+        }
+        let since = crate::clock::now()
+            .checked_sub(super::lookup::LATE_EVENT_WAIT)
+            .unwrap_or_else(|_| crate::clock::now());
+        let s = scope.clone();
+        let waiting = match self
+            .store
+            .call(move |db| db.lookups_of_scope(&s, since))
+            .await
+        {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the changes waiting for attribution");
+                return used;
+            }
+        };
+        for l in waiting {
+            let Some(e) = crate::cloudtrail::best(events, &l.change()) else {
+                continue;
+            };
+            let attribution = e.attribution("event");
+            let actor_role = match (&l.record_id, &attribution.person) {
+                (Some(r), Some(p)) => self
+                    .records
+                    .active()
+                    .iter()
+                    .find(|x| &x.id == r)
+                    .and_then(|x| x.role_of(p)),
+                _ => None,
+            };
+            let entry = crate::store::LedgerEvent::Attributed {
+                drift_id: l.drift_id.clone(),
+                scope: scope.to_string(),
+                attribution: crate::store::ledger::LedgerAttribution::from(&attribution),
+                actor_role,
+            };
+            let id = l.drift_id.clone();
+            let at = crate::clock::now();
+            match self
+                .store
+                .call(move |db| db.lookup_found(at, &id, entry))
+                .await
+            {
+                Ok(()) => {
+                    tracing::info!(drift_id = %l.drift_id, event_id = %e.event_id, "a late CloudTrail event attributed a decided change");
+                    used.insert(e.event_id.clone());
+                }
+                Err(err) => {
+                    tracing::error!(drift_id = %l.drift_id, error = %err, "cannot record a late event's attribution")
+                }
+            }
+        }
+        used
+    }
+
     /// Decide a batch of events (and any batches queued behind it).
     pub(super) async fn on_events(
         &mut self,
@@ -144,12 +206,27 @@ impl Daemon {
                 .await
             {
                 Ok(report) => {
+                    let mut late = Vec::new();
                     for e in &g.events {
                         let explained = report
                             .changes
                             .iter()
                             .any(|c| crate::cloudtrail::explains(e, &c.change));
-                        queue.count(if explained { "matched" } else { "unmatched" });
+                        if explained {
+                            queue.count("matched");
+                        } else {
+                            late.push(e.clone());
+                        }
+                    }
+                    // An event that arrives after a poll decided its change finds nothing new
+                    // to re-read; it may still name who made the decided change.
+                    let attributed = self.attribute_late(&scope, &late).await;
+                    for e in &late {
+                        queue.count(if attributed.contains(&e.event_id) {
+                            "matched_late"
+                        } else {
+                            "unmatched"
+                        });
                     }
                     if let Some(first) = g.first_received {
                         self.metrics

@@ -14,10 +14,14 @@ use jiff::SignedDuration;
 use super::Daemon;
 use crate::config::AwsLookupConfig;
 use crate::metrics::{AwsEventLabels, Metrics};
-use crate::model::{Action, Change, ChangeRecord};
+use crate::model::ChangeRecord;
 use crate::sources::Source;
 use crate::store::ledger::LedgerAttribution;
 use crate::store::{LedgerEvent, StoreHandle, StoredLookup};
+
+/// Without `[aws.lookup]`, how long an unattributed AWS change waits for a late CloudTrail
+/// event (one that arrives after a poll decided the change).
+pub(super) const LATE_EVENT_WAIT: SignedDuration = SignedDuration::from_hours(1);
 
 /// Lookups one task takes on (at 2 calls per second, about half a minute's worth).
 const BATCH: usize = 50;
@@ -26,6 +30,19 @@ impl Daemon {
     /// Start a lookup task after a cycle, unless one is still running.
     pub(super) fn start_lookups(&mut self) {
         let Some(cfg) = self.cfg.aws.as_ref().and_then(|a| a.lookup.clone()) else {
+            // Only the event path waits for late events: changes older than the wait are
+            // nobody's to attribute any more.
+            if self.pipeline.lookup_delay.is_some() {
+                let before = crate::clock::now()
+                    .checked_sub(LATE_EVENT_WAIT)
+                    .unwrap_or_else(|_| crate::clock::now());
+                let store = self.store.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = store.call(move |db| db.lookups_expire(before)).await {
+                        tracing::error!(error = %e, "cannot expire changes waiting for a late event");
+                    }
+                });
+            }
             return;
         };
         if self.lookup_task.as_ref().is_some_and(|t| !t.is_finished()) {
@@ -55,22 +72,6 @@ fn count(metrics: &Metrics, outcome: &str) {
 
 fn sd(d: Duration) -> SignedDuration {
     SignedDuration::try_from(d).unwrap_or(SignedDuration::MAX)
-}
-
-/// The change as `cloudtrail::explains` reads it.
-fn change_of(l: &StoredLookup) -> Change {
-    let (before, after) = match l.action {
-        Action::Delete => (Some(l.resource.clone()), None),
-        _ => (None, Some(l.resource.clone())),
-    };
-    Change::new(
-        l.resource.key.clone(),
-        l.action,
-        before,
-        after,
-        Vec::new(),
-        l.observed_at,
-    )
 }
 
 async fn run(
@@ -165,7 +166,7 @@ async fn look(
             return Look::Failed;
         }
     };
-    let change = change_of(l);
+    let change = l.change();
     let Some(e) = crate::cloudtrail::best(&events, &change) else {
         return Look::NotYet;
     };

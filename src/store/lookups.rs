@@ -34,6 +34,24 @@ pub struct StoredLookup {
     pub attempts: u32,
 }
 
+impl StoredLookup {
+    /// The change as `cloudtrail::explains` reads it.
+    pub fn change(&self) -> crate::model::Change {
+        let (before, after) = match self.action {
+            Action::Delete => (Some(self.resource.clone()), None),
+            _ => (None, Some(self.resource.clone())),
+        };
+        crate::model::Change::new(
+            self.resource.key.clone(),
+            self.action,
+            before,
+            after,
+            Vec::new(),
+            self.observed_at,
+        )
+    }
+}
+
 pub(crate) fn insert(tx: &rusqlite::Transaction<'_>, items: &[LookupItem]) -> Result<()> {
     let mut stmt = tx.prepare_cached(
         "INSERT OR IGNORE INTO lookups (drift_id, scope, kind, resource_id, name, action, attributes, record_id, observed_at, next_at)
@@ -59,27 +77,51 @@ pub(crate) fn insert(tx: &rusqlite::Transaction<'_>, items: &[LookupItem]) -> Re
 impl Db {
     /// Lookups due at `now`, oldest first, at most `limit`.
     pub fn lookups_due(&self, now: Timestamp, limit: usize) -> Result<Vec<StoredLookup>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT drift_id, scope, kind, resource_id, name, action, attributes, observed_at, attempts, record_id
-             FROM lookups WHERE next_at <= ?1 ORDER BY next_at LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(
+        self.lookups_where(
+            "next_at <= ?1 ORDER BY next_at LIMIT ?2",
             params![ts(now), i64::try_from(limit).unwrap_or(i64::MAX)],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                    r.get::<_, String>(6)?,
-                    r.get::<_, String>(7)?,
-                    r.get::<_, u32>(8)?,
-                    r.get::<_, Option<String>>(9)?,
-                ))
-            },
-        )?;
+        )
+    }
+
+    /// A scope's waiting changes observed since `since` (a late event may explain one).
+    pub fn lookups_of_scope(&self, scope: &Scope, since: Timestamp) -> Result<Vec<StoredLookup>> {
+        self.lookups_where(
+            "scope = ?1 AND observed_at >= ?2 ORDER BY observed_at LIMIT 1000",
+            params![scope.to_string(), ts(since)],
+        )
+    }
+
+    /// Forget changes observed before `before` (no lookup runs to give them up).
+    pub fn lookups_expire(&self, before: Timestamp) -> Result<usize> {
+        Ok(self.conn.execute(
+            "DELETE FROM lookups WHERE observed_at < ?1",
+            params![ts(before)],
+        )?)
+    }
+
+    fn lookups_where(
+        &self,
+        filter: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<StoredLookup>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT drift_id, scope, kind, resource_id, name, action, attributes, observed_at, attempts, record_id
+             FROM lookups WHERE {filter}"
+        ))?;
+        let rows = stmt.query_map(args, |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+                r.get::<_, String>(7)?,
+                r.get::<_, u32>(8)?,
+                r.get::<_, Option<String>>(9)?,
+            ))
+        })?;
         let mut out = Vec::new();
         for row in rows {
             let (
