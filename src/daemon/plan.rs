@@ -405,15 +405,22 @@ fn compared(
         }
         // What the proven actor is to the record: the requester doing the work is the plan
         // followed; an approver doing it approved their own change.
-        if let (Some(r), Some(person)) = (
+        if let (Some(r), Some((person, via))) = (
             record,
-            c.attribution.as_ref().and_then(|a| a.person.as_deref()),
+            c.attribution
+                .as_ref()
+                .and_then(|a| Some((a.person.as_deref()?, a.via.as_str()))),
         ) {
             entry.actor_role = r.role_of(person);
+            let proof = if via == "audit_log" {
+                "audit log"
+            } else {
+                "CloudTrail"
+            };
             match entry.actor_role {
                 Some(PersonRole::Requester) => entry
                     .reason
-                    .push_str(&format!("; made by its requester {person} (CloudTrail)")),
+                    .push_str(&format!("; made by its requester {person} ({proof})")),
                 Some(PersonRole::Approver) => entry.reason.push_str(&format!(
                     "; made by {person}, who approved {}: segregation of duties",
                     r.id

@@ -74,6 +74,18 @@ impl Case {
 
     /// Evaluate `obs` against `before` with the engine, then plan it.
     fn run(&self, before: Option<Vec<Resource>>, obs: Observation) -> (CycleWrite, ScopeReport) {
+        self.run_with(before, obs, None, None)
+    }
+
+    /// The same, each change attributed to `person` (as the pipeline does with evidence),
+    /// with `lookup_delay`.
+    fn run_with(
+        &self,
+        before: Option<Vec<Resource>>,
+        obs: Observation,
+        person: Option<&str>,
+        lookup_delay: Option<jiff::SignedDuration>,
+    ) -> (CycleWrite, ScopeReport) {
         let rules = RuleSettings::default();
         let matching = MatchSettings::default();
         let previous = before.map(Previous::from_resources);
@@ -96,12 +108,30 @@ impl Case {
                     .collect::<Vec<_>>(),
             },
         );
+        let mut evaluation = evaluation;
+        if let (Some(p), Evaluation::Compared { changes }) = (person, &mut evaluation) {
+            for ev in changes.iter_mut() {
+                ev.change.attribute(crate::model::Attribution {
+                    actor: format!("{p} via role Admin"),
+                    person: Some(p.to_string()),
+                    identity_type: "assumed_role".into(),
+                    arn: None,
+                    source_ip: None,
+                    client: "console".into(),
+                    user_agent: None,
+                    event_name: "AuthorizeSecurityGroupIngress".into(),
+                    event_id: "ev-1".into(),
+                    event_time: "2026-11-21T09:59:59Z".into(),
+                    via: "event".into(),
+                });
+            }
+        }
         let settings = PlanSettings {
             sinks: &self.sinks,
             records: &self.records,
             blind_after_failures: 3,
             delete_guard: engine::DeleteGuard::default(),
-            lookup_delay: None,
+            lookup_delay,
         };
         let facts = ScopeFacts {
             state: &self.state,
@@ -588,4 +618,52 @@ fn a_kind_no_longer_watched_is_purged_and_its_open_drifts_resolved() {
     assert!(w.deletes.is_empty() && r.changes.is_empty());
     assert_eq!(w.outbox.len(), 1);
     assert_eq!(w.outbox[0].idempotency_key, "d-0000000a:resolved");
+}
+
+/// What the proven actor is to the matched record (CHG-1: requested by alice, approved by
+/// bob) shows in the reason and the entry; an unattributed change waits for a lookup, an
+/// attributed one does not.
+#[test]
+fn the_actor_s_role_to_the_record_and_the_lookup_queue() {
+    let mut case = Case::new();
+    case.records = records(None);
+    let https = res(rule("sg-1", "tcp", 443, 443, "0.0.0.0/0"));
+    let obs = || complete(vec![https.clone()], "2026-11-21T10:00:00Z");
+    let entry = |w: &CycleWrite| match &w.events[0] {
+        LedgerEvent::Change(c) => (**c).clone(),
+        other => panic!("not a change: {other:?}"),
+    };
+    let (w, _) = case.run_with(Some(Vec::new()), obs(), Some("alice"), None);
+    let e = entry(&w);
+    assert_eq!(e.decision, DecisionKind::Matched);
+    assert_eq!(e.actor_role, Some(PersonRole::Requester));
+    assert!(
+        e.reason
+            .ends_with("; made by its requester alice (CloudTrail)"),
+        "{}",
+        e.reason
+    );
+    let (w, _) = case.run_with(Some(Vec::new()), obs(), Some("bob@example.com"), None);
+    let e = entry(&w);
+    assert_eq!(e.actor_role, Some(PersonRole::Approver));
+    assert!(
+        e.reason
+            .ends_with("who approved CHG-1: segregation of duties"),
+        "{}",
+        e.reason
+    );
+    let (w, _) = case.run_with(Some(Vec::new()), obs(), Some("carol"), None);
+    assert_eq!(entry(&w).actor_role, None);
+    assert!(w.lookups.is_empty());
+    let delay = Some(jiff::SignedDuration::from_mins(5));
+    let (w, _) = case.run_with(Some(Vec::new()), obs(), None, delay);
+    assert_eq!(
+        w.lookups.len(),
+        1,
+        "an unattributed change waits for a lookup"
+    );
+    assert_eq!(w.lookups[0].next_at, at("2026-11-21T10:05:00Z"));
+    assert_eq!(w.lookups[0].record_id.as_deref(), Some("CHG-1"));
+    let (w, _) = case.run_with(Some(Vec::new()), obs(), Some("alice"), delay);
+    assert!(w.lookups.is_empty(), "an attributed one does not");
 }
