@@ -4,7 +4,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{Env, Settings};
+use common::{ACCOUNT, Env, REGION, Settings};
 
 fn fixtures(kind: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -136,6 +136,25 @@ fn config_check_reports_every_error_and_redacts_secrets() {
     assert_eq!(out.code, 1, "{out}");
     assert!(out.stdout.contains("unknown field `region`"), "{out}");
     assert!(out.stdout.contains("line 2"), "{out}");
+}
+
+#[test]
+fn config_check_names_the_services_and_the_attribution_paths() {
+    let env = Env::new(&Settings {
+        services: "\"ec2\", \"iam\"",
+        extra: "[aws.events]\nqueue_url = \"https://sqs.eu-west-1.amazonaws.com/123456789012/driftwatch-events\"\nwait_secs = 2\n[aws.lookup]\n",
+        ..Default::default()
+    });
+    let out = env.run(&["config", "check"]);
+    assert_eq!(out.code, 0, "{out}");
+    for want in [
+        &format!("source: aws.ec2 account {ACCOUNT} region {REGION}"),
+        &format!("source: aws.iam account {ACCOUNT} (global)"),
+        "aws.events: CloudTrail events from queue https://sqs.eu-west-1.amazonaws.com/123456789012/driftwatch-events (region eu-west-1)",
+        "aws.lookup: CloudTrail LookupEvents for unattributed changes, 2 per second per account and region, first look after 300 s",
+    ] {
+        assert!(out.stdout.contains(want), "want `{want}` in {out}");
+    }
 }
 
 #[test]

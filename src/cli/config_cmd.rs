@@ -19,11 +19,35 @@ pub fn check(config: &Path, loaded: Result<Config, ConfigError>) -> anyhow::Resu
             println!("  state_dir: {}", cfg.state_dir.display());
             println!("  records.dir: {}", cfg.records.dir.display());
             println!("  interval_secs: {}", cfg.interval_secs);
-            for (account, region) in cfg.aws_scopes() {
-                println!("  source: aws.ec2 account {account} region {region}");
-            }
-            if let Some(u) = cfg.aws.as_ref().and_then(|a| a.endpoint_url.as_ref()) {
-                println!("  aws.endpoint_url: {u}");
+            if let Some(aws) = &cfg.aws {
+                let ec2 = aws.services.contains(&crate::config::AwsService::Ec2);
+                let iam = aws.services.contains(&crate::config::AwsService::Iam);
+                if ec2 {
+                    for (account, region) in cfg.aws_scopes() {
+                        println!("  source: aws.ec2 account {account} region {region}");
+                    }
+                }
+                if iam {
+                    for a in &aws.accounts {
+                        println!("  source: aws.iam account {} (global)", a.id);
+                    }
+                }
+                if let Some(u) = &aws.endpoint_url {
+                    println!("  aws.endpoint_url: {u}");
+                }
+                if let Some(e) = &aws.events {
+                    println!(
+                        "  aws.events: CloudTrail events from queue {} (region {}); changes re-read and attributed as they arrive",
+                        e.queue_url,
+                        e.region()
+                    );
+                }
+                if let Some(l) = &aws.lookup {
+                    println!(
+                        "  aws.lookup: CloudTrail LookupEvents for unattributed changes, {} per second per account and region, first look after {} s",
+                        l.requests_per_second, l.delay_secs
+                    );
+                }
             }
             for c in cfg.kubernetes.iter().flat_map(|k| &k.clusters) {
                 let via = match (&c.kubeconfig, &c.context) {
@@ -47,6 +71,13 @@ pub fn check(config: &Path, loaded: Result<Config, ConfigError>) -> anyhow::Resu
                     c.name,
                     kinds.join(", ")
                 );
+                if let Some(p) = &c.audit_log {
+                    println!(
+                        "  kubernetes cluster {}: changes attributed from the audit log {}",
+                        c.name,
+                        p.display()
+                    );
+                }
             }
             for s in &cfg.sinks {
                 // Secrets were resolved by validation to prove they are readable; none is
