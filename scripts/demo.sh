@@ -65,6 +65,41 @@ alerts=$(wc -l <"$OUT/webhook.jsonl" 2>/dev/null || echo 0)
 echo "webhook receiver got $alerts alert(s): $OUT/webhook.jsonl"
 [ "$alerts" -ge 2 ] || { echo "demo: expected at least 2 alerts at the webhook" >&2; exit 1; }
 
+step "driftwatch run with [aws.events]   (a CloudTrail event on the queue: decided and attributed within seconds, no poll needed)"
+QUEUE=$("$DRIFTWATCH_PYTHON" scripts/seed_demo.py "$AWS_ENDPOINT_URL" queue)
+HTTP_PORT=$(free_port)
+# The example config with the event path on, its records dir kept absolute, its listener on a
+# free port, and no poll during the demo (interval one hour).
+sed -e "s#^dir = \"changes\"#dir = \"$ROOT/config/changes\"#" \
+    -e "s#^listen = .*#listen = \"127.0.0.1:$HTTP_PORT\"#" \
+    -e "s#^interval_secs = .*#interval_secs = 3600#" \
+  "$ROOT/config/driftwatch.example.toml" >"$OUT/driftwatch-events.toml"
+printf '\n[aws.events]\nqueue_url = "%s"\nwait_secs = 1\n' "$QUEUE" >>"$OUT/driftwatch-events.toml"
+before=$(wc -l <"$OUT/webhook.jsonl")
+"$BIN" -c "$OUT/driftwatch-events.toml" run 2>>"$OUT/driftwatch.log" &
+RUN_PID=$!
+pids+=("$RUN_PID")
+wait_http "http://127.0.0.1:$HTTP_PORT/readyz"
+for _ in $(seq 1 100); do grep -q "cycle complete" "$OUT/driftwatch.log" && break; sleep 0.1; done
+sent=$(date +%s%N)
+"$DRIFTWATCH_PYTHON" scripts/seed_demo.py "$AWS_ENDPOINT_URL" event "$QUEUE"
+for _ in $(seq 1 300); do
+  [ "$(wc -l <"$OUT/webhook.jsonl")" -gt "$before" ] && grep -q 'demo-0001-6443' "$OUT/webhook.jsonl" && break
+  sleep 0.1
+done
+took=$(( ($(date +%s%N) - sent) / 1000000 ))
+"$DRIFTWATCH_PYTHON" - "$OUT/webhook.jsonl" "$took" <<'PY' || { echo "demo: the event path alert did not arrive" >&2; exit 1; }
+import json, sys
+alerts = [json.loads(l)["alert"] for l in open(sys.argv[1])]
+hit = [a for a in alerts if (a.get("attribution") or {}).get("event_id") == "demo-0001-6443"]
+if not hit:
+    sys.exit(1)
+a, e = hit[0], hit[0]["attribution"]
+print(f"    alert after {sys.argv[2]} ms: {a['title']}")
+print(f"    actor: {a['actor']}  ({e['identity_type']}, {e['client']}, from {e['source_ip']}, CloudTrail event {e['event_id']})")
+PY
+kill -TERM "$RUN_PID"; wait "$RUN_PID" 2>/dev/null || true
+
 step "driftwatch obligations   (each unplanned change owes a retrospective record within 24 h)"
 "$BIN" obligations
 
