@@ -136,17 +136,19 @@ pub fn show(cfg: Config, id: &str) -> anyhow::Result<Exit> {
     let d = db.drift(id)?.with_context(|| {
         format!("no drift {id} (ids look like d-7f3a9c2e; `driftwatch drifts --all` lists them)")
     })?;
-    let entry = db
-        .ledger_entries()?
-        .into_iter()
+    let entries = db.ledger_entries()?;
+    let entry = entries
+        .iter()
         .find(|e| e.seq == d.ledger_seq)
         .with_context(|| format!("ledger entry {} for {id} is missing", d.ledger_seq))?;
-    let entries = db.ledger_entries()?;
     let mut body: serde_json::Value = serde_json::from_str(&entry.body)?;
-    // An attribution LookupEvents found later (its own ledger entry) stands in for the
-    // change entry's missing one.
+    // An attribution found later (LookupEvents, a late event: its own `attributed` entry)
+    // stands in for the change entry's missing one.
     if body["attribution"].is_null()
         && let Some(found) = entries.iter().rev().find_map(|e| {
+            if e.event_type != "attributed" {
+                return None;
+            }
             let v: serde_json::Value = serde_json::from_str(&e.body).ok()?;
             (v["type"] == "attributed" && v["drift_id"] == id).then_some(v)
         })
