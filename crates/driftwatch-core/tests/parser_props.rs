@@ -773,3 +773,19 @@ mod limits {
         assert!(e.contains("recursion limit exceeded at line 1"), "{e}");
     }
 }
+
+proptest! {
+    #![proptest_config(config("proptest-regressions/parser_props-plan.txt", 1))]
+
+    /// Any JSON as a plan: parsed or refused with an error naming what, never a panic; a
+    /// version-1 wrapper around arbitrary resource changes is refused only for its entries.
+    #[test]
+    fn terraform_plans_of_any_json(doc in common::json_value(), changes in common::json_value()) {
+        let _ = driftwatch_core::records::plan::parse(&doc.to_string());
+        let wrapped = serde_json::json!({"format_version": "1.2", "resource_changes": changes});
+        if let Err(e) = driftwatch_core::records::plan::parse(&wrapped.to_string()) {
+            let text = e.to_string();
+            prop_assert!(text.starts_with("resource_changes"), "{}", text);
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! errors out), records from ticket payloads (`ticket`), and rendering. The loaders that read
 //! them (the records directory, the ticket-system APIs) live in the daemon crate.
 
+pub mod plan;
 mod rejection;
 pub mod render;
 mod schema;
