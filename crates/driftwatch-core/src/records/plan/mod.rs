@@ -5,8 +5,11 @@
 //! each planned change to driftwatch's resource keys and expected after-states builds on it.
 //! Documented schema: <https://developer.hashicorp.com/terraform/internals/json-format>.
 
+mod map;
 #[cfg(test)]
 mod tests;
+
+pub use map::{Expected, MapError, expected};
 
 use serde_json::Value;
 
