@@ -18,12 +18,10 @@ Usage: ec2_paging_proxy.py --upstream URL --page-size N [--fail-page K] [--split
 """
 import argparse
 import json
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import xml.etree.ElementTree as ET
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from proxy_base import Forwarding, serve
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--upstream", required=True)
@@ -41,29 +39,9 @@ GAAD_LISTS = ["UserDetailList", "GroupDetailList", "RoleDetailList", "Policies"]
 IAM_ACTIONS = {"GetAccountAuthorizationDetails", "ListAccessKeys", "GetLoginProfile"}
 
 
-class Proxy(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *a):
-        pass
-
-    def reply(self, status, body, ctype="text/xml"):
-        self.send_response(status)
-        self.send_header("content-type", ctype)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def forward(self, body):
-        if args.latency_ms:
-            time.sleep(args.latency_ms / 1000)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
-        req = urllib.request.Request(args.upstream + self.path, data=body, headers=headers, method=self.command)
-        try:
-            with urllib.request.urlopen(req, timeout=30) as r:
-                return r.status, r.read(), r.headers.get("content-type", "text/xml")
-        except urllib.error.HTTPError as e:
-            return e.code, e.read(), e.headers.get("content-type", "text/xml")
+class Proxy(Forwarding):
+    upstream = args.upstream
+    latency_ms = args.latency_ms
 
     def do_GET(self):
         if self.path == "/proxy/stats":
@@ -150,7 +128,4 @@ class Proxy(BaseHTTPRequestHandler):
         self.reply(200, ET.tostring(root, xml_declaration=True, encoding="UTF-8"), ctype)
 
 
-server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
-with open(args.port_file, "w") as f:
-    f.write(str(server.server_address[1]))
-server.serve_forever()
+serve(Proxy, args.port_file)

@@ -34,11 +34,10 @@ import socket
 import struct
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import xml.etree.ElementTree as ET
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from proxy_base import Forwarding, serve
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--upstream", required=True)
@@ -101,27 +100,8 @@ def error_body(service, code, message):
             f'</ErrorResponse>').encode()
 
 
-class Proxy(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *a):
-        pass
-
-    def reply(self, status, body, ctype="text/xml"):
-        self.send_response(status)
-        self.send_header("content-type", ctype)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def forward(self, body):
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
-        req = urllib.request.Request(args.upstream + self.path, data=body, headers=headers, method=self.command)
-        try:
-            with urllib.request.urlopen(req, timeout=30) as r:
-                return r.status, r.read(), r.headers.get("content-type", "text/xml")
-        except urllib.error.HTTPError as e:
-            return e.code, e.read(), e.headers.get("content-type", "text/xml")
+class Proxy(Forwarding):
+    upstream = args.upstream
 
     def reset(self):
         # SO_LINGER with a zero timeout: close() sends RST instead of FIN.
@@ -202,8 +182,4 @@ class Proxy(BaseHTTPRequestHandler):
         return ET.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
-server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
-server.daemon_threads = True
-with open(args.port_file, "w") as f:
-    f.write(str(server.server_address[1]))
-server.serve_forever()
+serve(Proxy, args.port_file)

@@ -16,14 +16,6 @@ use serde_json::{Value, json};
 const TRUST_EC2: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
 const S3_READ: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Read","Effect":"Allow","Action":["s3:GetObject"],"Resource":["arn:aws:s3:::datasets/*"]}]}"#;
 
-/// A counter's value in the exposition (`name{labels}`), 0 when absent.
-fn metric(port: u16, series: &str) -> f64 {
-    let (_, text) = http_get(port, "/metrics").unwrap_or((0, String::new()));
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 fn events_metric(port: u16, outcome: &str) -> f64 {
     metric(
         port,

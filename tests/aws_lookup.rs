@@ -12,13 +12,6 @@ use common::fake_api::{FakeApi, route};
 use common::*;
 use serde_json::Value;
 
-fn metric(port: u16, series: &str) -> f64 {
-    let (_, text) = http_get(port, "/metrics").unwrap_or((0, String::new()));
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 fn drift_of(env: &Env, resource: &str) -> Option<String> {
     env.ledger()
         .into_iter()

@@ -27,8 +27,8 @@ pub(super) const LATE_EVENT_WAIT: SignedDuration = SignedDuration::from_hours(1)
 const BATCH: usize = 50;
 
 impl Daemon {
-    /// Start a lookup task after a cycle, unless one is still running.
-    pub(super) fn start_lookups(&mut self) {
+    /// Start a lookup task after a cycle, unless one is still running or none is due.
+    pub(super) async fn start_lookups(&mut self) {
         let Some(cfg) = self.cfg.aws.as_ref().and_then(|a| a.lookup.clone()) else {
             // Only the event path waits for late events: changes older than the wait are
             // nobody's to attribute any more.
@@ -47,6 +47,16 @@ impl Daemon {
         };
         if self.lookup_task.as_ref().is_some_and(|t| !t.is_finished()) {
             return;
+        }
+        // Most cycles have nothing due: ask before copying the records the task needs.
+        let now = crate::clock::now();
+        match self.store.call(move |db| db.lookups_due(now, 1)).await {
+            Ok(due) if due.is_empty() => return,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the changes waiting for a CloudTrail lookup");
+                return;
+            }
         }
         // The window a change's call lies in: since about one interval before its poll.
         let lookback = self.cfg.interval() + Duration::from_secs(300);

@@ -106,7 +106,7 @@ impl Daemon {
             };
             first = false;
             tasks.wake.wake();
-            self.start_lookups();
+            self.start_lookups().await;
             tracing::info!(
                 scopes = report.scopes.len(),
                 failed = report.failed(),

@@ -226,3 +226,12 @@ fn dechunk(mut s: &str) -> String {
     }
     out
 }
+
+/// A series' value in the daemon's `/metrics` on `port` (`name{labels}` as exposed), 0 when
+/// absent or the listener does not answer.
+pub fn metric(port: u16, series: &str) -> f64 {
+    let (_, text) = http_get(port, "/metrics").unwrap_or((0, String::new()));
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}

@@ -217,11 +217,7 @@ impl Source for IamSource {
         start: Timestamp,
         end: Timestamp,
     ) -> Option<crate::sources::LookupFuture<'_>> {
-        let l = self.lookup.as_ref()?;
-        let resource = resource.to_string();
-        Some(Box::pin(
-            async move { l.events(&resource, start, end).await },
-        ))
+        super::lookup::lookup_future(self.lookup.as_ref(), resource, start, end)
     }
 
     fn reread(&self, request: &RereadRequest, observed_at: Timestamp) -> Option<RereadFuture<'_>> {

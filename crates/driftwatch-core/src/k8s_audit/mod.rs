@@ -163,14 +163,21 @@ pub fn explains(e: &AuditEvent, cluster: &str, change: &Change) -> bool {
     let Kind::Kubernetes(k) = &change.key.kind else {
         return false;
     };
-    if c.as_ref() != cluster || k.group != e.api_group || plural(&k.kind) != e.resource {
-        return false;
-    }
-    let id = match &e.namespace {
-        Some(ns) => format!("{ns}/{}", e.name),
-        None => e.name.clone(),
+    // Cheapest first, without allocating: this runs for every kept event and change.
+    let id = change.key.id.as_str();
+    let same_object = match &e.namespace {
+        Some(ns) => {
+            id.strip_prefix(ns.as_str())
+                .and_then(|rest| rest.strip_prefix('/'))
+                == Some(e.name.as_str())
+        }
+        None => id == e.name,
     };
-    if id != change.key.id {
+    if !same_object
+        || c.as_ref() != cluster
+        || k.group != e.api_group
+        || plural(&k.kind) != e.resource
+    {
         return false;
     }
     // A server-side apply is a patch that may create.
