@@ -105,6 +105,7 @@ pub struct Metrics {
     pub cycle_duration: Histogram,
     pub records_active: Gauge,
     pub record_errors: Gauge,
+    pub record_plan_warnings: Gauge,
     pub record_reloads: Counter,
     pub alerts_delivered: Family<SinkLabels, Counter>,
     pub alerts_failed: Family<SinkLabels, Counter>,
@@ -165,6 +166,7 @@ impl Metrics {
             cycle_duration: duration_histogram(),
             records_active: Gauge::default(),
             record_errors: Gauge::default(),
+            record_plan_warnings: Gauge::default(),
             record_reloads: Counter::default(),
             alerts_delivered: Family::default(),
             alerts_failed: Family::default(),
@@ -239,6 +241,11 @@ impl Metrics {
             "driftwatch_record_errors",
             "Problems found in change-record files at the last load",
             m.record_errors.clone(),
+        );
+        r.register(
+            "driftwatch_record_plan_warnings",
+            "Planned changes in attached plans that driftwatch does not reconcile, at the last load",
+            m.record_plan_warnings.clone(),
         );
         r.register(
             "driftwatch_record_reloads",

@@ -82,6 +82,60 @@ fn records_check_good_and_bad_fixtures() {
     assert_eq!(out.code, 2, "{out}");
 }
 
+/// `records check` reads each record's plan: warnings for what driftwatch does not
+/// reconcile (exit 0), errors naming the record's `plan` line and the plan's problem.
+#[test]
+fn records_check_reads_plans() {
+    let env = Env::new(&Settings::default());
+    let dir = env.dir.path().join("changes");
+    std::fs::create_dir_all(dir.join("plans")).expect("mkdir");
+    let record = |id: &str, plan: &str| {
+        format!(
+            "id: {id}\ntitle: t\ntype: standard\nrequested_by: a@x\napproved_by: [{{ name: b@x, at: 2026-01-01T00:00:00Z }}]\nplan: {plan}\n"
+        )
+    };
+    let plan = r#"{"format_version": "1.2", "resource_changes": [
+      {"address": "aws_s3_bucket.logs", "mode": "managed", "type": "aws_s3_bucket", "name": "logs",
+       "change": {"actions": ["create"], "before": null, "after": {"bucket": "logs"}, "after_unknown": {}}},
+      {"address": "aws_iam_group.ops", "mode": "managed", "type": "aws_iam_group", "name": "ops",
+       "change": {"actions": ["create"], "before": null, "after": {"name": "ops", "path": "/"}, "after_unknown": {"arn": true}}}
+    ]}"#;
+    std::fs::write(dir.join("plans/pr-1.json"), plan).expect("write plan");
+    env.record("pr-1.yaml", &record("STD-1", "plans/pr-1.json"));
+    let d = dir.to_str().expect("utf-8");
+    let out = env.run(&["records", "check", d]);
+    assert_eq!(out.code, 0, "{out}");
+    let want = format!(
+        "warning: {d}/pr-1.yaml:6: plan plans/pr-1.json: aws_s3_bucket.logs: aws_s3_bucket is not a type driftwatch reconciles"
+    );
+    assert!(out.stdout.contains(&want), "want `{want}` in {out}");
+    assert!(
+        out.stdout
+            .contains("1 valid record(s), 0 error(s), 1 warning(s)"),
+        "{out}"
+    );
+
+    std::fs::write(dir.join("plans/bad.json"), "{\"format_version\": ").expect("write");
+    std::fs::write(dir.join("plans/v2.json"), r#"{"format_version": "2.0"}"#).expect("write");
+    env.record("bad.yaml", &record("STD-2", "plans/bad.json"));
+    env.record("v2.yaml", &record("STD-3", "plans/v2.json"));
+    env.record("gone.yaml", &record("STD-4", "plans/gone.json"));
+    let out = env.run(&["records", "check", d]);
+    assert_eq!(out.code, 1, "{out}");
+    for want in [
+        format!("{d}/bad.yaml:6: plan: plans/bad.json: not JSON: EOF while parsing a value"),
+        format!("{d}/v2.yaml:6: plan: plans/v2.json: format_version `2.0` is not supported"),
+        format!("{d}/gone.yaml:6: plan: plans/gone.json: cannot read: No such file or directory"),
+    ] {
+        assert!(out.stdout.contains(&want), "want `{want}` in {out}");
+    }
+    assert!(
+        out.stdout
+            .contains("1 valid record(s), 3 error(s), 1 warning(s)"),
+        "{out}"
+    );
+}
+
 #[test]
 fn duplicate_ids_across_files_name_both_places() {
     let env = Env::new(&Settings::default());

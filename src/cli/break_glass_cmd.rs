@@ -42,6 +42,7 @@ pub fn parse_scope(s: &str) -> anyhow::Result<ScopeEntry> {
         target: None,
         actions: Vec::new(),
         matches: Vec::new(),
+        planned: None,
     };
     for part in s.split(',').filter(|p| !p.is_empty()) {
         let (k, v) = part
@@ -151,6 +152,7 @@ pub fn open(
         evidence: Vec::new(),
         retrospective_for: Vec::new(),
         closed_at: None,
+        plan: None,
         origin: RecordOrigin {
             file: path.display().to_string(),
             line: 1,

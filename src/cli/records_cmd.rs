@@ -22,11 +22,15 @@ pub fn check(config: Option<Config>, dir: &Path, format: CheckFormat) -> anyhow:
             for e in &report.errors {
                 println!("{e}");
             }
+            for w in &report.warnings {
+                println!("warning: {w}");
+            }
             println!(
-                "{} file(s), {} valid record(s), {} error(s)",
+                "{} file(s), {} valid record(s), {} error(s), {} warning(s)",
                 report.files_read,
                 report.records_active,
-                report.errors.len()
+                report.errors.len(),
+                report.warnings.len()
             );
         }
         CheckFormat::Json => {
@@ -35,11 +39,16 @@ pub fn check(config: Option<Config>, dir: &Path, format: CheckFormat) -> anyhow:
                 .iter()
                 .map(|e| serde_json::json!({"file": e.file, "line": e.line, "field": e.field, "message": e.message}))
                 .collect();
+            let warnings: Vec<serde_json::Value> = report
+                .warnings
+                .iter()
+                .map(|w| serde_json::json!({"file": w.file, "line": w.line, "plan": w.plan, "address": w.address, "message": w.message}))
+                .collect();
             let ids: Vec<&str> = set.active().iter().map(|r| r.id.as_str()).collect();
             println!(
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({
-                    "files": report.files_read, "records": ids, "errors": errors,
+                    "files": report.files_read, "records": ids, "errors": errors, "warnings": warnings,
                 }))?
             );
         }

@@ -90,6 +90,12 @@ impl Daemon {
         for f in &load.kept_previous {
             tracing::warn!(file = %f, "keeping the last valid version of this record file");
         }
+        for w in &load.warnings {
+            tracing::warn!(file = %w.file, line = w.line, plan = %w.plan, address = %w.address, warning = %w.message, "planned change not reconciled");
+        }
+        self.metrics
+            .record_plan_warnings
+            .set(load.warnings.len() as i64);
         self.metrics.record_reloads.inc();
         self.metrics.records_active.set(load.records_active as i64);
         self.metrics.record_errors.set(load.errors.len() as i64);

@@ -3,12 +3,16 @@
 //! imported from ticket systems join the set after the files (`set_imported`). Hostile input
 //! is bounded before it is parsed: a file over `MAX_FILE_BYTES` is refused unread, a directory
 //! of more than `MAX_FILES` record files is refused as a whole (everything loaded stays), and
-//! the YAML itself is parsed within the core's limits (`records::yaml`).
+//! the YAML itself is parsed within the core's limits (`records::yaml`). A record's `plan`
+//! is read from beside its file (bounded by `MAX_PLAN_BYTES`) and becomes its scope
+//! (`records::plan::attach`); a plan that cannot be read or used rejects the file like any
+//! other error, and what the plan changes that driftwatch does not reconcile is a warning.
 
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use super::plan::{PlanWarning, attach};
 use super::{RecordError, RejectionRule, ValidationSettings, parse_file};
 use crate::model::ChangeRecord;
 
@@ -24,6 +28,12 @@ pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 /// directory (a checkout of something else) rather than change records, and re-reading it
 /// every cycle would stall the daemon; it is refused as a whole, like an unreadable one.
 pub const MAX_FILES: usize = 10_000;
+
+/// Largest plan file read: 64 MiB. `terraform show -json` of a plan touching a thousand
+/// resources is a few MiB (each change carries its before and after values twice, in
+/// `planned_values` and `resource_changes`); 64 MiB leaves room for the biggest monorepo
+/// plans while refusing a mistaken or hostile file before it is parsed.
+pub const MAX_PLAN_BYTES: u64 = 64 * 1024 * 1024;
 
 #[derive(Debug, Default)]
 pub struct RecordSet {
@@ -42,6 +52,8 @@ pub struct LoadReport {
     pub errors: Vec<RecordError>,
     /// Files whose new content was rejected while an older valid version stays active.
     pub kept_previous: Vec<String>,
+    /// Planned changes of attached plans that driftwatch does not reconcile.
+    pub warnings: Vec<PlanWarning>,
 }
 
 impl RecordSet {
@@ -91,7 +103,7 @@ impl RecordSet {
         for path in paths {
             report.files_read += 1;
             let name = path.display().to_string();
-            let parsed = read_bounded(&path)
+            let parsed = read_bounded(&path, MAX_FILE_BYTES, "a record file")
                 .map_err(|(message, rule)| {
                     vec![RecordError {
                         file: name.clone(),
@@ -101,7 +113,8 @@ impl RecordSet {
                         rule,
                     }]
                 })
-                .and_then(|text| parse_file(&name, &text, settings));
+                .and_then(|text| parse_file(&name, &text, settings))
+                .and_then(|records| with_plans(&path, records, &mut report.warnings));
             match parsed {
                 Ok(records) => {
                     next.insert(path, records);
@@ -197,31 +210,68 @@ fn list_yaml(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// A file's text, or why it is not read: unreadable, not UTF-8, or over `MAX_FILE_BYTES`
-/// (by its size, checked first, or by what a bounded read returns).
-fn read_bounded(path: &Path) -> Result<String, (String, RejectionRule)> {
+/// Attach each record's plan, read from the record file's directory. One plan that cannot
+/// be read or used fails the file (its previous version stays in force).
+fn with_plans(
+    file: &Path,
+    mut records: Vec<ChangeRecord>,
+    warnings: &mut Vec<PlanWarning>,
+) -> Result<Vec<ChangeRecord>, Vec<RecordError>> {
+    let dir = file.parent().unwrap_or(Path::new("."));
+    let mut errors = Vec::new();
+    for r in &mut records {
+        let Some(plan) = r.plan.clone() else {
+            continue;
+        };
+        let attached = read_bounded(&dir.join(&plan.path), MAX_PLAN_BYTES, "a plan file")
+            .map_err(|(message, rule)| RecordError {
+                file: r.origin.file.clone(),
+                line: plan.line,
+                field: "plan".into(),
+                message: format!("{}: {message}", plan.path),
+                rule: match rule {
+                    RejectionRule::Unreadable => RejectionRule::InvalidPlan,
+                    other => other,
+                },
+            })
+            .and_then(|text| attach(r, &plan.path, &text));
+        match attached {
+            Ok(a) => warnings.extend(a.warnings),
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(records)
+    } else {
+        Err(errors)
+    }
+}
+
+/// A file's text, or why it is not read: unreadable, not UTF-8, or over `limit` (by its
+/// size, checked first, or by what a bounded read returns).
+fn read_bounded(path: &Path, limit: u64, what: &str) -> Result<String, (String, RejectionRule)> {
     let unreadable = |e: std::io::Error| (format!("cannot read: {e}"), RejectionRule::Unreadable);
     let too_large = |size: String| {
         (
             format!(
-                "{size}, over the {} MiB limit of a record file: refused unread",
-                MAX_FILE_BYTES >> 20
+                "{size}, over the {} MiB limit of {what}: refused unread",
+                limit >> 20
             ),
             RejectionRule::LimitExceeded,
         )
     };
     let file = std::fs::File::open(path).map_err(unreadable)?;
     let size = file.metadata().map_err(unreadable)?.len();
-    if size > MAX_FILE_BYTES {
+    if size > limit {
         return Err(too_large(format!("the file is {size} bytes")));
     }
     let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1)
+    file.take(limit + 1)
         .read_to_end(&mut bytes)
         .map_err(unreadable)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
+    if bytes.len() as u64 > limit {
         return Err(too_large(format!(
-            "the file reads as more than {MAX_FILE_BYTES} bytes"
+            "the file reads as more than {limit} bytes"
         )));
     }
     String::from_utf8(bytes).map_err(|_| {

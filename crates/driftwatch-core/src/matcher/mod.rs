@@ -1,6 +1,10 @@
 //! Pure matcher: a change and the active change records give a decision with its reason.
 //! Records are indexed by (provider, kind) and target glob (one `GlobSet` per bucket) so a
 //! change is compared only with the scope entries that could cover it, never with every record.
+//! Entries made from a Terraform/OpenTofu plan are indexed by the resource they name (its key
+//! id, or its name when apply decides the id) and compare the observed after-state with the
+//! planned one: equal is a match naming the plan's address, different a `BeyondPlan` violation
+//! naming the fields.
 
 use std::collections::HashMap;
 
@@ -8,7 +12,8 @@ use globset::{Glob, GlobMatcher, GlobSet, GlobSetBuilder};
 use jiff::SignedDuration;
 
 use crate::model::aws::SecurityGroupRule;
-use crate::model::record::{AttributeMatch, ScopeEntry};
+use crate::model::record::{AttributeMatch, Locator, Planned, ScopeEntry};
+use crate::model::resource::canonical_json;
 use crate::model::{
     Change, ChangeRecord, Decision, Kind, Provider, RecordType, Scope, ViolationKind,
 };
@@ -43,6 +48,11 @@ struct Bucket {
     targeted: Vec<IndexedEntry>,
     globs: Vec<Glob>,
     set: GlobSet,
+    /// Planned entries by the key id, or by the name, of the one resource they cover; and
+    /// those recognised by shape alone (compared with every change of the kind).
+    planned_ids: HashMap<String, Vec<IndexedEntry>>,
+    planned_names: HashMap<String, Vec<IndexedEntry>>,
+    planned_shapes: Vec<IndexedEntry>,
 }
 
 /// The active records with their scope entries indexed by provider, kind and target.
@@ -58,6 +68,27 @@ impl RecordIndex {
         for (ri, r) in records.iter().enumerate() {
             for (ei, e) in r.scope.iter().enumerate() {
                 let bucket = by_kind.entry((e.provider, e.kind.clone())).or_default();
+                let indexed = IndexedEntry {
+                    record: ri,
+                    entry: ei,
+                    target: None,
+                };
+                if let Some(p) = &e.planned {
+                    match &p.locator {
+                        Locator::Id(id) => bucket
+                            .planned_ids
+                            .entry(id.clone())
+                            .or_default()
+                            .push(indexed),
+                        Locator::Name(n) => bucket
+                            .planned_names
+                            .entry(n.clone())
+                            .or_default()
+                            .push(indexed),
+                        Locator::Shape => bucket.planned_shapes.push(indexed),
+                    }
+                    continue;
+                }
                 match &e.target {
                     None => bucket.untargeted.push(IndexedEntry {
                         record: ri,
@@ -125,8 +156,14 @@ impl RecordIndex {
             hits.sort_unstable();
             hits.dedup();
             out.extend(hits.into_iter().filter_map(|i| b.targeted.get(i)));
+            out.extend(b.planned_ids.get(&change.key.id).into_iter().flatten());
+            for n in names {
+                out.extend(b.planned_names.get(n).into_iter().flatten());
+            }
+            out.extend(b.planned_shapes.iter());
         }
         out.sort_by_key(|e| (e.record, e.entry));
+        out.dedup_by_key(|e| (e.record, e.entry));
         out
     }
 }
@@ -149,6 +186,15 @@ pub fn decide(change: &Change, index: &RecordIndex, settings: &MatchSettings) ->
         if !covers(entry, c.target.as_ref(), change) {
             continue;
         }
+        let plan = match entry
+            .planned
+            .as_deref()
+            .map(|p| (p, against_plan(p, change)))
+        {
+            // A shape that differs is some other resource: not this entry's business.
+            Some((p, Err(_))) if p.locator == Locator::Shape => continue,
+            other => other,
+        };
         let what = format!(
             "{} scope[{}] ({}) covers {} {} {}",
             record.id,
@@ -158,7 +204,18 @@ pub fn decide(change: &Change, index: &RecordIndex, settings: &MatchSettings) ->
             change.key.kind,
             change.name()
         );
-        match check_time(record, change, settings) {
+        let checked = check_time(record, change, settings).and_then(|()| match &plan {
+            Some((p, Err(why))) => Err((
+                ViolationKind::BeyondPlan,
+                format!("it was applied beyond plan {}: {why}", p.address),
+            )),
+            _ => Ok(()),
+        });
+        let what = match &plan {
+            Some((p, Ok(n))) => format!("{what}, as planned ({n})", n = as_planned(p, *n)),
+            _ => what,
+        };
+        match checked {
             Ok(()) if record.record_type == RecordType::Emergency => {
                 if provisional.is_none() {
                     provisional = Some(Decision::Matched {
@@ -311,7 +368,81 @@ fn attribute_matches(m: &AttributeMatch, rule: &SecurityGroupRule) -> bool {
     }
 }
 
+/// Compare an observed change with the planned one: `Ok(fields compared)` when the action
+/// is the plan's and every planned value is the one observed, else what differs.
+fn against_plan(p: &Planned, change: &Change) -> Result<usize, String> {
+    if !p.action.accepts(change.action) {
+        return Err(format!(
+            "the plan would {} it, it was observed {}",
+            p.action.as_str(),
+            past(change.action)
+        ));
+    }
+    let Some(after) = change.after.as_ref() else {
+        return Ok(0);
+    };
+    let attributes = after.attributes();
+    let mut differ = Vec::new();
+    for f in &p.fields {
+        let observed = if f.path == "tags" {
+            serde_json::to_value(&after.tags).unwrap_or(serde_json::Value::Null)
+        } else {
+            f.path
+                .split('.')
+                .try_fold(&attributes, |v, k| v.get(k))
+                .cloned()
+                .unwrap_or(serde_json::Value::Null)
+        };
+        let observed = canonical_json(&observed);
+        if observed != f.value {
+            differ.push(format!(
+                "{} planned {}, observed {}",
+                f.path,
+                shorten(&f.value),
+                shorten(&observed)
+            ));
+        }
+    }
+    if differ.is_empty() {
+        Ok(p.fields.len())
+    } else {
+        Err(differ.join("; "))
+    }
+}
+
+fn past(a: crate::model::Action) -> &'static str {
+    match a {
+        crate::model::Action::Create => "created",
+        crate::model::Action::Modify => "modified",
+        crate::model::Action::Delete => "deleted",
+    }
+}
+
+fn as_planned(p: &Planned, fields: usize) -> String {
+    match fields {
+        0 => format!("the plan would {} it", p.action.as_str()),
+        1 => "the 1 planned value observed".into(),
+        n => format!("all {n} planned values observed"),
+    }
+}
+
+/// A value in a sentence: long documents are cut (the full diff is in the change).
+fn shorten(v: &str) -> String {
+    const MAX: usize = 120;
+    if v.len() <= MAX {
+        return v.to_string();
+    }
+    let mut end = MAX;
+    while !v.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &v[..end])
+}
+
 fn describe_entry(e: &ScopeEntry) -> String {
+    if let Some(p) = &e.planned {
+        return format!("plan {}", p.address);
+    }
     let mut parts = vec![e.provider.to_string()];
     if let Some(a) = &e.account {
         parts.push(format!("account {a}"));

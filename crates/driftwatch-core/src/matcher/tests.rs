@@ -258,3 +258,171 @@ fn the_index_narrows_candidates_to_matching_targets() {
         Some("STD-1234")
     );
 }
+
+mod plans {
+    //! A record whose scope is a plan (the security-group fixture plan): changes equal to a
+    //! planned after-state match naming the plan's address; other values or another action
+    //! on a planned resource are violations, beyond plan; the record's window still applies.
+    use super::*;
+    use crate::records::plan::attach;
+
+    const RECORD: &str = r#"
+id: CHG-77
+title: PR 77, web tier security groups
+type: normal
+purpose: p
+impact: i
+resources: r
+requested_by: alice@example.com
+approved_by: [{ name: bob@example.com, at: 2026-11-20T10:00:00Z }]
+window: { start: 2026-11-21T09:00:00Z, end: 2026-11-21T18:00:00Z }
+plan: { path: plans/pr-77.json, account: "123456789012" }
+"#;
+
+    fn index() -> RecordIndex {
+        let mut r = parse_file("chg-77.yaml", RECORD, &ValidationSettings::default())
+            .expect("valid")
+            .remove(0);
+        let text = include_str!("../../tests/fixtures/plans/security-groups.json");
+        let attached = attach(&mut r, "plans/pr-77.json", text).expect("attached");
+        assert_eq!(attached.entries, 10);
+        assert!(attached.warnings.is_empty(), "{:?}", attached.warnings);
+        RecordIndex::new(vec![r])
+    }
+
+    fn rule_change(
+        group: (&str, &str),
+        action: Action,
+        port: i32,
+        cidr: &str,
+        description: Option<&str>,
+        at: &str,
+    ) -> Change {
+        let mut r = rule(group.0, "tcp", port, port, cidr);
+        r.group_name = group.1.into();
+        r.description = description.map(String::from);
+        let res = res(r);
+        let (before, after) = match action {
+            Action::Delete => (Some(res.clone()), None),
+            _ => (None, Some(res.clone())),
+        };
+        Change::new(
+            res.key.clone(),
+            action,
+            before,
+            after,
+            vec![],
+            at.parse::<Timestamp>().expect("ts"),
+        )
+    }
+
+    #[test]
+    fn planned_versus_applied() {
+        let index = index();
+        let settings = MatchSettings::default();
+        let t = "2026-11-21T10:00:00Z";
+        let vpn = ("sg-0a1b2c3d", "app");
+        let web = ("sg-0new", "web");
+        let cases = [
+            (
+                "the planned rule, as planned",
+                rule_change(vpn, Action::Create, 22, "10.8.0.0/16", Some("VPN"), t),
+                DecisionKind::Matched,
+                "(plan aws_security_group_rule.ssh_vpn) covers create",
+            ),
+            (
+                "the planned rule, another description",
+                rule_change(vpn, Action::Create, 22, "10.8.0.0/16", Some("temp"), t),
+                DecisionKind::Violation,
+                r#"applied beyond plan aws_security_group_rule.ssh_vpn: description planned "VPN", observed "temp""#,
+            ),
+            (
+                "a planned create observed as a delete",
+                rule_change(vpn, Action::Delete, 22, "10.8.0.0/16", Some("VPN"), t),
+                DecisionKind::Violation,
+                "the plan would create it, it was observed deleted",
+            ),
+            (
+                "the planned delete",
+                rule_change(vpn, Action::Delete, 80, "0.0.0.0/0", None, t),
+                DecisionKind::Matched,
+                "(plan aws_vpc_security_group_ingress_rule.http) covers delete",
+            ),
+            (
+                "a rule of the new group, as planned",
+                rule_change(web, Action::Create, 443, "0.0.0.0/0", Some("https"), t),
+                DecisionKind::Matched,
+                "(plan aws_security_group.web) covers create",
+            ),
+            (
+                "a rule of the new group the plan does not have",
+                rule_change(web, Action::Create, 22, "0.0.0.0/0", None, t),
+                DecisionKind::Violation,
+                "applied beyond plan aws_security_group.web: ",
+            ),
+            (
+                "a rule whose group apply decides, by its shape",
+                rule_change(
+                    ("sg-0lb", "lb"),
+                    Action::Create,
+                    8080,
+                    "10.9.0.0/16",
+                    None,
+                    t,
+                ),
+                DecisionKind::Matched,
+                "(plan aws_security_group_rule.web_from_lb)",
+            ),
+            (
+                "another shape is not that rule",
+                rule_change(
+                    ("sg-0lb", "lb"),
+                    Action::Create,
+                    8081,
+                    "10.9.0.0/16",
+                    None,
+                    t,
+                ),
+                DecisionKind::Unmatched,
+                "no active change record covers",
+            ),
+            (
+                "as planned, but after the window",
+                rule_change(
+                    vpn,
+                    Action::Create,
+                    22,
+                    "10.8.0.0/16",
+                    Some("VPN"),
+                    "2026-11-22T10:00:00Z",
+                ),
+                DecisionKind::Violation,
+                "outside its window",
+            ),
+        ];
+        for (what, change, want, reason) in cases {
+            let d = decide(&change, &index, &settings);
+            assert_eq!(d.kind(), want, "{what}: {}", d.reason());
+            assert!(
+                d.reason().contains(reason),
+                "{what}: `{}` lacks `{reason}`",
+                d.reason()
+            );
+        }
+        let beyond = decide(
+            &rule_change(vpn, Action::Create, 22, "10.8.0.0/16", Some("temp"), t),
+            &index,
+            &settings,
+        );
+        assert!(
+            matches!(
+                beyond,
+                Decision::Violation {
+                    violation: ViolationKind::BeyondPlan,
+                    ..
+                }
+            ),
+            "{beyond:?}"
+        );
+    }
+}

@@ -12,6 +12,9 @@ pub enum ViolationKind {
     ApprovedAfterChange,
     /// A standard or normal record without any approval.
     NotApproved,
+    /// A resource the record's plan changes, changed otherwise than planned: other values,
+    /// or another action.
+    BeyondPlan,
 }
 
 impl ViolationKind {
@@ -20,6 +23,7 @@ impl ViolationKind {
             ViolationKind::OutsideWindow => "outside_window",
             ViolationKind::ApprovedAfterChange => "approved_after_change",
             ViolationKind::NotApproved => "not_approved",
+            ViolationKind::BeyondPlan => "beyond_plan",
         }
     }
 }

@@ -72,6 +72,102 @@ pub struct ScopeEntry {
     /// Empty means every action.
     pub actions: Vec<Action>,
     pub matches: Vec<AttributeMatch>,
+    /// Set for an entry made from a Terraform/OpenTofu plan: the one resource it covers and
+    /// the after-state the plan approved (the other fields then only narrow the scope).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned: Option<Box<Planned>>,
+}
+
+/// One resource a plan creates, modifies or deletes, as driftwatch will observe it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Planned {
+    /// The plan's address (`aws_security_group_rule.ssh_vpn`): the match reason names it.
+    pub address: String,
+    pub kind: Kind,
+    pub locator: Locator,
+    pub action: PlannedAction,
+    /// Attribute values the change must have after it (dotted paths into the resource's
+    /// attributes, `tags` for its tags); values unknown until apply are absent (wildcards).
+    /// Empty for a delete.
+    pub fields: Vec<PlannedField>,
+}
+
+/// What the plan does to the resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlannedAction {
+    Create,
+    Modify,
+    Delete,
+    /// Destroyed and created again under the same key: between two polls that is a modify,
+    /// seen mid-apply a delete and then a create. Any of them is the plan.
+    Replace,
+}
+
+impl PlannedAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlannedAction::Create => "create",
+            PlannedAction::Modify => "modify",
+            PlannedAction::Delete => "delete",
+            PlannedAction::Replace => "replace",
+        }
+    }
+
+    /// Whether an observed action is what the plan does.
+    pub fn accepts(self, observed: Action) -> bool {
+        matches!(
+            (self, observed),
+            (PlannedAction::Replace, _)
+                | (PlannedAction::Create, Action::Create)
+                | (PlannedAction::Modify, Action::Modify)
+                | (PlannedAction::Delete, Action::Delete)
+        )
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedField {
+    pub path: String,
+    /// Canonical JSON of the planned value.
+    pub value: String,
+}
+
+/// How a planned resource is recognised among observed changes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "by", content = "value", rename_all = "snake_case")]
+pub enum Locator {
+    /// Its resource key id, known from the plan.
+    Id(String),
+    /// Its id is decided by apply (a new group's `sg-…`, a new access key): a resource of
+    /// the kind carrying exactly this name (`Resource::targets`).
+    Name(String),
+    /// Neither id nor name is known before apply (a rule on a group the plan creates): any
+    /// resource of the kind whose attributes equal every planned field.
+    Shape,
+}
+
+impl std::fmt::Display for Locator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Locator::Id(id) => f.write_str(id),
+            Locator::Name(n) => write!(f, "named {n} (id decided at apply)"),
+            Locator::Shape => f.write_str("(id decided at apply)"),
+        }
+    }
+}
+
+/// Where a record's plan is read from: a file beside the record (`plan: plans/pr-42.json`)
+/// with the account, region or cluster it applies to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanRef {
+    /// As written in the record, relative to the record file's directory.
+    pub path: String,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub cluster: Option<String>,
+    /// The record file's line of `plan`.
+    pub line: u32,
 }
 
 /// Where a record was read from, for messages and reports.
@@ -109,6 +205,10 @@ pub struct ChangeRecord {
     pub retrospective_for: Vec<String>,
     /// When an emergency (break-glass) session was closed.
     pub closed_at: Option<Timestamp>,
+    /// The Terraform/OpenTofu plan this record approves; its entries are appended to
+    /// `scope` when the plan is attached (`records::plan::attach`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanRef>,
     pub origin: RecordOrigin,
 }
 

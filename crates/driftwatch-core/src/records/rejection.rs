@@ -38,6 +38,10 @@ pub enum RejectionRule {
     /// A scope entry that cannot match: a field of the other provider, an unknown kind, an
     /// invalid glob, a bad `match` (`validate`).
     InvalidScope,
+    /// A `plan` that cannot be used: a path outside the records directory, an unreadable
+    /// file, not a plan (bad JSON, an unsupported format version), or a planned resource
+    /// whose keyed values are malformed (`validate`, `plan::attach`, the directory loader).
+    InvalidPlan,
     /// A `retrospective_for` entry that is neither a drift id nor a record id (`validate`).
     RetrospectiveRef,
     /// `closed_at` on a record that is not an emergency one, or before its window (`validate`).
@@ -69,7 +73,7 @@ pub enum RejectionRule {
 
 impl RejectionRule {
     /// Every rule, in declaration order.
-    pub const ALL: [RejectionRule; 21] = [
+    pub const ALL: [RejectionRule; 22] = [
         RejectionRule::Syntax,
         RejectionRule::UnknownField,
         RejectionRule::NotARecord,
@@ -81,6 +85,7 @@ impl RejectionRule {
         RejectionRule::WindowOrder,
         RejectionRule::RevertBounds,
         RejectionRule::InvalidScope,
+        RejectionRule::InvalidPlan,
         RejectionRule::RetrospectiveRef,
         RejectionRule::ClosedAt,
         RejectionRule::DuplicateId,
@@ -107,6 +112,7 @@ impl RejectionRule {
             RejectionRule::WindowOrder => "window_order",
             RejectionRule::RevertBounds => "revert_bounds",
             RejectionRule::InvalidScope => "invalid_scope",
+            RejectionRule::InvalidPlan => "invalid_plan",
             RejectionRule::RetrospectiveRef => "retrospective_ref",
             RejectionRule::ClosedAt => "closed_at",
             RejectionRule::DuplicateId => "duplicate_id",

@@ -40,8 +40,25 @@ pub fn render(r: &ChangeRecord) -> String {
     if let Some(t) = r.closed_at {
         o.push_str(&format!("closed_at: {t}\n"));
     }
-    o.push_str("scope:\n");
-    for s in &r.scope {
+    if let Some(p) = &r.plan {
+        o.push_str(&format!("plan: {{ path: {}", q(&p.path)));
+        for (k, v) in [
+            ("account", &p.account),
+            ("region", &p.region),
+            ("cluster", &p.cluster),
+        ] {
+            if let Some(v) = v {
+                o.push_str(&format!(", {k}: {}", q(v)));
+            }
+        }
+        o.push_str(" }\n");
+    }
+    // Entries made from the plan are the plan's: the file names the plan, not them.
+    let written: Vec<_> = r.scope.iter().filter(|s| s.planned.is_none()).collect();
+    if !written.is_empty() {
+        o.push_str("scope:\n");
+    }
+    for s in written {
         o.push_str(&format!("  - provider: {}\n", s.provider));
         for (k, v) in [
             ("account", &s.account),

@@ -29,7 +29,11 @@ pub(crate) struct RawRecord {
     pub window: Option<Spanned<RawWindow>>,
     #[serde(default)]
     pub revert_by: Option<Spanned<Timestamp>>,
-    pub scope: Spanned<Vec<Spanned<RawScope>>>,
+    /// Optional when `plan` is given: the plan's resources are then the scope.
+    #[serde(default)]
+    pub scope: Option<Spanned<Vec<Spanned<RawScope>>>>,
+    #[serde(default)]
+    pub plan: Option<Spanned<RawPlan>>,
     #[serde(default)]
     pub evidence: Vec<String>,
     #[serde(default)]
@@ -70,6 +74,26 @@ pub(crate) struct RawScope {
     pub actions: Vec<Action>,
     #[serde(default, rename = "match")]
     pub matches: BTreeMap<String, Spanned<ScalarValue>>,
+}
+
+/// `plan: plans/pr-42.json`, or the path with where the plan applies.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawPlan {
+    Path(String),
+    Full(RawPlanFull),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPlanFull {
+    pub path: String,
+    #[serde(default, deserialize_with = "string_or_int")]
+    pub account: Option<String>,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub cluster: Option<String>,
 }
 
 /// A scalar in a `match` map: `port: 22`, `peer: 10.0.0.0/8`.

@@ -1,15 +1,18 @@
 //! Terraform and OpenTofu plans (`terraform show -json` / `tofu show -json`, format version
 //! 1.x), pure: the plan's `resource_changes` as typed planned changes, with the resource types
 //! driftwatch can reconcile separated from those it cannot (listed with their addresses, for
-//! `records check` to warn about). The first step of plans as change records: the mapping of
-//! each planned change to driftwatch's resource keys and expected after-states builds on it.
+//! `records check` to warn about); `map` turns each planned change into the resources
+//! driftwatch will observe and their planned after-states, `attach` makes them a record's
+//! scope.
 //! Documented schema: <https://developer.hashicorp.com/terraform/internals/json-format>.
 
+mod attach;
 mod map;
 #[cfg(test)]
 mod tests;
 
-pub use map::{Expected, MapError, expected};
+pub use attach::{Attached, PlanWarning, attach};
+pub use map::{MapError, planned};
 
 use serde_json::Value;
 

@@ -143,7 +143,6 @@ fn bad_plans_name_what_is_wrong() {
 
 mod mapping {
     use super::*;
-    use crate::model::Action;
 
     fn change(
         resource_type: &str,
@@ -162,89 +161,91 @@ mod mapping {
         }
     }
 
-    fn ids(e: &[Expected]) -> Vec<(Action, &str)> {
-        e.iter().map(|x| (x.action, x.id.as_str())).collect()
+    fn line(p: &crate::model::record::Planned) -> String {
+        let mut s = format!(
+            "{}: {} {} {}",
+            p.address,
+            p.action.as_str(),
+            p.kind,
+            p.locator
+        );
+        for f in &p.fields {
+            s.push_str(&format!(" {}={}", f.path, f.value));
+        }
+        s
+    }
+
+    /// Each fixture plan (hand-written to the documented schema, one or more changes of
+    /// every mapped type) against the resources it must expect, one line each. Set
+    /// `DRIFTWATCH_BLESS=1` to rewrite the `.expected` files after a deliberate change, and
+    /// read the diff.
+    #[test]
+    fn fixture_plans_expect_these_resources() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plans");
+        let mut types_seen = std::collections::BTreeSet::new();
+        for name in ["security-groups", "iam", "kubernetes"] {
+            let text = std::fs::read_to_string(dir.join(format!("{name}.json"))).expect("fixture");
+            let plan = parse(&text).unwrap_or_else(|e| panic!("{name}.json: {e}"));
+            assert!(plan.unmapped.is_empty(), "{name}.json: {:?}", plan.unmapped);
+            let mut got = String::new();
+            for c in &plan.changes {
+                types_seen.insert(c.resource_type.trim_end_matches("_v1").to_string());
+                for p in planned(c).unwrap_or_else(|e| panic!("{name}.json: {e}")) {
+                    got.push_str(&line(&p));
+                    got.push('\n');
+                }
+            }
+            let path = dir.join(format!("{name}.expected"));
+            if std::env::var_os("DRIFTWATCH_BLESS").is_some() {
+                std::fs::write(&path, &got).expect("bless");
+            }
+            let want = std::fs::read_to_string(&path).expect("expected file");
+            for (i, (g, w)) in got.lines().zip(want.lines()).enumerate() {
+                assert_eq!(g, w, "{name}.json, resource {}", i + 1);
+            }
+            assert_eq!(
+                got.lines().count(),
+                want.lines().count(),
+                "{name}.json: {got}"
+            );
+        }
+        let mapped: std::collections::BTreeSet<String> = MAPPED_TYPES
+            .iter()
+            .map(|t| t.trim_end_matches("_v1").to_string())
+            .collect();
+        assert_eq!(types_seen, mapped, "every mapped type has a fixture");
     }
 
     #[test]
-    fn a_legacy_rule_is_one_expected_rule_per_peer() {
-        let p = parse(PLAN).expect("plan");
-        let e = expected(&p.changes[0]).expect("mapped");
-        assert_eq!(
-            ids(&e),
-            vec![(
-                Action::Create,
-                "sg-0a1b2c3d/ingress/tcp/22/ipv4:10.8.0.0/16"
-            )]
-        );
-        assert_eq!(e[0].address, "aws_security_group_rule.ssh_vpn");
-        assert_eq!(
-            e[0].fields,
-            vec![("description".to_string(), Value::from("VPN"))]
-        );
-        let many = change(
+    fn an_update_that_leaves_a_member_as_it_was_expects_only_the_difference() {
+        let rule = |cidrs: Value| {
+            serde_json::json!({"type": "ingress", "protocol": "tcp", "from_port": 22, "to_port": 22,
+                "security_group_id": "sg-1", "cidr_blocks": cidrs})
+        };
+        let c = change(
             "aws_security_group_rule",
-            PlanAction::Create,
-            Value::Null,
-            serde_json::json!({"type": "egress", "protocol": "-1", "from_port": 0, "to_port": 0,
-                "security_group_id": "sg-1", "cidr_blocks": ["0.0.0.0/0"], "ipv6_cidr_blocks": ["::/0"], "self": true}),
+            PlanAction::Update,
+            rule(serde_json::json!(["10.0.0.0/8", "10.1.0.0/16"])),
+            rule(serde_json::json!(["10.0.0.0/8", "10.2.0.0/16"])),
             serde_json::json!({}),
         );
+        let got: Vec<String> = planned(&c)
+            .expect("mapped")
+            .iter()
+            .map(|p| format!("{} {}", p.action.as_str(), p.locator))
+            .collect();
         assert_eq!(
-            ids(&expected(&many).expect("mapped")),
-            vec![
-                (Action::Create, "sg-1/egress/all/all/ipv4:0.0.0.0/0"),
-                (Action::Create, "sg-1/egress/all/all/ipv6:::/0"),
-                (Action::Create, "sg-1/egress/all/all/group:sg-1"),
+            got,
+            [
+                "delete sg-1/ingress/tcp/22/ipv4:10.1.0.0/16",
+                "create sg-1/ingress/tcp/22/ipv4:10.2.0.0/16"
             ]
         );
-    }
-
-    #[test]
-    fn vpc_rules_replaces_and_deletes() {
-        let rule = |port: i64, cidr: &str| {
-            serde_json::json!({"security_group_id": "sg-1", "ip_protocol": "tcp", "from_port": port,
-                "to_port": port, "cidr_ipv4": cidr, "description": null})
-        };
-        let replace = change(
-            "aws_vpc_security_group_ingress_rule",
-            PlanAction::Replace,
-            rule(80, "0.0.0.0/0"),
-            rule(443, "0.0.0.0/0"),
-            serde_json::json!({"arn": true, "id": true}),
-        );
-        assert_eq!(
-            ids(&expected(&replace).expect("mapped")),
-            vec![
-                (Action::Delete, "sg-1/ingress/tcp/80/ipv4:0.0.0.0/0"),
-                (Action::Create, "sg-1/ingress/tcp/443/ipv4:0.0.0.0/0"),
-            ]
-        );
-        let gone = change(
-            "aws_vpc_security_group_egress_rule",
-            PlanAction::Delete,
-            rule(53, "10.0.0.0/8"),
-            Value::Null,
-            Value::Null,
-        );
-        let e = expected(&gone).expect("mapped");
-        assert_eq!(
-            ids(&e),
-            vec![(Action::Delete, "sg-1/egress/tcp/53/ipv4:10.0.0.0/8")]
-        );
-        assert!(e[0].fields.is_empty());
     }
 
     /// (what, change, the error it must name)
     #[test]
     fn what_cannot_be_mapped_says_why() {
-        let new_group = change(
-            "aws_security_group_rule",
-            PlanAction::Create,
-            Value::Null,
-            serde_json::json!({"type": "ingress", "protocol": "tcp", "from_port": 22, "to_port": 22, "cidr_blocks": ["10.0.0.0/8"]}),
-            serde_json::json!({"security_group_id": true}),
-        );
         let no_type = change(
             "aws_security_group_rule",
             PlanAction::Create,
@@ -259,34 +260,49 @@ mod mapping {
             serde_json::json!({"security_group_id": "sg-1", "ip_protocol": "tcp"}),
             serde_json::json!({}),
         );
-        let role = change(
+        let no_name = change(
             "aws_iam_role",
+            PlanAction::Update,
+            serde_json::json!({"path": "/"}),
+            serde_json::json!({"path": "/"}),
+            serde_json::json!({}),
+        );
+        let bad_policy = change(
+            "aws_iam_policy",
             PlanAction::Create,
             Value::Null,
+            serde_json::json!({"name": "p", "policy": "{not json"}),
             serde_json::json!({}),
+        );
+        let no_metadata = change(
+            "kubernetes_role",
+            PlanAction::Create,
+            Value::Null,
+            serde_json::json!({"rule": []}),
             serde_json::json!({}),
         );
         let cases = [
-            (
-                "a rule of a group the plan creates",
-                new_group,
-                "`security_group_id` is unknown until apply",
-            ),
             (
                 "no type",
                 no_type,
                 "`type`: None is neither ingress nor egress",
             ),
             ("no peer", no_peer, "`cidr_ipv4`: no peer"),
+            ("a role without its name", no_name, "`name`: missing"),
             (
-                "a type not mapped yet",
-                role,
-                "mapping aws_iam_role is not built yet",
+                "a policy that is not JSON",
+                bad_policy,
+                "`policy`: policy document is not JSON",
             ),
+            ("no metadata block", no_metadata, "`metadata`: missing"),
         ];
         for (what, c, want) in cases {
-            let err = expected(&c).expect_err(what).to_string();
+            let err = planned(&c).expect_err(what).to_string();
             assert!(err.contains(want), "{what}: `{err}` lacks `{want}`");
+            assert!(
+                err.starts_with(&c.address),
+                "{what}: `{err}` names the address"
+            );
         }
     }
 }

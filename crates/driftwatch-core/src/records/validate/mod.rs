@@ -6,10 +6,10 @@ mod settings;
 
 use serde_saphyr::Spanned;
 
-use super::schema::RawRecord;
+use super::schema::{RawPlan, RawRecord};
 use super::yaml;
 use super::{RecordError, RejectionRule};
-use crate::model::record::{Approval, RecordOrigin, Window};
+use crate::model::record::{Approval, PlanRef, RecordOrigin, Window};
 use crate::model::{ChangeRecord, RecordType};
 use scope::scope_entry;
 pub use settings::ValidationSettings;
@@ -331,17 +331,23 @@ fn validate(
             _ => {}
         }
     }
-    let scope_line = line(&raw.scope);
-    if raw.scope.value.is_empty() {
+    let plan = raw.plan.as_ref().and_then(|p| plan_ref(&mut errs, p));
+    let entries = raw
+        .scope
+        .as_ref()
+        .map(|s| s.value.as_slice())
+        .unwrap_or(&[]);
+    if entries.is_empty() && raw.plan.is_none() {
+        let at = raw.scope.as_ref().map(line).unwrap_or(id_line);
         errs.push(
             RejectionRule::MissingField,
-            scope_line,
+            at,
             "scope",
-            "at least one entry is required".into(),
+            "at least one entry is required (or a `plan` whose resources are the scope)".into(),
         );
     }
     let mut scope = Vec::new();
-    for (i, s) in raw.scope.value.iter().enumerate() {
+    for (i, s) in entries.iter().enumerate() {
         if let Some(entry) = scope_entry(&mut errs, i, line(s), &s.value) {
             scope.push(entry);
         }
@@ -394,11 +400,53 @@ fn validate(
         evidence: raw.evidence,
         retrospective_for: retro,
         closed_at: raw.closed_at.map(|c| c.value),
+        plan,
         origin: RecordOrigin {
             file: file.to_string(),
             line: id_line as u32,
             url: None,
         },
+    })
+}
+
+/// `plan`: a relative path that stays inside the records directory, with the account and
+/// region (AWS resources) or cluster (Kubernetes ones) it applies to. The file itself is
+/// read and mapped by the loader (`plan::attach`).
+fn plan_ref(errs: &mut Errors<'_>, p: &Spanned<RawPlan>) -> Option<PlanRef> {
+    let at = line(p);
+    let (path, account, region, cluster) = match &p.value {
+        RawPlan::Path(path) => (path.trim(), None, None, None),
+        RawPlan::Full(f) => (
+            f.path.trim(),
+            f.account.clone(),
+            f.region.clone(),
+            f.cluster.clone(),
+        ),
+    };
+    let field = if matches!(p.value, RawPlan::Path(_)) {
+        "plan"
+    } else {
+        "plan.path"
+    };
+    let problem = if path.is_empty() {
+        Some("must not be empty")
+    } else if path.starts_with('/') || path.starts_with('\\') || path.contains(':') {
+        Some("must be relative to the record file's directory")
+    } else if path.split(['/', '\\']).any(|c| c == "..") {
+        Some("must stay inside the records directory (no `..`)")
+    } else {
+        None
+    };
+    if let Some(m) = problem {
+        errs.push(RejectionRule::InvalidPlan, at, field, m.into());
+        return None;
+    }
+    Some(PlanRef {
+        path: path.to_string(),
+        account,
+        region,
+        cluster,
+        line: at as u32,
     })
 }
 

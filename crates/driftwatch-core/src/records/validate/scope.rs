@@ -143,5 +143,6 @@ pub(super) fn scope_entry(
         target: s.target.as_ref().map(|t| t.value.clone()),
         actions: s.actions.clone(),
         matches,
+        planned: None,
     })
 }
