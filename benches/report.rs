@@ -67,6 +67,7 @@ fn entry(i: u64, at: Timestamp) -> ChangeEntry {
         record_url: None,
         attribution: None,
         actor_role: None,
+        plan: None,
     }
 }
 

@@ -13,14 +13,15 @@ use jiff::Timestamp;
 use crate::engine::{DeleteGuard, Evaluated, Evaluation, Exposure, GuardVerdict};
 use crate::matcher::RecordIndex;
 use crate::model::{
-    Action, Decision, DecisionKind, EventKind, FailureKind, Finding, Kind, Observation, Outcome,
-    PersonRole, Scope, Severity,
+    Action, ChangeRecord, Decision, DecisionKind, EventKind, FailureKind, Finding, Kind,
+    Observation, Outcome, PersonRole, Scope, Severity,
 };
 use crate::sinks::{
     Alert, Sinks, alert_for_blind, alert_for_change, alert_for_recovery, resolve_items,
 };
 use crate::store::ledger::{
-    ChangeEntry, CloseReason, ExposureEntry, LedgerField, LedgerFinding, MassDeleteVerdict,
+    ChangeEntry, CloseReason, ExposureEntry, LedgerField, LedgerFinding, LedgerPlanned,
+    MassDeleteVerdict,
 };
 use crate::store::{
     ClosedReason, CycleWrite, DriftClosure, HeldDeletes, LedgerEvent, NewDrift, OpenDrift,
@@ -387,6 +388,7 @@ fn compared(
         };
         entry.revert_by = revert_by.map(|t| t.to_string());
         entry.record_url = record.and_then(|r| r.origin.url.clone());
+        entry.plan = planned_entry(record, &ev.decision);
         // No event said who made an AWS change: look it up in CloudTrail later.
         if let (Some(delay), None, crate::model::Provider::Aws) = (
             settings.lookup_delay,
@@ -602,7 +604,22 @@ fn change_entry(ev: &Evaluated) -> ChangeEntry {
         record_url: None,
         attribution: c.attribution.as_ref().map(Into::into),
         actor_role: None,
+        plan: None,
     }
+}
+
+/// The planned resource a decision was made against, when its scope entry came from the
+/// record's plan.
+fn planned_entry(record: Option<&ChangeRecord>, d: &Decision) -> Option<LedgerPlanned> {
+    let (Decision::Matched { scope_entry, .. } | Decision::Violation { scope_entry, .. }) = d
+    else {
+        return None;
+    };
+    let planned = record?.scope.get(*scope_entry)?.planned.as_ref()?;
+    Some(LedgerPlanned {
+        address: planned.address.clone(),
+        scope_entry: *scope_entry,
+    })
 }
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ pub(super) fn compliance(r: &Report) -> Vec<Requirement> {
                 "{} of {} changes in the period were planned by an approved change record; each row names the record, its requester, approvers and window",
                 r.totals.all.matched, r.totals.all.changes
             ),
-            sections: vec!["changes".into(), "records".into()],
+            sections: vec!["changes".into(), "not_applied".into(), "records".into()],
             exceptions: unplanned.clone(),
         },
         Requirement {

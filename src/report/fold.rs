@@ -2,15 +2,15 @@
 //! records in force, for one period, become the `Report`. No store in sight: what `load`
 //! read, or rows built by hand in tests.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use driftwatch_core::records::RejectionRule;
 use jiff::{SignedDuration, Timestamp};
 
 use super::{
-    BaselineExposure, BlindPeriod, Closed, Delivery, KnownScope, LedgerStatus, RecordUse, Report,
-    ReportChange, ReportError, Retrospective, SCHEMA_VERSION, ScopeCoverage, Session, SodChange,
-    SodViolation, Stored, Totals, compliance::compliance, ts,
+    BaselineExposure, BlindPeriod, Closed, Delivery, KnownScope, LedgerStatus, NotApplied,
+    RecordUse, Report, ReportChange, ReportError, Retrospective, SCHEMA_VERSION, ScopeCoverage,
+    Session, SodChange, SodViolation, Stored, Totals, compliance::compliance, ts,
 };
 use crate::model::{ChangeRecord, DecisionKind, PersonRole, RecordType, Severity};
 use crate::store::LedgerEvent;
@@ -89,6 +89,8 @@ struct Pass {
     exposures: Vec<BaselineExposure>,
     sod: Vec<SodViolation>,
     rejections: BTreeMap<RejectionRule, u64>,
+    /// The planned resources observed at any time: (record id, scope entry).
+    applied: HashSet<(String, usize)>,
 }
 
 /// Build the report from its inputs.
@@ -138,6 +140,13 @@ pub fn fold(inputs: ReportInputs<'_>) -> Report {
                 ..
             } => {
                 attributed.insert(drift_id.clone(), (attribution.clone(), *actor_role));
+            }
+            // A planned change applied before the period (its window straddling the start)
+            // was applied all the same.
+            LedgerEvent::Change(c) => {
+                if let (Some(r), Some(p)) = (&c.record_id, &c.plan) {
+                    pass.applied.insert((r.clone(), p.scope_entry));
+                }
             }
             LedgerEvent::SourceBlind { scope, since, .. } if e.at.as_str() < until_s.as_str() => {
                 if let Some(s) = pass.scopes.get_mut(scope) {
@@ -251,6 +260,7 @@ pub fn fold(inputs: ReportInputs<'_>) -> Report {
         records: record_uses(records, &pass.changes, now),
         break_glass: sessions(records, &pass.changes),
         sod_changes: sod_changes(&pass.changes),
+        not_applied: not_applied(records, &pass.applied, period, now),
         changes: pass.changes,
         sod_violations: pass.sod,
         rejections_by_rule: pass.rejections,
@@ -258,6 +268,40 @@ pub fn fold(inputs: ReportInputs<'_>) -> Report {
     };
     report.compliance = compliance(&report);
     report
+}
+
+/// Planned resources of records whose window closed in the period (and before `now`) that no
+/// change was ever decided against: approved, not applied. A record without a window (a
+/// standard one) has no end by which its plan was due.
+fn not_applied(
+    records: &[ChangeRecord],
+    applied: &HashSet<(String, usize)>,
+    period: Period,
+    now: Timestamp,
+) -> Vec<NotApplied> {
+    let mut out = Vec::new();
+    for r in records {
+        let Some(w) = r.window else { continue };
+        if w.end >= now || w.end < period.since || w.end >= period.until {
+            continue;
+        }
+        for (i, e) in r.scope.iter().enumerate() {
+            let Some(p) = &e.planned else { continue };
+            if applied.contains(&(r.id.clone(), i)) {
+                continue;
+            }
+            out.push(NotApplied {
+                record_id: r.id.clone(),
+                address: p.address.clone(),
+                action: p.action.as_str().into(),
+                kind: p.kind.to_string(),
+                resource: p.locator.to_string(),
+                window_end: ts(w.end),
+                plan: r.plan.as_ref().map(|p| p.path.clone()).unwrap_or_default(),
+            });
+        }
+    }
+    out
 }
 
 /// Changes whose proven actor approved the covering record.

@@ -6,7 +6,9 @@ use std::fmt::Write;
 
 use sha2::Digest;
 
-use super::table::{BREAK_GLASS, CHANGES, COMPLIANCE, COVERAGE, Cell, Column, RECORDS};
+use super::table::{
+    BREAK_GLASS, CHANGES, COMPLIANCE, COVERAGE, Cell, Column, NOT_APPLIED, RECORDS,
+};
 use super::{Counts, Report, rejections_summary};
 
 fn esc(s: &str) -> String {
@@ -377,6 +379,15 @@ fn write_html(r: &Report, o: &mut String) -> std::fmt::Result {
             "<p id=\"rejections\" class=\"muted\">Rejected change records in the period by rule: {}.</p>",
             esc(&rejections_summary(&r.rejections_by_rule))
         )?;
+    }
+    writeln!(o, "<h2 id=\"not_applied\">Approved, not applied</h2>")?;
+    if r.not_applied.is_empty() {
+        writeln!(
+            o,
+            "<p class=\"muted\">Every planned resource of the plans whose window closed in the period was observed.</p>"
+        )?;
+    } else {
+        column_table(o, "not-applied-table", &NOT_APPLIED, &r.not_applied, |_| "")?;
     }
     writeln!(o, "<h2 id=\"records\">Change records</h2>")?;
     column_table(o, "records-table", &RECORDS, &r.records, |_| "")?;

@@ -207,6 +207,26 @@ fn write_report(r: &Report, o: &mut String) -> std::fmt::Result {
             }
         )?;
     }
+    writeln!(o, "\n## Approved, not applied\n")?;
+    if r.not_applied.is_empty() {
+        writeln!(
+            o,
+            "Every planned resource of the plans whose window closed in the period was observed."
+        )?;
+    }
+    for n in &r.not_applied {
+        writeln!(
+            o,
+            "- {} {}: {} {} {} (plan {}), not observed by {}",
+            esc(&n.record_id),
+            esc(&n.address),
+            n.action,
+            esc(&n.kind),
+            esc(&n.resource),
+            esc(&n.plan),
+            n.window_end
+        )?;
+    }
     writeln!(o, "\n## Change records\n")?;
     writeln!(
         o,

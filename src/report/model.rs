@@ -25,9 +25,28 @@ pub struct Report {
     pub sod_violations: Vec<SodViolation>,
     /// Changes CloudTrail proves were made by an approver of the record that covered them.
     pub sod_changes: Vec<SodChange>,
+    /// Planned resources of plans attached to records whose window closed in the period
+    /// without driftwatch observing them.
+    pub not_applied: Vec<NotApplied>,
     /// Rejected change records in the period, by the rule they broke.
     pub rejections_by_rule: BTreeMap<RejectionRule, u64>,
     pub compliance: Vec<Requirement>,
+}
+
+/// A resource a record's Terraform/OpenTofu plan changes, never observed by the window's end.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotApplied {
+    pub record_id: String,
+    /// The plan's address (`aws_security_group_rule.ssh_vpn`).
+    pub address: String,
+    /// What the plan does: `create`, `modify`, `delete` or `replace`.
+    pub action: String,
+    pub kind: String,
+    /// The resource's id, or how it was to be recognised when apply decides the id.
+    pub resource: String,
+    pub window_end: String,
+    /// The plan file, as the record names it.
+    pub plan: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

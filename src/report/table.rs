@@ -6,8 +6,8 @@
 use std::borrow::Cow;
 
 use super::{
-    RecordUse, ReportChange, Requirement, ScopeCoverage, Session, alerts_summary, blind_summary,
-    fields_summary, findings_summary, record_use_summary,
+    NotApplied, RecordUse, ReportChange, Requirement, ScopeCoverage, Session, alerts_summary,
+    blind_summary, fields_summary, findings_summary, record_use_summary,
 };
 
 /// One value of a table, typed for the renderers.
@@ -231,6 +231,16 @@ pub(super) static BREAK_GLASS: [Column<Session>; 8] = [
     Column::both("Retrospective", |b| {
         text(b.retrospective.as_deref().unwrap_or("MISSING"))
     }),
+];
+
+/// Planned resources never observed by their record's window end.
+pub(super) static NOT_APPLIED: [Column<NotApplied>; 6] = [
+    Column::both("Record", |n| text(&n.record_id)),
+    Column::both("Plan address", |n| text(&n.address)),
+    Column::both("Planned", |n| text(format!("{} {}", n.action, n.kind))),
+    Column::both("Resource", |n| text(&n.resource)),
+    Column::both("Window end", |n| Cell::Time(Some(&n.window_end), "")),
+    Column::both("Plan", |n| text(&n.plan)),
 ];
 
 /// The compliance mapping.

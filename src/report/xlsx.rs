@@ -4,7 +4,9 @@
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook, Worksheet, XlsxError};
 
 use super::Report;
-use super::table::{BREAK_GLASS, CHANGES, COMPLIANCE, COVERAGE, Cell, Column, RECORDS};
+use super::table::{
+    BREAK_GLASS, CHANGES, COMPLIANCE, COVERAGE, Cell, Column, NOT_APPLIED, RECORDS,
+};
 
 fn date(s: &str) -> Option<ExcelDateTime> {
     let t: jiff::Timestamp = s.parse().ok()?;
@@ -147,6 +149,7 @@ pub fn render_xlsx(r: &Report) -> Result<Vec<u8>, XlsxError> {
     column_sheet(&mut wb, "Coverage", &COVERAGE, &r.scopes)?;
     column_sheet(&mut wb, "Records", &RECORDS, &r.records)?;
     column_sheet(&mut wb, "Break-glass", &BREAK_GLASS, &r.break_glass)?;
+    column_sheet(&mut wb, "Not applied", &NOT_APPLIED, &r.not_applied)?;
     column_sheet(&mut wb, "Compliance", &COMPLIANCE, &r.compliance)?;
     wb.save_to_buffer()
 }

@@ -41,6 +41,7 @@ fn entry() -> ChangeEntry {
         record_url: None,
         attribution: None,
         actor_role: None,
+        plan: None,
     }
 }
 

@@ -70,6 +70,18 @@ pub struct ChangeEntry {
     /// duties problem (the report lists it), `requester` strengthens the match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor_role: Option<crate::model::PersonRole>,
+    /// The planned resource of the covering record's Terraform/OpenTofu plan this change was
+    /// decided against (matched as planned, or applied beyond plan).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<LedgerPlanned>,
+}
+
+/// A change's planned resource: the plan's address and the record's scope entry made from it
+/// (one address can plan several resources: a group and its inline rules).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerPlanned {
+    pub address: String,
+    pub scope_entry: usize,
 }
 
 /// Who made a change and the event that proves it, as the ledger and alerts carry it (the

@@ -83,6 +83,7 @@ fn change(id: &str, at: &str, decision: DecisionKind, record: Option<&str>) -> V
         record_url: None,
         attribution: None,
         actor_role: None,
+        plan: None,
     })))
 }
 

@@ -222,3 +222,66 @@ fn totals_by_provider_kind_severity_and_month() {
     assert_eq!(months, vec!["2026-06"]);
     assert!(r.compliance[0].evidence.starts_with("1 of 3 changes"));
 }
+
+/// A plan's resources never observed by its record's window end are listed, one per planned
+/// resource; one observed (even applied beyond plan, or before the period) is not; a window
+/// still open at `now` or closing outside the period lists nothing.
+#[test]
+fn planned_resources_never_observed_are_approved_not_applied() {
+    let text = "id: CHG-9\ntitle: t\ntype: normal\npurpose: p\nimpact: i\nresources: r\nrequested_by: alice\napproved_by: [{ name: bob, at: 2026-06-01T00:00:00Z }]\nwindow: { start: 2026-05-31T00:00:00Z, end: 2026-06-04T00:00:00Z }\nplan: plans/pr-9.json\n";
+    let plan = r#"{"format_version": "1.2", "resource_changes": [
+      {"address": "aws_iam_group.ops", "type": "aws_iam_group", "mode": "managed",
+       "change": {"actions": ["create"], "before": null, "after": {"name": "ops", "path": "/"}, "after_unknown": {}}},
+      {"address": "aws_iam_group.dev", "type": "aws_iam_group", "mode": "managed",
+       "change": {"actions": ["create"], "before": null, "after": {"name": "dev", "path": "/"}, "after_unknown": {}}},
+      {"address": "aws_iam_group.qa", "type": "aws_iam_group", "mode": "managed",
+       "change": {"actions": ["create"], "before": null, "after": {"name": "qa", "path": "/"}, "after_unknown": {}}}
+    ]}"#;
+    let mut rec = parse_file("r.yaml", text, &ValidationSettings::default())
+        .expect("valid")
+        .remove(0);
+    driftwatch_core::records::plan::attach(&mut rec, "plans/pr-9.json", plan).expect("plan");
+    let planned = |n: u32, at: &'static str, d: DecisionKind, entry: usize| {
+        let mut v = change(&format!("d-{n:08x}"), at, d, Some("CHG-9"));
+        v["plan"] = serde_json::json!({"address": "x", "scope_entry": entry});
+        (at, v)
+    };
+    // ops applied before the period, dev applied beyond plan in it, qa never.
+    let entries = chain(vec![
+        planned(1, "2026-05-31T12:00:00Z", Matched, 0),
+        planned(2, "2026-06-02T12:00:00Z", Violation, 1),
+    ]);
+    let records = vec![rec.clone()];
+    let r = fold(inputs(entries.clone(), &records));
+    let got: Vec<(&str, &str, &str, &str)> = r
+        .not_applied
+        .iter()
+        .map(|n| {
+            (
+                n.record_id.as_str(),
+                n.address.as_str(),
+                n.resource.as_str(),
+                n.window_end.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [("CHG-9", "aws_iam_group.qa", "qa", "2026-06-04T00:00:00Z")]
+    );
+    assert_eq!(r.not_applied[0].plan, "plans/pr-9.json");
+    assert_eq!(r.not_applied[0].action, "create");
+
+    let mut open = inputs(entries.clone(), &records);
+    open.now = t("2026-06-03T00:00:00Z");
+    assert!(
+        fold(open).not_applied.is_empty(),
+        "the window is still open"
+    );
+    let mut later = inputs(entries, &records);
+    later.period = Period::new(t("2026-07-01T00:00:00Z"), t("2026-08-01T00:00:00Z")).expect("p");
+    assert!(
+        fold(later).not_applied.is_empty(),
+        "its window closed in another period"
+    );
+}
