@@ -593,3 +593,96 @@ async fn a_slow_ticket_system_delays_no_cycle() {
         "a poll in flight does not block shutdown"
     );
 }
+
+/// A pull request whose plan CI posted as a comment (```driftwatch-plan): the plan is the
+/// record's scope when its author is trusted (`plan_commenters`) and it was posted before
+/// the approval. A stranger's plan and a plan posted after the review are not.
+#[tokio::test]
+async fn a_pull_request_approves_the_plan_ci_posted_before_the_review() {
+    let moto = Moto::start();
+    let gh = FakeApi::start(vec![
+        route(
+            "GET",
+            "/repos/acme/infra/issues",
+            &["labels=security-change", "state=all"],
+            "github/issues-plan.json",
+        ),
+        route(
+            "GET",
+            "/repos/acme/infra/pulls/50/reviews",
+            &[],
+            "github/reviews-50.json",
+        ),
+        route(
+            "GET",
+            "/repos/acme/infra/issues/50/comments",
+            &[],
+            "github/comments-50.json",
+        ),
+    ]);
+    gh.set_var("created_at", &at(-4 * 3600));
+    gh.set_var("approved_at", &at(-2 * 3600));
+    gh.set_var("merged_at", &at(-3600));
+    let ec2 = moto.ec2().await;
+    let sg = create_group(&ec2, "training-cluster").await;
+    gh.set_var("sg", &sg);
+    let extra = github_section(&gh.url, "plan_commenters = [\"github-actions[bot]\"]\n");
+    let env = Env::new(&Settings {
+        endpoint: &moto.url,
+        extra: &extra,
+        ..Default::default()
+    });
+    let (check, json) = check_sources(&env);
+    assert_eq!(check.code, 0, "{check}");
+    assert_eq!(
+        json["records"].as_array().map(Vec::len),
+        Some(1),
+        "{json:#}"
+    );
+    assert_eq!(json["records"][0]["id"], "acme/infra#50", "{json:#}");
+    assert!(
+        gh.requests().iter().any(|r| r
+            .path
+            .starts_with("GET /repos/acme/infra/issues/50/comments")),
+        "comments are read when plan_commenters is set"
+    );
+    assert_eq!(env.run(&["scan"]).code, 0, "baseline");
+
+    authorize(&ec2, &sg, 22, "10.8.0.0/16").await;
+    authorize(&ec2, &sg, 8888, "0.0.0.0/0").await;
+    authorize(&ec2, &sg, 3389, "10.0.0.0/8").await;
+    let scan = env.run(&["scan"]);
+    assert_eq!(scan.code, 1, "{scan}");
+    let ledger = env.ledger();
+    let changes = of_type(&ledger, "change");
+    let decision = |port: &str| {
+        let c = changes
+            .iter()
+            .find(|c| c["name"].as_str().is_some_and(|n| n.contains(port)))
+            .unwrap_or_else(|| panic!("no {port} change in {changes:#?}"));
+        (
+            c["decision"].as_str().unwrap_or("").to_string(),
+            c["reason"].as_str().unwrap_or("").to_string(),
+            c["plan"]["address"].as_str().unwrap_or("").to_string(),
+        )
+    };
+    let (d, reason, address) = decision("tcp/22 ");
+    assert_eq!(d, "matched", "{reason}");
+    assert!(
+        reason.starts_with(
+            "acme/infra#50 scope[0] (plan aws_security_group_rule.ssh_vpn) covers create"
+        ),
+        "{reason}"
+    );
+    assert_eq!(address, "aws_security_group_rule.ssh_vpn");
+    assert_eq!(
+        decision("tcp/8888 ").0,
+        "unmatched",
+        "a stranger's plan approves nothing"
+    );
+    assert_eq!(
+        decision("tcp/3389 ").0,
+        "unmatched",
+        "a plan posted after the review was not reviewed"
+    );
+}

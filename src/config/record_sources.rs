@@ -60,6 +60,12 @@ section_with_secrets! {
         /// Items per page (GitHub allows up to 100).
         #[serde(default = "default_github_page")]
         pub page_size: u32,
+        /// Accounts whose pull request comments may carry the approved plan (a
+        /// ```driftwatch-plan block), besides the author: the CI bot that posts
+        /// `terraform show -json` (`github-actions[bot]`). Empty: comments are not read, only
+        /// a plan block in the description counts.
+        #[serde(default)]
+        pub plan_commenters: Vec<String>,
     }
     secrets {
         /// A token that can read the repositories' issues and pull requests (public

@@ -222,6 +222,7 @@ fn github_ticket(body: &str) -> Ticket {
         fields: Vec::new(),
         default_window: None,
         field_errors: Vec::new(),
+        plan: None,
     }
 }
 

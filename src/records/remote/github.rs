@@ -1,5 +1,7 @@
 //! GitHub: `GET /repos/{owner}/{repo}/issues?labels=…&state=all` paged by its `Link` header to
-//! the end, then `GET /repos/{owner}/{repo}/pulls/{n}/reviews` (paged) for each pull request.
+//! the end, then `GET /repos/{owner}/{repo}/pulls/{n}/reviews` (paged) for each pull request,
+//! and with `plan_commenters` set its comments (`GET /repos/{owner}/{repo}/issues/{n}/comments`,
+//! paged), where a CI bot posts the plan.
 //! Every GET is conditional (ETag), so an unchanged repository costs 304s.
 
 use jiff::{SignedDuration, Timestamp};
@@ -8,7 +10,7 @@ use super::http::{self, ConditionalGet};
 use super::{BuildError, Client, Loader, RemoteError, System};
 use crate::config::{GithubRecordsConfig, Secret};
 use crate::records::ticket::Ticket;
-use crate::records::ticket::github::{self as gh, Issue, Review};
+use crate::records::ticket::github::{self as gh, Comment, Issue, Review};
 
 /// Everything but RFC 3986's unreserved characters is escaped in a query value.
 const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
@@ -25,6 +27,7 @@ pub struct Github {
     token: Option<Secret>,
     merge_window: SignedDuration,
     page_size: u32,
+    plan_commenters: Vec<String>,
     client: reqwest::Client,
     get: ConditionalGet,
 }
@@ -40,6 +43,7 @@ impl GithubRecordsConfig {
             token: self.token.as_ref().map(|t| t.resolve()).transpose()?,
             merge_window: self.merge_window(),
             page_size: self.page_size,
+            plan_commenters: self.plan_commenters.clone(),
             client: http::client(self.timeout())?,
             get: ConditionalGet::default(),
         };
@@ -121,11 +125,24 @@ impl Github {
                 } else {
                     Vec::new()
                 };
-                tickets.push(gh::ticket(
+                let comments: Vec<Comment> =
+                    if issue.is_pull_request() && !self.plan_commenters.is_empty() {
+                        let url = format!(
+                            "{}/repos/{repo}/issues/{}/comments?per_page=100",
+                            self.api, issue.number
+                        );
+                        self.all(url, &format!("{repo}#{} comments", issue.number), &mut used)
+                            .await?
+                    } else {
+                        Vec::new()
+                    };
+                tickets.push(gh::ticket_with_comments(
                     &self.name,
                     &repo,
                     issue,
                     &reviews,
+                    &comments,
+                    &self.plan_commenters,
                     self.merge_window,
                 ));
             }

@@ -211,7 +211,12 @@ pub fn convert(
     let mut records: Vec<ChangeRecord> = Vec::new();
     let mut rejected = Vec::new();
     for t in tickets {
-        match ticket::to_record(t, settings) {
+        match ticket::to_record_checked(t, settings).map(|(r, warnings)| {
+            for w in warnings {
+                tracing::warn!(ticket = %t.label(), plan = %w.plan, address = %w.address, warning = %w.message, "planned change not reconciled");
+            }
+            r
+        }) {
             Ok(r) if records.iter().any(|x| x.id == r.id) => rejected.push(RecordError {
                 file: t.label(),
                 line: 0,

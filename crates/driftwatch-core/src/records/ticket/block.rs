@@ -60,6 +60,77 @@ pub fn find(text: &str) -> Result<Option<Block>, String> {
     Ok(found)
 }
 
+/// A Terraform/OpenTofu plan in a ticket: a fenced block whose info string is
+/// `driftwatch-plan`, optionally followed by where it applies
+/// (```` ```driftwatch-plan account=123456789012 region=eu-west-1 ````).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanBlock {
+    /// The plan JSON (`terraform show -json` output).
+    pub json: String,
+    /// 1-based line of the opening fence.
+    pub line: usize,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub cluster: Option<String>,
+}
+
+/// The one `driftwatch-plan` block in `text`, `Ok(None)` when there is none, or why it is
+/// unusable (not closed, two of them, an unknown attribute).
+pub fn find_plan(text: &str) -> Result<Option<PlanBlock>, String> {
+    let lines: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
+    let mut found: Option<PlanBlock> = None;
+    let mut i = 0;
+    while i < lines.len() {
+        let Some((fence, info)) = fence_open(lines[i]) else {
+            i += 1;
+            continue;
+        };
+        let close = lines[i + 1..]
+            .iter()
+            .position(|l| is_fence_close(l, &fence))
+            .map(|p| p + i + 1);
+        if info == "driftwatch-plan" {
+            let Some(close) = close else {
+                return Err(format!(
+                    "the ```driftwatch-plan block on line {} is not closed",
+                    i + 1
+                ));
+            };
+            if let Some(first) = &found {
+                return Err(format!(
+                    "two driftwatch-plan blocks (lines {} and {}); a record approves one plan",
+                    first.line,
+                    i + 1
+                ));
+            }
+            let mut b = PlanBlock {
+                json: lines[i + 1..close].join("\n"),
+                line: i + 1,
+                account: None,
+                region: None,
+                cluster: None,
+            };
+            let words = lines[i].trim_start().trim_start_matches(['`', '~']);
+            for word in words.split_whitespace().skip(1) {
+                match word.split_once('=') {
+                    Some(("account", v)) => b.account = Some(v.to_string()),
+                    Some(("region", v)) => b.region = Some(v.to_string()),
+                    Some(("cluster", v)) => b.cluster = Some(v.to_string()),
+                    _ => {
+                        return Err(format!(
+                            "the ```driftwatch-plan block on line {}: `{word}` is not account=, region= or cluster=",
+                            i + 1
+                        ));
+                    }
+                }
+            }
+            found = Some(b);
+        }
+        i = close.map_or(lines.len(), |c| c + 1);
+    }
+    Ok(found)
+}
+
 /// A fence opening (``` or ~~~, three or more) and the first word of its info string.
 fn fence_open(line: &str) -> Option<(String, String)> {
     let t = line.trim_start();
@@ -84,6 +155,31 @@ fn is_fence_close(line: &str, fence: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plan_blocks() {
+        let text = "Plan:\n\n```driftwatch-plan account=123456789012 region=eu-west-1\n{\"format_version\": \"1.2\"}\n```\n";
+        let b = find_plan(text).expect("ok").expect("a block");
+        assert_eq!(b.json, "{\"format_version\": \"1.2\"}");
+        assert_eq!(b.line, 3);
+        assert_eq!(b.account.as_deref(), Some("123456789012"));
+        assert_eq!(b.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(find_plan("```driftwatch\na: 1\n```\n"), Ok(None));
+        for (text, want) in [
+            ("```driftwatch-plan\n{}\n", "is not closed"),
+            (
+                "```driftwatch-plan\n{}\n```\n~~~driftwatch-plan\n{}\n~~~\n",
+                "two driftwatch-plan blocks (lines 1 and 4)",
+            ),
+            (
+                "```driftwatch-plan acct=1\n{}\n```\n",
+                "`acct=1` is not account=",
+            ),
+        ] {
+            let e = find_plan(text).expect_err(text);
+            assert!(e.contains(want), "{text:?}: {e}");
+        }
+    }
 
     #[test]
     fn blocks_table() {

@@ -53,6 +53,17 @@ pub struct Review {
     pub submitted_at: Option<Timestamp>,
 }
 
+/// An item of `GET /repos/{owner}/{repo}/issues/{n}/comments` (chronological).
+#[derive(Clone, Debug, Deserialize)]
+pub struct Comment {
+    pub id: u64,
+    pub user: Option<User>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    #[serde(default)]
+    pub body: Option<String>,
+}
+
 impl Issue {
     pub fn is_pull_request(&self) -> bool {
         self.pull_request.is_some()
@@ -113,6 +124,23 @@ pub fn ticket(
     reviews: &[Review],
     merge_window: SignedDuration,
 ) -> Ticket {
+    ticket_with_comments(source, repo, issue, reviews, &[], &[], merge_window)
+}
+
+/// `ticket`, with the pull request's comments and the accounts whose comments may carry the
+/// plan (`plan_commenters`, a CI bot; the author's own count too). A plan comment counts only
+/// when it was posted and last edited before the latest approval, so the reviewers saw the
+/// plan they approved; the latest such comment is the plan. A ```driftwatch-plan block in
+/// the description wins over comments.
+pub fn ticket_with_comments(
+    source: &str,
+    repo: &str,
+    issue: &Issue,
+    reviews: &[Review],
+    comments: &[Comment],
+    plan_commenters: &[String],
+    merge_window: SignedDuration,
+) -> Ticket {
     let author = issue
         .user
         .as_ref()
@@ -137,20 +165,75 @@ pub fn ticket(
                 end: start.checked_add(merge_window).ok()?,
             })
         });
+    let body = issue.body.clone().unwrap_or_default();
+    let mut field_errors = Vec::new();
+    let plan = match super::block::find_plan(&body) {
+        Ok(Some(_)) | Err(_) => None,
+        Ok(None) => plan_comment(
+            comments,
+            &author,
+            plan_commenters,
+            approved.iter().map(|a| a.at).max(),
+            &mut field_errors,
+        ),
+    };
     Ticket {
         source: source.to_string(),
         key: format!("{repo}#{}", issue.number),
         url: issue.html_url.clone(),
         title: issue.title.clone(),
         author,
-        body: issue.body.clone().unwrap_or_default(),
+        body,
         approvals: approved,
         not_counted,
         approval_source: "an APPROVED pull request review by a person".into(),
         fields: Vec::new(),
         default_window,
-        field_errors: Vec::new(),
+        field_errors,
+        plan,
     }
+}
+
+/// The latest plan comment by the author or a trusted account, posted and last edited no
+/// later than `approved_at`. When only later ones exist, says so (the record is rejected:
+/// nobody approved that plan).
+fn plan_comment(
+    comments: &[Comment],
+    author: &str,
+    trusted: &[String],
+    approved_at: Option<Timestamp>,
+    field_errors: &mut Vec<(String, String)>,
+) -> Option<super::TicketPlan> {
+    let mut late: Option<String> = None;
+    let mut found: Option<super::TicketPlan> = None;
+    for c in comments {
+        let Some(login) = c.user.as_ref().map(|u| u.login.as_str()) else {
+            continue;
+        };
+        if login != author && !trusted.iter().any(|t| t == login) {
+            continue;
+        }
+        let Ok(Some(block)) = super::block::find_plan(c.body.as_deref().unwrap_or("")) else {
+            continue;
+        };
+        if let Some(at) = approved_at
+            && c.updated_at.max(c.created_at) > at
+        {
+            late = Some(format!(
+                "the plan in comment {} by {login} was posted or edited at {}, after the approval at {at}: approve again to approve that plan",
+                c.id, c.updated_at
+            ));
+            continue;
+        }
+        found = Some(super::TicketPlan {
+            block,
+            from: format!("comment {} by {login}", c.id),
+        });
+    }
+    if let (None, Some(m)) = (&found, late) {
+        field_errors.push(("plan".into(), m));
+    }
+    found
 }
 
 /// The `rel="next"` URL of a `Link` header.

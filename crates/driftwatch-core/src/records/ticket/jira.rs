@@ -357,6 +357,7 @@ pub fn ticket(source: &str, base_url: &str, issue: &Issue, map: &FieldMap) -> Ti
         fields,
         default_window: None,
         field_errors,
+        plan: None,
     }
 }
 

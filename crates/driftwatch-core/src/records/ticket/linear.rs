@@ -159,5 +159,6 @@ pub fn ticket(source: &str, issue: &Issue, approved_states: &[String]) -> Ticket
         fields: Vec::new(),
         default_window: None,
         field_errors: Vec::new(),
+        plan: None,
     }
 }

@@ -15,6 +15,7 @@ pub mod linear;
 use crate::model::ChangeRecord;
 use crate::model::record::{Approval, Window};
 
+use super::plan::PlanWarning;
 use super::{RecordError, RejectionRule, ValidationSettings, is_drift_id, parse_file, yaml_error};
 use approval::NotCounted;
 
@@ -44,6 +45,17 @@ pub struct Ticket {
     pub default_window: Option<Window>,
     /// A mapped field that could not be read: `(field, message)`.
     pub field_errors: Vec<(String, String)>,
+    /// The plan the record approves, found outside the body (a GitHub pull request comment
+    /// by a trusted account); a ```driftwatch-plan block in the body is read by `to_record`.
+    pub plan: Option<TicketPlan>,
+}
+
+/// A plan read from a ticket, and where (`from` names it in messages and the record).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TicketPlan {
+    pub block: block::PlanBlock,
+    /// `the ticket's driftwatch-plan block`, `comment 1234 by github-actions[bot]`.
+    pub from: String,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -101,6 +113,14 @@ pub fn to_record(
     t: &Ticket,
     settings: &ValidationSettings,
 ) -> Result<ChangeRecord, Vec<RecordError>> {
+    to_record_checked(t, settings).map(|(r, _)| r)
+}
+
+/// `to_record`, with what the record's plan changes that driftwatch does not reconcile.
+pub fn to_record_checked(
+    t: &Ticket,
+    settings: &ValidationSettings,
+) -> Result<(ChangeRecord, Vec<PlanWarning>), Vec<RecordError>> {
     let label = t.label();
     let err = |rule: RejectionRule, line: usize, field: &str, message: String| RecordError {
         file: label.clone(),
@@ -120,6 +140,16 @@ pub fn to_record(
             )]);
         }
         Err(e) => return Err(vec![err(RejectionRule::TicketBlock, 0, "", e)]),
+    };
+    let plan = match &t.plan {
+        Some(p) => Some(p.clone()),
+        None => match block::find_plan(&t.body) {
+            Ok(b) => b.map(|block| TicketPlan {
+                block,
+                from: "the ticket's driftwatch-plan block".into(),
+            }),
+            Err(e) => return Err(vec![err(RejectionRule::InvalidPlan, 0, "plan", e)]),
+        },
     };
     let offset = block.first_line - 1;
     // The block alone first: YAML within the limits, and a mapping. Its keys are the parsed
@@ -160,6 +190,10 @@ pub fn to_record(
         ("title", "the ticket's title".to_string()),
         ("requested_by", "the ticket's author".to_string()),
         ("approved_by", t.approval_source.clone()),
+        (
+            "plan",
+            "a ```driftwatch-plan block in the ticket".to_string(),
+        ),
     ]
     .into_iter()
     .chain(
@@ -185,7 +219,12 @@ pub fn to_record(
     }
     errors.sort_by_key(|e| e.line);
     for (field, message) in &t.field_errors {
-        errors.push(err(RejectionRule::MappedField, 0, field, message.clone()));
+        let rule = if field == "plan" {
+            RejectionRule::InvalidPlan
+        } else {
+            RejectionRule::MappedField
+        };
+        errors.push(err(rule, 0, field, message.clone()));
     }
     if !errors.is_empty() {
         return Err(errors);
@@ -254,6 +293,20 @@ pub fn to_record(
             format!("window: {{ start: {}, end: {} }}\n", w.start, w.end),
         );
     }
+    if let Some(p) = &plan {
+        let mut yaml = format!("plan: {{ path: {}", q(&p.from));
+        for (k, v) in [
+            ("account", &p.block.account),
+            ("region", &p.block.region),
+            ("cluster", &p.block.cluster),
+        ] {
+            if let Some(v) = v {
+                yaml.push_str(&format!(", {k}: {}", q(v)));
+            }
+        }
+        yaml.push_str(" }\n");
+        append(&mut text, "plan", p.from.clone(), yaml);
+    }
     let parsed = parse_file(&label, &text, settings).and_then(|mut rs| {
         if rs.len() == 1 {
             Ok(rs.remove(0))
@@ -275,7 +328,19 @@ pub fn to_record(
                     r.retrospective_for.push(d);
                 }
             }
-            Ok(r)
+            let mut warnings = Vec::new();
+            if let (Some(p), Some(pr)) = (&plan, r.plan.as_mut()) {
+                // The body's block is named by its line; a comment has no line in the body.
+                pr.line = if t.plan.is_some() {
+                    0
+                } else {
+                    p.block.line as u32
+                };
+                let attached =
+                    super::plan::attach(&mut r, &p.from, &p.block.json).map_err(|e| vec![e])?;
+                warnings = attached.warnings;
+            }
+            Ok((r, warnings))
         }
         Err(errs) => Err(errs
             .into_iter()

@@ -33,6 +33,7 @@ fn base() -> Ticket {
         fields: Vec::new(),
         default_window: None,
         field_errors: Vec::new(),
+        plan: None,
     }
 }
 
@@ -446,4 +447,157 @@ fn titles_and_names_with_control_characters_are_kept_as_they_are() {
     let r = to_record(&t, &ValidationSettings::default()).expect("valid");
     assert_eq!(r.title, "Open SSH\u{7f} \u{85}now\u{9b}");
     assert_eq!(r.requested_by, "al\u{7f}ice");
+}
+
+mod plans {
+    //! A plan in the ticket (a ```driftwatch-plan block in its text, or a trusted comment's
+    //! block handed over as `Ticket::plan`) is the record's scope.
+    use super::*;
+
+    const PLAN: &str = r#"{"format_version":"1.2","resource_changes":[{"address":"aws_iam_group.ops","mode":"managed","type":"aws_iam_group","name":"ops","change":{"actions":["create"],"before":null,"after":{"name":"ops","path":"/"},"after_unknown":{}}},{"address":"aws_s3_bucket.logs","mode":"managed","type":"aws_s3_bucket","name":"logs","change":{"actions":["create"],"before":null,"after":{},"after_unknown":{}}}]}"#;
+
+    fn with_body(body: String) -> Ticket {
+        Ticket { body, ..base() }
+    }
+
+    const NO_SCOPE: &str = "```driftwatch\ntype: normal\npurpose: p\nimpact: i\nresources: r\nwindow: { start: 2026-11-21T09:00:00Z, end: 2026-11-21T18:00:00Z }\n```\n";
+
+    #[test]
+    fn a_plan_block_in_the_text_is_the_scope() {
+        let t = with_body(format!(
+            "{NO_SCOPE}\n```driftwatch-plan account=123456789012\n{PLAN}\n```\n"
+        ));
+        let (r, warnings) = to_record_checked(&t, &ValidationSettings::default()).expect("valid");
+        assert_eq!(r.scope.len(), 1);
+        let p = r.scope[0].planned.as_ref().expect("planned");
+        assert_eq!(p.address, "aws_iam_group.ops");
+        assert_eq!(r.scope[0].account.as_deref(), Some("123456789012"));
+        let plan = r.plan.as_ref().expect("plan ref");
+        assert_eq!(plan.path, "the ticket's driftwatch-plan block");
+        assert_eq!(plan.line, 9, "the fence's line in the ticket's text");
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(warnings[0].address, "aws_s3_bucket.logs");
+    }
+
+    #[test]
+    fn a_comment_plan_is_named_by_the_comment() {
+        let t = Ticket {
+            plan: Some(TicketPlan {
+                block: block::find_plan(&format!("```driftwatch-plan\n{PLAN}\n```"))
+                    .expect("ok")
+                    .expect("block"),
+                from: "comment 901 by github-actions[bot]".into(),
+            }),
+            ..with_body(NO_SCOPE.into())
+        };
+        let r = to_record(&t, &ValidationSettings::default()).expect("valid");
+        assert_eq!(
+            r.plan.as_ref().map(|p| (p.path.as_str(), p.line)),
+            Some(("comment 901 by github-actions[bot]", 0))
+        );
+        assert_eq!(r.scope.len(), 1);
+    }
+
+    #[test]
+    fn what_is_wrong_with_a_ticket_plan_is_named() {
+        let plan_key =
+            with_body(NO_SCOPE.replace("resources: r\n", "resources: r\nplan: x.json\n"));
+        let bad_json = with_body(format!(
+            "{NO_SCOPE}\n```driftwatch-plan\n{{\"format_version\": \n```\n"
+        ));
+        let late = Ticket {
+            field_errors: vec![(
+                "plan".into(),
+                "the plan in comment 903 by ci was posted after the approval".into(),
+            )],
+            ..with_body(NO_SCOPE.into())
+        };
+        let cases = [
+            (
+                plan_key,
+                "github acme/infra#42:6: plan: comes from a ```driftwatch-plan block in the ticket; remove it from the block",
+            ),
+            (
+                bad_json,
+                "github acme/infra#42:9: plan: the ticket's driftwatch-plan block: not JSON",
+            ),
+            (
+                late,
+                "github acme/infra#42: plan: the plan in comment 903 by ci was posted after the approval",
+            ),
+        ];
+        for (t, want) in cases {
+            let got = errors(&t);
+            assert!(
+                got.iter().any(|e| e.starts_with(want)),
+                "want `{want}` in {got:#?}"
+            );
+        }
+        let rule = to_record(
+            &with_body(format!("{NO_SCOPE}\n```driftwatch-plan\n{{}}\n```\n")),
+            &ValidationSettings::default(),
+        )
+        .expect_err("no format version")[0]
+            .rule;
+        assert_eq!(rule, RejectionRule::InvalidPlan);
+    }
+}
+
+/// Which pull request comment's plan counts: the latest by the author or a trusted account
+/// posted (and edited) before the approval; only later ones: the record says why it has none.
+#[test]
+fn github_plan_comments_count_when_trusted_and_reviewed() {
+    use super::github::{Comment, Issue, Review, ticket_with_comments};
+    let issue: Issue = serde_json::from_value(serde_json::json!({
+        "number": 7, "title": "t", "html_url": "https://github.com/a/b/pull/7", "state": "open",
+        "updated_at": "2026-11-20T12:00:00Z", "user": {"login": "alice", "type": "User"},
+        "body": "```driftwatch\ntype: standard\n```\n", "pull_request": {"merged_at": null}
+    }))
+    .expect("issue");
+    let reviews: Vec<Review> = serde_json::from_value(serde_json::json!([
+        {"user": {"login": "bob", "type": "User"}, "state": "APPROVED", "submitted_at": "2026-11-20T10:00:00Z"}
+    ]))
+    .expect("reviews");
+    let comment = |id: u64, login: &str, at: &str| -> Comment {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "user": {"login": login, "type": "Bot"}, "created_at": at, "updated_at": at,
+            "body": format!("```driftwatch-plan\n{{\"format_version\": \"1.{id}\"}}\n```")
+        }))
+        .expect("comment")
+    };
+    let trusted = vec!["ci[bot]".to_string()];
+    let pick = |comments: &[Comment]| {
+        ticket_with_comments(
+            "github",
+            "a/b",
+            &issue,
+            &reviews,
+            comments,
+            &trusted,
+            jiff::SignedDuration::ZERO,
+        )
+    };
+    let t = pick(&[
+        comment(1, "ci[bot]", "2026-11-20T08:00:00Z"),
+        comment(2, "alice", "2026-11-20T09:00:00Z"),
+        comment(3, "mallory", "2026-11-20T09:30:00Z"),
+        comment(4, "ci[bot]", "2026-11-20T11:00:00Z"),
+    ]);
+    let p = t.plan.expect("a plan");
+    assert_eq!(p.from, "comment 2 by alice");
+    assert!(t.field_errors.is_empty(), "{:?}", t.field_errors);
+    let late = pick(&[comment(4, "ci[bot]", "2026-11-20T11:00:00Z")]);
+    assert!(late.plan.is_none());
+    assert!(
+        late.field_errors[0]
+            .1
+            .contains("after the approval at 2026-11-20T10:00:00Z"),
+        "{:?}",
+        late.field_errors
+    );
+    assert!(
+        pick(&[comment(3, "mallory", "2026-11-20T09:30:00Z")])
+            .plan
+            .is_none()
+    );
 }
