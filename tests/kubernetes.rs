@@ -581,3 +581,102 @@ async fn detection_latency_benchmark() {
     run.signal("TERM");
     run.wait_exit(Duration::from_secs(30));
 }
+
+/// A Terraform plan of Kubernetes resources as a record's scope, against the real API server:
+/// objects applied as planned match naming the plan's address (the planned fields in the
+/// API's own shape: rules, roleRef, subjects, spec.type, policyTypes, podSelector, labels);
+/// a binding applied with a subject the plan does not have is beyond plan, naming `subjects`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubernetes_resources_are_matched_against_their_plan() {
+    let k8s = KubeApi::start();
+    let client = k8s.client().await;
+    kube_apply(&client, shop_namespace()).await;
+    let env = kube_env(&k8s.kubeconfig, None);
+    let plans = env.dir.path().join("changes/plans");
+    std::fs::create_dir_all(&plans).expect("mkdir");
+    let resource = |address: &str, tf_type: &str, after: Value| {
+        json!({"address": address, "mode": "managed", "type": tf_type, "name": "x",
+            "provider_name": "registry.terraform.io/hashicorp/kubernetes",
+            "change": {"actions": ["create"], "before": null, "after": after,
+                       "after_unknown": {"id": true, "metadata": [{"uid": true, "resource_version": true}]}}})
+    };
+    let meta =
+        |name: &str, labels: Value| json!([{"name": name, "namespace": "shop", "labels": labels}]);
+    let plan = json!({"format_version": "1.2", "terraform_version": "1.9.8", "resource_changes": [
+        resource("kubernetes_role_v1.reader", "kubernetes_role_v1", json!({
+            "metadata": meta("reader", json!({"team": "shop"})),
+            "rule": [{"api_groups": [""], "resources": ["pods", "pods/log"], "resource_names": [], "verbs": ["get", "list"]}]})),
+        resource("kubernetes_role_binding_v1.reader", "kubernetes_role_binding_v1", json!({
+            "metadata": meta("reader", Value::Null),
+            "role_ref": [{"api_group": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"}],
+            "subject": [{"api_group": "rbac.authorization.k8s.io", "kind": "User", "name": "alice", "namespace": ""}]})),
+        resource("kubernetes_service_v1.web", "kubernetes_service_v1", json!({
+            "metadata": meta("web", json!({"app": "web"})),
+            "spec": [{"type": "ClusterIP", "selector": {"app": "web"},
+                      "port": [{"port": 80, "target_port": "8080", "protocol": "TCP", "name": "", "node_port": null}]}]})),
+        resource("kubernetes_network_policy_v1.deny", "kubernetes_network_policy_v1", json!({
+            "metadata": meta("deny-all", Value::Null),
+            "spec": [{"policy_types": ["Ingress"], "pod_selector": [{"match_labels": null, "match_expressions": []}], "ingress": []}]})),
+    ]});
+    std::fs::write(plans.join("pr-7.json"), plan.to_string()).expect("plan");
+    env.record(
+        "pr-7.yaml",
+        "id: CHG-7\ntitle: PR 7, shop RBAC and service\ntype: standard\nrequested_by: ana@example.com\napproved_by: [{ name: lee@example.com, at: 2026-01-05T09:00:00Z }]\nplan: { path: plans/pr-7.json, cluster: live }\n",
+    );
+    let out = env.run(&["scan"]);
+    assert_eq!(out.code, 0, "baseline: {out}");
+
+    kube_apply(&client, json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "reader", "namespace": "shop", "labels": {"team": "shop"}},
+        "rules": [{"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list"]}]})).await;
+    kube_apply(
+        &client,
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "reader", "namespace": "shop"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"},
+                     {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "eve"}]}),
+    )
+    .await;
+    kube_apply(&client, web_service()).await;
+    kube_apply(
+        &client,
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "deny-all", "namespace": "shop"},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}),
+    )
+    .await;
+    let out = env.run(&["scan", "--format", "json"]);
+    assert_eq!(out.code, 1, "the binding beyond plan: {out}");
+    let v: Value = serde_json::from_str(&out.stdout).expect("scan json");
+    let changes = scope_in(&v, &format!("kubernetes:{CLUSTER}"))["changes"].clone();
+    let decision = |kind: &str| {
+        changes
+            .as_array()
+            .expect("changes")
+            .iter()
+            .find(|c| c["kind"].as_str().is_some_and(|k| k.ends_with(kind)))
+            .unwrap_or_else(|| panic!("no {kind} in {changes:#}"))["decision"]
+            .clone()
+    };
+    for (kind, address) in [
+        ("/Role", "kubernetes_role_v1.reader"),
+        ("/Service", "kubernetes_service_v1.web"),
+        ("/NetworkPolicy", "kubernetes_network_policy_v1.deny"),
+    ] {
+        let d = decision(kind);
+        assert_eq!(d["decision"], "matched", "{kind}: {d:#}");
+        let reason = d["reason"].as_str().expect("reason");
+        assert!(
+            reason.contains(&format!("(plan {address})")) && reason.contains("as planned"),
+            "{reason}"
+        );
+    }
+    let binding = decision("/RoleBinding");
+    assert_eq!(binding["violation"], "beyond_plan", "{binding:#}");
+    let reason = binding["reason"].as_str().expect("reason");
+    assert!(
+        reason.contains(r#"applied beyond plan kubernetes_role_binding_v1.reader: subjects: observed also {"apiGroup":"rbac.authorization.k8s.io","kind":"User","name":"eve"}"#),
+        "{reason}"
+    );
+}

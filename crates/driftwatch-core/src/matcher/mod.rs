@@ -393,14 +393,9 @@ fn against_plan(p: &Planned, change: &Change) -> Result<usize, String> {
                 .cloned()
                 .unwrap_or(serde_json::Value::Null)
         };
-        let observed = canonical_json(&observed);
-        if observed != f.value {
-            differ.push(format!(
-                "{} planned {}, observed {}",
-                f.path,
-                shorten(&f.value),
-                shorten(&observed)
-            ));
+        let text = canonical_json(&observed);
+        if text != f.value {
+            differ.push(describe_difference(&f.path, &f.value, &observed, &text));
         }
     }
     if differ.is_empty() {
@@ -408,6 +403,44 @@ fn against_plan(p: &Planned, change: &Change) -> Result<usize, String> {
     } else {
         Err(differ.join("; "))
     }
+}
+
+/// One field's difference in a sentence. Lists (rules, subjects, statements) name the items
+/// only one side has, which a long value cut short would hide.
+fn describe_difference(
+    path: &str,
+    planned: &str,
+    observed: &serde_json::Value,
+    observed_text: &str,
+) -> String {
+    use serde_json::Value;
+    if let (Ok(Value::Array(want)), Value::Array(have)) =
+        (serde_json::from_str::<Value>(planned), observed)
+    {
+        let only = |a: &[Value], b: &[Value]| -> Vec<String> {
+            a.iter()
+                .filter(|x| !b.contains(x))
+                .map(|x| shorten(&canonical_json(x)))
+                .collect()
+        };
+        let (extra, missing) = (only(have, &want), only(&want, have));
+        let mut parts = Vec::new();
+        if !extra.is_empty() {
+            parts.push(format!("observed also {}", extra.join(", ")));
+        }
+        if !missing.is_empty() {
+            parts.push(format!("planned but missing {}", missing.join(", ")));
+        }
+        if parts.is_empty() {
+            parts.push("the same items in another order".into());
+        }
+        return format!("{path}: {}", parts.join("; "));
+    }
+    format!(
+        "{path} planned {}, observed {}",
+        shorten(planned),
+        shorten(observed_text)
+    )
 }
 
 fn past(a: crate::model::Action) -> &'static str {

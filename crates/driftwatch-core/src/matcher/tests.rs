@@ -426,3 +426,28 @@ plan: { path: plans/pr-77.json, account: "123456789012" }
         );
     }
 }
+
+#[test]
+fn a_difference_in_a_list_names_the_items_one_side_has() {
+    let cases = [
+        (
+            r#"[1,2]"#,
+            serde_json::json!([1, 3]),
+            "f: observed also 3; planned but missing 2",
+        ),
+        (
+            r#"[1,2]"#,
+            serde_json::json!([2, 1]),
+            "f: the same items in another order",
+        ),
+        (
+            r#""VPN""#,
+            serde_json::json!("temp"),
+            r#"f planned "VPN", observed "temp""#,
+        ),
+    ];
+    for (planned, observed, want) in cases {
+        let text = canonical_json(&observed);
+        assert_eq!(describe_difference("f", planned, &observed, &text), want);
+    }
+}
