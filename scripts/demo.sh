@@ -49,11 +49,11 @@ step "driftwatch records check config/changes"
 step "driftwatch scan   (first sight of the account: the baseline, no alerts)"
 "$BIN" scan 2>>"$OUT/driftwatch.log"
 
-step "Two changes to the account"
+step "Changes to the account: two planned (a standard record, a Terraform plan), one not"
 "$DRIFTWATCH_PYTHON" scripts/seed_demo.py "$AWS_ENDPOINT_URL" planned
 "$DRIFTWATCH_PYTHON" scripts/seed_demo.py "$AWS_ENDPOINT_URL" unplanned
 
-step "driftwatch scan   (one matched change, two unmatched with findings, alerts to the webhook)"
+step "driftwatch scan   (two matched changes, one naming its plan address; two unmatched with findings, alerts to the webhook)"
 set +e
 "$BIN" scan 2>>"$OUT/driftwatch.log"
 code=$?

@@ -49,6 +49,13 @@ elif step == "planned":
     ec2.authorize_security_group_ingress(GroupId=group_id("inference-api"),
                                          IpPermissions=[tcp(8443, "10.20.0.0/16", "internal LB (STD-0007)")])
     print("    inference-api: + tcp 8443 from 10.20.0.0/16  (covered by STD-0007)")
+    iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    iam.put_role_policy(RoleName="ml-training-job", PolicyName="write-results",
+                        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+                            {"Sid": "WriteResults", "Effect": "Allow", "Action": "s3:PutObject",
+                             "Resource": "arn:aws:s3:::results/*"}]}))
+    print("    ml-training-job: + inline policy write-results  (the Terraform plan STD-0118 approved)")
 elif step == "unplanned":
     gid = group_id("jupyter-notebooks")
     ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[
