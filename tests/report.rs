@@ -159,6 +159,7 @@ async fn xlsx_csv_and_json_read_back() {
             "Coverage",
             "Records",
             "Break-glass",
+            "Not applied",
             "Compliance"
         ]
     );
