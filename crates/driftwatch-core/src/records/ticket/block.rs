@@ -25,10 +25,27 @@ pub fn find(text: &str) -> Result<Option<Block>, String> {
             first_line: 2,
         }));
     }
-    let mut found: Option<Block> = None;
+    let Some((open, close)) = the_one_fence(&lines, "driftwatch", "a ticket holds one record")?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(Block {
+        yaml: lines[open + 1..close].join("\n"),
+        first_line: open + 2,
+    }))
+}
+
+/// The one fenced block of `lines` whose info string starts with `info`: the 0-based lines of
+/// its opening and closing fences. Fences inside other fenced blocks are content.
+fn the_one_fence(
+    lines: &[&str],
+    info: &str,
+    why_one: &str,
+) -> Result<Option<(usize, usize)>, String> {
+    let mut found: Option<(usize, usize)> = None;
     let mut i = 0;
     while i < lines.len() {
-        let Some((fence, info)) = fence_open(lines[i]) else {
+        let Some((fence, word)) = fence_open(lines[i]) else {
             i += 1;
             continue;
         };
@@ -36,24 +53,21 @@ pub fn find(text: &str) -> Result<Option<Block>, String> {
             .iter()
             .position(|l| is_fence_close(l, &fence))
             .map(|p| p + i + 1);
-        if info == "driftwatch" {
+        if word == info {
             let Some(close) = close else {
                 return Err(format!(
-                    "the ```driftwatch block on line {} is not closed",
+                    "the ```{info} block on line {} is not closed",
                     i + 1
                 ));
             };
-            if let Some(first) = &found {
+            if let Some((first, _)) = found {
                 return Err(format!(
-                    "two driftwatch blocks (lines {} and {}); a ticket holds one record",
-                    first.first_line - 1,
+                    "two {info} blocks (lines {} and {}); {why_one}",
+                    first + 1,
                     i + 1
                 ));
             }
-            found = Some(Block {
-                yaml: lines[i + 1..close].join("\n"),
-                first_line: i + 2,
-            });
+            found = Some((i, close));
         }
         i = close.map_or(lines.len(), |c| c + 1);
     }
@@ -78,57 +92,33 @@ pub struct PlanBlock {
 /// unusable (not closed, two of them, an unknown attribute).
 pub fn find_plan(text: &str) -> Result<Option<PlanBlock>, String> {
     let lines: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
-    let mut found: Option<PlanBlock> = None;
-    let mut i = 0;
-    while i < lines.len() {
-        let Some((fence, info)) = fence_open(lines[i]) else {
-            i += 1;
-            continue;
-        };
-        let close = lines[i + 1..]
-            .iter()
-            .position(|l| is_fence_close(l, &fence))
-            .map(|p| p + i + 1);
-        if info == "driftwatch-plan" {
-            let Some(close) = close else {
+    let Some((open, close)) =
+        the_one_fence(&lines, "driftwatch-plan", "a record approves one plan")?
+    else {
+        return Ok(None);
+    };
+    let mut b = PlanBlock {
+        json: lines[open + 1..close].join("\n"),
+        line: open + 1,
+        account: None,
+        region: None,
+        cluster: None,
+    };
+    let words = lines[open].trim_start().trim_start_matches(['`', '~']);
+    for word in words.split_whitespace().skip(1) {
+        match word.split_once('=') {
+            Some(("account", v)) => b.account = Some(v.to_string()),
+            Some(("region", v)) => b.region = Some(v.to_string()),
+            Some(("cluster", v)) => b.cluster = Some(v.to_string()),
+            _ => {
                 return Err(format!(
-                    "the ```driftwatch-plan block on line {} is not closed",
-                    i + 1
-                ));
-            };
-            if let Some(first) = &found {
-                return Err(format!(
-                    "two driftwatch-plan blocks (lines {} and {}); a record approves one plan",
-                    first.line,
-                    i + 1
+                    "the ```driftwatch-plan block on line {}: `{word}` is not account=, region= or cluster=",
+                    open + 1
                 ));
             }
-            let mut b = PlanBlock {
-                json: lines[i + 1..close].join("\n"),
-                line: i + 1,
-                account: None,
-                region: None,
-                cluster: None,
-            };
-            let words = lines[i].trim_start().trim_start_matches(['`', '~']);
-            for word in words.split_whitespace().skip(1) {
-                match word.split_once('=') {
-                    Some(("account", v)) => b.account = Some(v.to_string()),
-                    Some(("region", v)) => b.region = Some(v.to_string()),
-                    Some(("cluster", v)) => b.cluster = Some(v.to_string()),
-                    _ => {
-                        return Err(format!(
-                            "the ```driftwatch-plan block on line {}: `{word}` is not account=, region= or cluster=",
-                            i + 1
-                        ));
-                    }
-                }
-            }
-            found = Some(b);
         }
-        i = close.map_or(lines.len(), |c| c + 1);
     }
-    Ok(found)
+    Ok(Some(b))
 }
 
 /// A fence opening (``` or ~~~, three or more) and the first word of its info string.
