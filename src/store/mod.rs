@@ -12,6 +12,7 @@ pub mod outbox;
 mod schema;
 mod scopes;
 mod snapshot;
+pub mod sql;
 
 use std::path::{Path, PathBuf};
 
@@ -37,6 +38,8 @@ pub enum StoreError {
     },
     #[error("database: {0}")]
     Sql(#[from] rusqlite::Error),
+    #[error("database: {0}")]
+    Postgres(#[from] postgres::Error),
     #[error("stored JSON is invalid: {0}")]
     Json(#[from] serde_json::Error),
     #[error("stored value is invalid: {0}")]
@@ -56,7 +59,7 @@ impl StoreError {
     pub fn label(&self) -> &'static str {
         match self {
             StoreError::Open { .. } => "open",
-            StoreError::Sql(_) => "sql",
+            StoreError::Sql(_) | StoreError::Postgres(_) => "sql",
             StoreError::Json(_) => "json",
             StoreError::Corrupt(_) => "corrupt",
             StoreError::Closed => "closed",

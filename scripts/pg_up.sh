@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL server for tests, from Debian's packages (installed when missing and
+# run as root): `initdb` into a new directory under $TMPDIR with password (SCRAM)
+# authentication for the user `driftwatch`, listening on 127.0.0.1:PORT only (its Unix socket
+# stays in that directory). Prints the URL (without the password) and the directory, whose
+# `password` file holds the password. `scripts/pg_down.sh DIR` stops it and removes DIR.
+# fsync is off: the tests kill driftwatch, never this server.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
+port=$1
+dir=$(mktemp -d "${TMPDIR:-/tmp}/driftwatch-pg.XXXXXX")
+pg_bin() { find /usr/lib/postgresql -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -1; }
+bin=$(pg_bin)
+if [ -z "$bin" ]; then
+  need_tools pg_ctlcluster:postgresql
+  bin=$(pg_bin)
+fi
+[ -x "$bin/initdb" ] || { echo "pg_up: no initdb under /usr/lib/postgresql" >&2; exit 1; }
+as=()
+if [ "$(id -u)" = 0 ]; then
+  # initdb refuses to run as root; Debian's package made the postgres user.
+  as=(runuser -u postgres --)
+  chown postgres "$dir"
+fi
+head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$dir/password"
+[ ${#as[@]} -eq 0 ] || chown postgres "$dir/password"
+"${as[@]}" "$bin/initdb" -D "$dir/data" -A scram-sha-256 --pwfile="$dir/password" -U driftwatch \
+  --no-sync >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
+"${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
+  -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=50" \
+  start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
+echo "postgres://driftwatch@127.0.0.1:$port/postgres $dir"
