@@ -4,15 +4,14 @@
 
 use std::collections::HashSet;
 
-use jiff::Timestamp;
-use rusqlite::params;
-
 use super::drifts::{self, NewDrift};
 use super::ledger::{self, LedgerEvent};
 use super::outbox::{self, OutboxEvent, OutboxItem, Trigger};
+use super::sql::{Sql, Tx};
 use super::{Db, OpenDrift, Result, ScopeState, StoreError, ts};
 use crate::diff::Previous;
 use crate::model::{Kind, Observation, Resource, ResourceKey, Scope};
+use jiff::Timestamp;
 
 /// Everything one cycle of one scope writes, committed in one transaction: the state, the
 /// ledger entries and the alerts that announce them (DESIGN invariant 2).
@@ -124,39 +123,45 @@ impl Db {
 
     /// Commit one cycle atomically. Returns the ledger sequence numbers written.
     pub fn commit_cycle(&mut self, w: &CycleWrite) -> Result<Vec<i64>> {
-        let tx = self.conn.transaction()?;
+        let tx = self.transaction()?;
         let scope = w.scope.to_string();
-        {
-            let mut up = tx.prepare_cached(
-                "INSERT OR REPLACE INTO snapshots (scope, kind, id, name, targets, tags, attributes, hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        for r in &w.upserts {
+            tx.exec(
+                "INSERT INTO snapshots (scope, kind, id, name, targets, tags, attributes, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (scope, kind, id) DO UPDATE SET name = excluded.name,
+                   targets = excluded.targets, tags = excluded.tags,
+                   attributes = excluded.attributes, hash = excluded.hash",
+                &[
+                    (&scope).into(),
+                    (&r.key.kind.to_string()).into(),
+                    (&r.key.id).into(),
+                    (&r.name).into(),
+                    (&serde_json::to_string(&r.targets)?).into(),
+                    (&serde_json::to_string(&r.tags)?).into(),
+                    r.attributes_json().into(),
+                    (&r.hash().to_string()).into(),
+                ],
             )?;
-            for r in &w.upserts {
-                up.execute(params![
-                    scope,
-                    r.key.kind.to_string(),
-                    r.key.id,
-                    r.name,
-                    serde_json::to_string(&r.targets)?,
-                    serde_json::to_string(&r.tags)?,
-                    r.attributes_json(),
-                    r.hash().to_string(),
-                ])?;
-            }
-            let mut del = tx.prepare_cached(
+        }
+        for k in &w.deletes {
+            tx.exec(
                 "DELETE FROM snapshots WHERE scope = ?1 AND kind = ?2 AND id = ?3",
+                &[
+                    (&scope).into(),
+                    (&k.kind.to_string()).into(),
+                    (&k.id).into(),
+                ],
             )?;
-            for k in &w.deletes {
-                del.execute(params![scope, k.kind.to_string(), k.id])?;
-            }
-            let mut purge =
-                tx.prepare_cached("DELETE FROM snapshots WHERE scope = ?1 AND kind = ?2")?;
-            for k in &w.purge_kinds {
-                purge.execute(params![scope, k.to_string()])?;
-            }
+        }
+        for k in &w.purge_kinds {
+            tx.exec(
+                "DELETE FROM snapshots WHERE scope = ?1 AND kind = ?2",
+                &[(&scope).into(), (&k.to_string()).into()],
+            )?;
         }
         if let Some(s) = &w.scope_state {
-            tx.execute(
+            tx.exec(
                 "INSERT INTO scopes (scope, baseline_at, consecutive_failures, blind_since, last_error,
                    held_since, held_deletes, held_digest)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -165,15 +170,15 @@ impl Db {
                    blind_since = excluded.blind_since, last_error = excluded.last_error,
                    held_since = excluded.held_since, held_deletes = excluded.held_deletes,
                    held_digest = excluded.held_digest",
-                params![
-                    scope,
-                    s.baseline_at.map(ts),
-                    s.consecutive_failures,
-                    s.blind_since.map(ts),
-                    s.last_error,
-                    s.held.as_ref().map(|h| ts(h.since)),
-                    s.held.as_ref().map(|h| h.deletes),
-                    s.held.as_ref().map(|h| h.digest.as_str()),
+                &[
+                    (&scope).into(),
+                    s.baseline_at.map(ts).as_ref().into(),
+                    s.consecutive_failures.into(),
+                    s.blind_since.map(ts).as_ref().into(),
+                    s.last_error.as_deref().into(),
+                    s.held.as_ref().map(|h| ts(h.since)).as_ref().into(),
+                    s.held.as_ref().map(|h| h.deletes).into(),
+                    s.held.as_ref().map(|h| h.digest.as_str()).into(),
                 ],
             )?;
         }
@@ -192,7 +197,7 @@ impl Db {
         events: &[LedgerEvent],
         outbox: &[OutboxItem],
     ) -> Result<Vec<i64>> {
-        let tx = self.conn.transaction()?;
+        let tx = self.transaction()?;
         let seqs = write_events(&tx, at, events, &[], outbox)?;
         tx.commit()?;
         Ok(seqs)
@@ -204,7 +209,7 @@ impl Db {
 /// change entry must come with its drift row and every drift row with its entry: a mismatch
 /// is a bug in the caller, refused before anything is committed.
 pub(crate) fn write_events(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Tx<'_>,
     at: Timestamp,
     events: &[LedgerEvent],
     new_drifts: &[NewDrift],

@@ -5,11 +5,10 @@
 //! row that does not parse is a `StoreError::Corrupt` naming the drift and column: never
 //! silently skipped (a dropped open drift would silently drop its obligations).
 
-use jiff::Timestamp;
-use rusqlite::{OptionalExtension, params};
-
+use super::sql::{Sql, Tx, Value};
 use super::{Db, Result, StoreError, parse_ts, ts};
 use crate::model::{Action, DecisionKind, Kind, Severity};
+use jiff::Timestamp;
 
 /// Why a drift stopped needing attention (the `closed_reason` column).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -202,32 +201,32 @@ impl RawDrift {
 }
 
 /// Insert a drift row linked to its ledger entry `seq`.
-pub(crate) fn insert(tx: &rusqlite::Transaction<'_>, d: &NewDrift, seq: i64) -> Result<()> {
-    tx.execute(
+pub(crate) fn insert(tx: &Tx<'_>, d: &NewDrift, seq: i64) -> Result<()> {
+    tx.exec(
         // Not OR REPLACE: drift ids are made unique before the plan (`Change::make_id_unique`),
         // and a clash that slipped through must fail the cycle, not overwrite a drift.
         "INSERT INTO drifts (drift_id, scope, kind, resource_id, name, action,
            observed_at, decision, record_id, severity, ledger_seq, before_hash,
            after_hash, closed_at, closed_reason, closed_by, revert_by)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-        params![
-            d.drift_id,
-            d.scope,
-            d.kind.to_string(),
-            d.resource_id,
-            d.name,
-            d.action.as_str(),
-            ts(d.observed_at),
-            d.decision.as_str(),
-            d.record_id,
-            d.severity.as_str(),
-            seq,
-            d.before_hash,
-            d.after_hash,
-            d.closed.as_ref().map(|c| ts(c.at)),
-            d.closed.as_ref().map(|c| c.reason.as_str()),
-            d.closed.as_ref().and_then(|c| c.by.clone()),
-            d.revert_by.map(ts),
+        &[
+            (&d.drift_id).into(),
+            (&d.scope).into(),
+            (&d.kind.to_string()).into(),
+            (&d.resource_id).into(),
+            (&d.name).into(),
+            d.action.as_str().into(),
+            (&ts(d.observed_at)).into(),
+            d.decision.as_str().into(),
+            d.record_id.as_deref().into(),
+            d.severity.as_str().into(),
+            seq.into(),
+            d.before_hash.as_deref().into(),
+            d.after_hash.as_deref().into(),
+            d.closed.as_ref().map(|c| ts(c.at)).as_ref().into(),
+            d.closed.as_ref().map(|c| c.reason.as_str()).into(),
+            d.closed.as_ref().and_then(|c| c.by.as_deref()).into(),
+            d.revert_by.map(ts).as_ref().into(),
         ],
     )?;
     Ok(())
@@ -235,16 +234,21 @@ pub(crate) fn insert(tx: &rusqlite::Transaction<'_>, d: &NewDrift, seq: i64) -> 
 
 /// Close a drift that is still open (a no-op for one already closed or unknown).
 pub(crate) fn close(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Tx<'_>,
     drift_id: &str,
     at: Timestamp,
     reason: ClosedReason,
     by: &str,
 ) -> Result<()> {
-    tx.execute(
+    tx.exec(
         "UPDATE drifts SET closed_at = ?2, closed_reason = ?3, closed_by = ?4
              WHERE drift_id = ?1 AND closed_at IS NULL",
-        params![drift_id, ts(at), reason.as_str(), by],
+        &[
+            drift_id.into(),
+            (&ts(at)).into(),
+            reason.as_str().into(),
+            by.into(),
+        ],
     )?;
     Ok(())
 }
@@ -252,23 +256,24 @@ pub(crate) fn close(
 impl Db {
     /// Drifts of a scope not yet closed, oldest first.
     pub fn open_drifts(&self, scope: &str) -> Result<Vec<OpenDrift>> {
-        let mut stmt = self.conn.prepare_cached(
+        let rows = self.sql().query(
             "SELECT drift_id, kind, resource_id, before_hash, observed_at FROM drifts
              WHERE scope = ?1 AND closed_at IS NULL
              ORDER BY observed_at, ledger_seq",
+            &[scope.into()],
+            |r| {
+                Ok((
+                    r.text(0)?,
+                    r.text(1)?,
+                    r.text(2)?,
+                    r.opt_text(3)?,
+                    r.text(4)?,
+                ))
+            },
         )?;
-        let rows = stmt.query_map(params![scope], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, Option<String>>(3)?,
-                r.get::<_, String>(4)?,
-            ))
-        })?;
         let mut out = Vec::new();
         for row in rows {
-            let (drift_id, k, resource_id, before_hash, observed_at) = row?;
+            let (drift_id, k, resource_id, before_hash, observed_at) = row;
             out.push(OpenDrift {
                 kind: kind(&drift_id, &k)?,
                 observed_at: time(&drift_id, "observed_at", &observed_at)?,
@@ -282,25 +287,27 @@ impl Db {
 
     /// Whether a drift with this id exists (open or closed).
     pub fn drift_exists(&self, id: &str) -> Result<bool> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT 1 FROM drifts WHERE drift_id = ?1")?;
-        Ok(stmt.exists(params![id])?)
+        Ok(self
+            .sql()
+            .query_opt(
+                "SELECT 1 FROM drifts WHERE drift_id = ?1",
+                &[id.into()],
+                |_| Ok(()),
+            )?
+            .is_some())
     }
 
     /// Every open unplanned (unmatched or violating) drift whose id is in `ids`: (drift id,
     /// scope).
     pub fn open_drifts_among(&self, ids: &[String]) -> Result<Vec<(String, String)>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT drift_id, scope FROM drifts WHERE drift_id = ?1 AND closed_at IS NULL
-               AND decision IN ('unmatched', 'violation')",
-        )?;
         let mut out = Vec::new();
         for id in ids {
-            if let Some(row) = stmt
-                .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?
-            {
+            if let Some(row) = self.sql().query_opt(
+                "SELECT drift_id, scope FROM drifts WHERE drift_id = ?1 AND closed_at IS NULL
+                   AND decision IN ('unmatched', 'violation')",
+                &[id.into()],
+                |r| Ok((r.text(0)?, r.text(1)?)),
+            )? {
                 out.push(row);
             }
         }
@@ -320,7 +327,7 @@ impl Db {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.query_drifts(
             "ORDER BY observed_at DESC, ledger_seq DESC LIMIT ?1",
-            &[&limit],
+            &[limit.into()],
         )
     }
 
@@ -331,42 +338,37 @@ impl Db {
 
     pub fn drift(&self, id: &str) -> Result<Option<StoredDrift>> {
         Ok(self
-            .query_drifts("WHERE drift_id = ?1", &[&id])?
+            .query_drifts("WHERE drift_id = ?1", &[id.into()])?
             .into_iter()
             .next())
     }
 
-    fn query_drifts(&self, tail: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<StoredDrift>> {
+    fn query_drifts(&self, tail: &str, args: &[Value<'_>]) -> Result<Vec<StoredDrift>> {
         let sql = format!(
             "SELECT drift_id, scope, kind, resource_id, name, action, observed_at, decision,
                     record_id, severity, ledger_seq, revert_by, closed_at, closed_reason, closed_by
              FROM drifts {tail}"
         );
-        let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map(args, |r| {
+        let rows = self.sql().query(&sql, args, |r| {
             Ok(RawDrift {
-                drift_id: r.get(0)?,
-                scope: r.get(1)?,
-                kind: r.get(2)?,
-                resource_id: r.get(3)?,
-                name: r.get(4)?,
-                action: r.get(5)?,
-                observed_at: r.get(6)?,
-                decision: r.get(7)?,
-                record_id: r.get(8)?,
-                severity: r.get(9)?,
-                ledger_seq: r.get(10)?,
-                revert_by: r.get(11)?,
-                closed_at: r.get(12)?,
-                closed_reason: r.get(13)?,
-                closed_by: r.get(14)?,
+                drift_id: r.text(0)?,
+                scope: r.text(1)?,
+                kind: r.text(2)?,
+                resource_id: r.text(3)?,
+                name: r.text(4)?,
+                action: r.text(5)?,
+                observed_at: r.text(6)?,
+                decision: r.text(7)?,
+                record_id: r.opt_text(8)?,
+                severity: r.text(9)?,
+                ledger_seq: r.int(10)?,
+                revert_by: r.opt_text(11)?,
+                closed_at: r.opt_text(12)?,
+                closed_reason: r.opt_text(13)?,
+                closed_by: r.opt_text(14)?,
             })
         })?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(row?.parse()?);
-        }
-        Ok(out)
+        rows.into_iter().map(RawDrift::parse).collect()
     }
 }
 
@@ -394,7 +396,7 @@ mod tests {
     }
 
     fn stored(db: &mut Db, drifts: &[NewDrift]) {
-        let tx = db.conn.transaction().expect("tx");
+        let tx = db.transaction().expect("tx");
         for (i, d) in drifts.iter().enumerate() {
             insert(&tx, d, i as i64 + 1).expect("insert");
         }
@@ -446,8 +448,8 @@ mod tests {
             let dir = tempfile::tempdir().expect("tempdir");
             let mut db = Db::open(&dir.path().join("t.db")).expect("db");
             stored(&mut db, &[new_drift("d-0000000a", None)]);
-            db.conn
-                .execute(&format!("UPDATE drifts SET {column} = ?1"), params![value])
+            db.sql()
+                .exec(&format!("UPDATE drifts SET {column} = ?1"), &[value.into()])
                 .expect("tamper");
             let want = format!("drift d-0000000a: column {column} holds `{value}`");
             match db.all_open_drifts() {

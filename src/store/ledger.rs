@@ -5,8 +5,8 @@
 //! previous entry's hash as 64 lowercase hex characters (64 zeros for the first entry).
 //! ARCHITECTURE.md gives the construction for auditors who re-verify an export.
 
+use super::sql::{Sql, Tx};
 use jiff::Timestamp;
-use rusqlite::{Transaction, params};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -345,21 +345,14 @@ pub fn entry_hash(prev_hash: &str, body: &str) -> String {
 }
 
 /// Append events inside the caller's transaction; returns their sequence numbers.
-pub(crate) fn append(
-    tx: &Transaction<'_>,
-    at: Timestamp,
-    events: &[LedgerEvent],
-) -> Result<Vec<i64>> {
+pub(crate) fn append(tx: &Tx<'_>, at: Timestamp, events: &[LedgerEvent]) -> Result<Vec<i64>> {
     let (mut seq, mut prev): (i64, String) = tx
-        .query_row(
+        .query_opt(
             "SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .or_else(|e| match e {
-            rusqlite::Error::QueryReturnedNoRows => Ok((0, GENESIS.to_string())),
-            e => Err(e),
-        })?;
+            &[],
+            |r| Ok((r.int(0)?, r.text(1)?)),
+        )?
+        .unwrap_or_else(|| (0, GENESIS.to_string()));
     let mut seqs = Vec::with_capacity(events.len());
     let at_s = ts(at);
     for ev in events {
@@ -371,9 +364,16 @@ pub(crate) fn append(
         }
         let body = canonical_json(&v);
         let hash = entry_hash(&prev, &body);
-        tx.execute(
+        tx.exec(
             "INSERT INTO ledger (seq, at, type, body, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![seq, at_s, ev.type_name(), body, prev, hash],
+            &[
+                seq.into(),
+                (&at_s).into(),
+                ev.type_name().into(),
+                (&body).into(),
+                (&prev).into(),
+                (&hash).into(),
+            ],
         )?;
         seqs.push(seq);
         prev = hash;
@@ -398,34 +398,31 @@ impl VerifyReport {
 impl Db {
     /// Every entry in sequence order (the rowid order, so a reordering shows up too).
     pub fn ledger_entries(&self) -> Result<Vec<LedgerEntry>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT seq, at, type, body, prev_hash, hash FROM ledger ORDER BY seq")?;
-        let rows = stmt.query_map([], |r| {
-            Ok(LedgerEntry {
-                seq: r.get(0)?,
-                at: r.get(1)?,
-                event_type: r.get(2)?,
-                body: r.get(3)?,
-                prev_hash: r.get(4)?,
-                hash: r.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+        self.sql().query(
+            "SELECT seq, at, type, body, prev_hash, hash FROM ledger ORDER BY seq",
+            &[],
+            |r| {
+                Ok(LedgerEntry {
+                    seq: r.int(0)?,
+                    at: r.text(1)?,
+                    event_type: r.text(2)?,
+                    body: r.text(3)?,
+                    prev_hash: r.text(4)?,
+                    hash: r.text(5)?,
+                })
+            },
+        )
     }
 
     pub fn ledger_head(&self) -> Result<(u64, String)> {
         Ok(self
-            .conn
-            .query_row(
+            .sql()
+            .query_opt(
                 "SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
-            )
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok((0, GENESIS.to_string())),
-                e => Err(e),
-            })?)
+                &[],
+                |r| Ok((u64::try_from(r.int(0)?).unwrap_or(0), r.text(1)?)),
+            )?
+            .unwrap_or_else(|| (0, GENESIS.to_string())))
     }
 
     /// Recompute the chain: every edited, removed or reordered entry is reported.

@@ -3,9 +3,9 @@
 //! entry, in one transaction) or given up.
 
 use jiff::Timestamp;
-use rusqlite::params;
 
 use super::ledger::{self, LedgerEvent};
+use super::sql::{Sql, Tx, Value};
 use super::{Db, Result, StoreError, ts};
 use crate::model::{Action, Kind, Resource, ResourceKey, Scope};
 
@@ -52,24 +52,24 @@ impl StoredLookup {
     }
 }
 
-pub(crate) fn insert(tx: &rusqlite::Transaction<'_>, items: &[LookupItem]) -> Result<()> {
-    let mut stmt = tx.prepare_cached(
-        "INSERT OR IGNORE INTO lookups (drift_id, scope, kind, resource_id, name, action, attributes, record_id, observed_at, next_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?;
+pub(crate) fn insert(tx: &Tx<'_>, items: &[LookupItem]) -> Result<()> {
     for l in items {
-        stmt.execute(params![
-            l.drift_id,
-            l.resource.key.scope.to_string(),
-            l.resource.key.kind.to_string(),
-            l.resource.key.id,
-            l.resource.name,
-            l.action.as_str(),
-            l.resource.attributes_json(),
-            l.record_id,
-            ts(l.observed_at),
-            ts(l.next_at),
-        ])?;
+        tx.exec(
+            "INSERT INTO lookups (drift_id, scope, kind, resource_id, name, action, attributes, record_id, observed_at, next_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING",
+            &[
+                (&l.drift_id).into(),
+                (&l.resource.key.scope.to_string()).into(),
+                (&l.resource.key.kind.to_string()).into(),
+                (&l.resource.key.id).into(),
+                (&l.resource.name).into(),
+                l.action.as_str().into(),
+                l.resource.attributes_json().into(),
+                l.record_id.as_deref().into(),
+                (&ts(l.observed_at)).into(),
+                (&ts(l.next_at)).into(),
+            ],
+        )?;
     }
     Ok(())
 }
@@ -79,7 +79,10 @@ impl Db {
     pub fn lookups_due(&self, now: Timestamp, limit: usize) -> Result<Vec<StoredLookup>> {
         self.lookups_where(
             "next_at <= ?1 ORDER BY next_at LIMIT ?2",
-            params![ts(now), i64::try_from(limit).unwrap_or(i64::MAX)],
+            &[
+                (&ts(now)).into(),
+                i64::try_from(limit).unwrap_or(i64::MAX).into(),
+            ],
         )
     }
 
@@ -87,41 +90,41 @@ impl Db {
     pub fn lookups_of_scope(&self, scope: &Scope, since: Timestamp) -> Result<Vec<StoredLookup>> {
         self.lookups_where(
             "scope = ?1 AND observed_at >= ?2 ORDER BY observed_at LIMIT 1000",
-            params![scope.to_string(), ts(since)],
+            &[(&scope.to_string()).into(), (&ts(since)).into()],
         )
     }
 
     /// Forget changes observed before `before` (no lookup runs to give them up).
     pub fn lookups_expire(&self, before: Timestamp) -> Result<usize> {
-        Ok(self.conn.execute(
+        let n = self.sql().exec(
             "DELETE FROM lookups WHERE observed_at < ?1",
-            params![ts(before)],
-        )?)
+            &[(&ts(before)).into()],
+        )?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 
-    fn lookups_where(
-        &self,
-        filter: &str,
-        args: impl rusqlite::Params,
-    ) -> Result<Vec<StoredLookup>> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT drift_id, scope, kind, resource_id, name, action, attributes, observed_at, attempts, record_id
-             FROM lookups WHERE {filter}"
-        ))?;
-        let rows = stmt.query_map(args, |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, String>(6)?,
-                r.get::<_, String>(7)?,
-                r.get::<_, u32>(8)?,
-                r.get::<_, Option<String>>(9)?,
-            ))
-        })?;
+    fn lookups_where(&self, filter: &str, args: &[Value<'_>]) -> Result<Vec<StoredLookup>> {
+        let rows = self.sql().query(
+            &format!(
+                "SELECT drift_id, scope, kind, resource_id, name, action, attributes, observed_at, attempts, record_id
+                 FROM lookups WHERE {filter}"
+            ),
+            args,
+            |r| {
+                Ok((
+                    r.text(0)?,
+                    r.text(1)?,
+                    r.text(2)?,
+                    r.text(3)?,
+                    r.text(4)?,
+                    r.text(5)?,
+                    r.text(6)?,
+                    r.text(7)?,
+                    r.u32(8)?,
+                    r.opt_text(9)?,
+                ))
+            },
+        )?;
         let mut out = Vec::new();
         for row in rows {
             let (
@@ -135,7 +138,7 @@ impl Db {
                 observed_at,
                 attempts,
                 record_id,
-            ) = row?;
+            ) = row;
             let corrupt = |column: &str| {
                 StoreError::Corrupt(format!("lookup of drift {drift_id}: column {column}"))
             };
@@ -171,32 +174,38 @@ impl Db {
         drift_id: &str,
         event: LedgerEvent,
     ) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self.transaction()?;
         ledger::append(&tx, at, std::slice::from_ref(&event))?;
-        tx.execute("DELETE FROM lookups WHERE drift_id = ?1", params![drift_id])?;
+        tx.exec(
+            "DELETE FROM lookups WHERE drift_id = ?1",
+            &[drift_id.into()],
+        )?;
         tx.commit()?;
         Ok(())
     }
 
     /// Look again at `next_at`.
     pub fn lookup_retry(&self, drift_id: &str, next_at: Timestamp) -> Result<()> {
-        self.conn.execute(
+        self.sql().exec(
             "UPDATE lookups SET next_at = ?2, attempts = attempts + 1 WHERE drift_id = ?1",
-            params![drift_id, ts(next_at)],
+            &[drift_id.into(), (&ts(next_at)).into()],
         )?;
         Ok(())
     }
 
     /// Stop looking (given up).
     pub fn lookup_drop(&self, drift_id: &str) -> Result<()> {
-        self.conn
-            .execute("DELETE FROM lookups WHERE drift_id = ?1", params![drift_id])?;
+        self.sql().exec(
+            "DELETE FROM lookups WHERE drift_id = ?1",
+            &[drift_id.into()],
+        )?;
         Ok(())
     }
 
     pub fn lookups_pending(&self) -> Result<i64> {
         Ok(self
-            .conn
-            .query_row("SELECT COUNT(*) FROM lookups", [], |r| r.get(0))?)
+            .sql()
+            .query_opt("SELECT COUNT(*) FROM lookups", &[], |r| r.int(0))?
+            .unwrap_or(0))
     }
 }

@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
+use sql::{Engine, Sql};
+
 pub use cycle::{CycleWrite, ScopeLoad};
 pub use drifts::{ClosedReason, DriftClosure, NewDrift, OpenDrift, StoredDrift};
 pub use handle::StoreHandle;
@@ -72,7 +74,7 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// The open database. One writer: the daemon owns one `Db` on the store thread.
 pub struct Db {
-    conn: Connection,
+    engine: Engine,
     path: PathBuf,
 }
 
@@ -97,7 +99,7 @@ impl Db {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(open_err)?;
         let mut db = Db {
-            conn,
+            engine: Engine::Sqlite(conn),
             path: path.to_path_buf(),
         };
         db.migrate()?;
@@ -122,13 +124,39 @@ impl Db {
     /// Rows inserted, updated or deleted since the database was opened (for benchmarks and
     /// the "steady state writes nothing" check).
     pub fn total_changes(&self) -> u64 {
-        self.conn.total_changes()
+        match &self.engine {
+            Engine::Sqlite(c) => c.total_changes(),
+            // Only the SQLite benchmarks count rows written.
+            Engine::Postgres(_) => 0,
+        }
+    }
+
+    /// The connection every module runs its SQL on.
+    pub(crate) fn sql(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Begin a transaction (committed with `Tx::commit`, rolled back when dropped).
+    pub(crate) fn transaction(&mut self) -> Result<sql::Tx<'_>> {
+        self.engine.transaction()
     }
 
     fn migrate(&mut self) -> Result<()> {
-        let version: i64 = self
-            .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        // SQLite keeps the version in `user_version`; PostgreSQL in a one-row table.
+        let version: i64 = match &self.engine {
+            Engine::Sqlite(c) => c.pragma_query_value(None, "user_version", |r| r.get(0))?,
+            Engine::Postgres(_) => {
+                self.engine.batch(
+                    "CREATE TABLE IF NOT EXISTS driftwatch_schema (version BIGINT NOT NULL)",
+                )?;
+                self.engine
+                    .query_opt("SELECT MAX(version) FROM driftwatch_schema", &[], |r| {
+                        r.opt_int(0)
+                    })?
+                    .flatten()
+                    .unwrap_or(0)
+            }
+        };
         let known = MIGRATIONS.len() as i64;
         if version > known {
             return Err(StoreError::TooNew {
@@ -137,10 +165,19 @@ impl Db {
                 known,
             });
         }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = self.conn.transaction()?;
-            tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        for (i, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.engine.transaction()?;
+            tx.batch(migration)?;
+            match &tx {
+                sql::Tx::Sqlite(t) => t.pragma_update(None, "user_version", (i + 1) as i64)?,
+                sql::Tx::Postgres(_) => {
+                    tx.exec("DELETE FROM driftwatch_schema", &[])?;
+                    tx.exec(
+                        "INSERT INTO driftwatch_schema (version) VALUES (?1)",
+                        &[((i + 1) as i64).into()],
+                    )?;
+                }
+            }
             tx.commit()?;
         }
         Ok(())

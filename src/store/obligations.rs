@@ -4,13 +4,12 @@
 
 use std::collections::HashSet;
 
-use jiff::Timestamp;
-use rusqlite::params;
-
 use super::cycle::write_events;
 use super::ledger::{self, LedgerEvent};
 use super::outbox::{self, OutboxItem};
+use super::sql::Sql;
 use super::{Db, Result, ts};
+use jiff::Timestamp;
 
 /// One obligation step to record: marked sent, ledgered and alerted together.
 #[derive(Clone, Debug)]
@@ -29,12 +28,12 @@ impl Db {
         at: Timestamp,
         items: &[(String, LedgerEvent, Vec<OutboxItem>)],
     ) -> Result<usize> {
-        let tx = self.conn.transaction()?;
+        let tx = self.transaction()?;
         let mut new = 0;
         for (key, event, alerts) in items {
-            let inserted = tx.execute(
-                "INSERT OR IGNORE INTO record_rejections (key, first_seen) VALUES (?1, ?2)",
-                params![key, ts(at)],
+            let inserted = tx.exec(
+                "INSERT INTO record_rejections (key, first_seen) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                &[key.into(), (&ts(at)).into()],
             )?;
             if inserted == 1 {
                 ledger::append(&tx, at, std::slice::from_ref(event))?;
@@ -48,11 +47,12 @@ impl Db {
 
     /// (obligation, step) pairs already sent.
     pub fn obligation_steps_sent(&self) -> Result<HashSet<(String, String)>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT obligation, step FROM obligation_steps")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<std::result::Result<_, _>>()?)
+        let rows = self
+            .sql()
+            .query("SELECT obligation, step FROM obligation_steps", &[], |r| {
+                Ok((r.text(0)?, r.text(1)?))
+            })?;
+        Ok(rows.into_iter().collect())
     }
 
     /// Record steps as sent, with their ledger entries and alerts, in one transaction. A step
@@ -62,12 +62,12 @@ impl Db {
         at: Timestamp,
         steps: &[ObligationWrite],
     ) -> Result<usize> {
-        let tx = self.conn.transaction()?;
+        let tx = self.transaction()?;
         let mut n = 0;
         for w in steps {
-            let inserted = tx.execute(
-                "INSERT OR IGNORE INTO obligation_steps (obligation, step, sent_at) VALUES (?1, ?2, ?3)",
-                params![w.obligation, w.step, ts(at)],
+            let inserted = tx.exec(
+                "INSERT INTO obligation_steps (obligation, step, sent_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                &[(&w.obligation).into(), (&w.step).into(), (&ts(at)).into()],
             )?;
             if inserted == 1 {
                 write_events(&tx, at, std::slice::from_ref(&w.event), &[], &w.alerts)?;

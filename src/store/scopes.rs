@@ -1,11 +1,10 @@
 //! Health and baseline status per scope: when its baseline was taken, how many polls failed in
 //! a row, since when it is blind, and the poll the mass-delete guard holds.
 
-use jiff::Timestamp;
-use rusqlite::{OptionalExtension, params};
-
+use super::sql::Sql;
 use super::{Db, Result, StoreError, parse_ts};
 use crate::model::Scope;
+use jiff::Timestamp;
 
 /// Health and baseline status of one scope.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -29,25 +28,22 @@ pub struct HeldDeletes {
 
 impl Db {
     pub fn scope_state(&self, scope: &Scope) -> Result<Option<ScopeState>> {
-        let row = self
-            .conn
-            .query_row(
-                "SELECT baseline_at, consecutive_failures, blind_since, last_error, held_since, held_deletes, held_digest
-                 FROM scopes WHERE scope = ?1",
-                params![scope.to_string()],
-                |r| {
-                    Ok((
-                        r.get::<_, Option<String>>(0)?,
-                        r.get::<_, u32>(1)?,
-                        r.get::<_, Option<String>>(2)?,
-                        r.get::<_, Option<String>>(3)?,
-                        r.get::<_, Option<String>>(4)?,
-                        r.get::<_, Option<u32>>(5)?,
-                        r.get::<_, Option<String>>(6)?,
-                    ))
-                },
-            )
-            .optional()?;
+        let row = self.sql().query_opt(
+            "SELECT baseline_at, consecutive_failures, blind_since, last_error, held_since, held_deletes, held_digest
+             FROM scopes WHERE scope = ?1",
+            &[(&scope.to_string()).into()],
+            |r| {
+                Ok((
+                    r.opt_text(0)?,
+                    r.u32(1)?,
+                    r.opt_text(2)?,
+                    r.opt_text(3)?,
+                    r.opt_text(4)?,
+                    r.opt_u32(5)?,
+                    r.opt_text(6)?,
+                ))
+            },
+        )?;
         row.map(|(b, f, s, e, hs, hn, hd)| {
             let held = match (hs, hn, hd) {
                 (Some(since), Some(deletes), Some(digest)) => Some(HeldDeletes {
@@ -75,12 +71,11 @@ impl Db {
 
     /// Every scope the store knows, with its state.
     pub fn scopes(&self) -> Result<Vec<(String, ScopeState)>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT scope FROM scopes ORDER BY scope")?;
-        let names: Vec<String> = stmt
-            .query_map([], |r| r.get(0))?
-            .collect::<std::result::Result<_, _>>()?;
+        let names: Vec<String> =
+            self.sql()
+                .query("SELECT scope FROM scopes ORDER BY scope", &[], |r| {
+                    r.text(0)
+                })?;
         let mut out = Vec::new();
         for n in names {
             let scope: Scope = n.parse().map_err(|e: crate::model::key::ParseKeyError| {

@@ -1,8 +1,7 @@
 //! The last complete state per scope: digests for every cycle, full rows (checked against
 //! their hashes) for the keys a cycle changes, and the whole-state check `ledger verify` runs.
 
-use rusqlite::{OptionalExtension, params};
-
+use super::sql::Sql;
 use super::{Db, Result, StoreError};
 use crate::model::key::ParseKeyError;
 use crate::model::{ContentHash, Digest, Kind, Resource, ResourceKey, Scope};
@@ -12,59 +11,47 @@ impl Db {
     /// steady-state cycle reads. Hashes are trusted here; a row's hash is checked when its full
     /// row is read (`snapshot_rows`) and for every row by `verify_snapshots`.
     pub fn snapshot_digests(&self, scope: &Scope) -> Result<Vec<Digest>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT kind, id, hash FROM snapshots WHERE scope = ?1")?;
-        let mut rows = stmt.query(params![scope.to_string()])?;
-        let mut out = Vec::new();
-        // Rows come in primary-key order, so one kind's rows are consecutive.
+        // Rows come in primary-key order, so one kind's rows are consecutive (ORDER BY says so
+        // for PostgreSQL; SQLite reads the primary key's order either way).
         let mut last: Option<(String, Kind)> = None;
-        while let Some(r) = rows.next()? {
-            let kind_s = r.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
-            let kind = match &last {
-                Some((s, k)) if s == kind_s => k.clone(),
-                _ => {
-                    let k: Kind = kind_s
-                        .parse()
-                        .map_err(|e: ParseKeyError| StoreError::Corrupt(e.to_string()))?;
-                    last = Some((kind_s.to_string(), k.clone()));
-                    k
-                }
-            };
-            let id: String = r.get(1)?;
-            let hash_s = r.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
-            let hash = ContentHash::from_hex(hash_s).ok_or_else(|| {
-                StoreError::Corrupt(format!(
-                    "snapshot row {scope}/{kind}/{id} has a malformed hash"
-                ))
-            })?;
-            out.push(Digest { kind, id, hash });
-        }
-        Ok(out)
+        self.sql().query(
+            "SELECT kind, id, hash FROM snapshots WHERE scope = ?1 ORDER BY kind, id",
+            &[(&scope.to_string()).into()],
+            |r| {
+                let kind = r.with_str(0, |kind_s| match &last {
+                    Some((s, k)) if s == kind_s => Ok::<Kind, StoreError>(k.clone()),
+                    _ => {
+                        let k: Kind = kind_s
+                            .parse()
+                            .map_err(|e: ParseKeyError| StoreError::Corrupt(e.to_string()))?;
+                        last = Some((kind_s.to_string(), k.clone()));
+                        Ok(k)
+                    }
+                })??;
+                let id = r.text(1)?;
+                let hash = r.with_str(2, ContentHash::from_hex)?.ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "snapshot row {scope}/{kind}/{id} has a malformed hash"
+                    ))
+                })?;
+                Ok(Digest { kind, id, hash })
+            },
+        )
     }
 
     /// The full stored rows of some keys of a scope (those a cycle modifies or deletes), each
     /// checked against its stored hash: a row altered in the database is an error here, before
     /// its content reaches a change, the ledger or an alert.
     pub fn snapshot_rows(&self, scope: &Scope, keys: &[(Kind, String)]) -> Result<Vec<Resource>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT name, targets, tags, attributes, hash FROM snapshots
-             WHERE scope = ?1 AND kind = ?2 AND id = ?3",
-        )?;
         let scope_s = scope.to_string();
         let mut out = Vec::with_capacity(keys.len());
         for (kind, id) in keys {
-            let row = stmt
-                .query_row(params![scope_s, kind.to_string(), id], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                    ))
-                })
-                .optional()?;
+            let row = self.sql().query_opt(
+                "SELECT name, targets, tags, attributes, hash FROM snapshots
+                 WHERE scope = ?1 AND kind = ?2 AND id = ?3",
+                &[(&scope_s).into(), (&kind.to_string()).into(), id.into()],
+                |r| Ok((r.text(0)?, r.text(1)?, r.text(2)?, r.text(3)?, r.text(4)?)),
+            )?;
             if let Some(row) = row {
                 let key = ResourceKey {
                     scope: scope.clone(),
@@ -87,15 +74,20 @@ impl Db {
             let scope: Scope = scope
                 .parse()
                 .map_err(|e: ParseKeyError| StoreError::Corrupt(e.to_string()))?;
-            let mut stmt = self.conn.prepare(
+            let rows = self.sql().query(
                 "SELECT kind, id, name, targets, tags, attributes, hash FROM snapshots
                  WHERE scope = ?1 ORDER BY kind, id",
+                &[(&scope.to_string()).into()],
+                |r| {
+                    Ok((
+                        r.text(0)?,
+                        r.text(1)?,
+                        (r.text(2)?, r.text(3)?, r.text(4)?, r.text(5)?, r.text(6)?),
+                    ))
+                },
             )?;
-            let mut rows = stmt.query(params![scope.to_string()])?;
-            while let Some(r) = rows.next()? {
+            for (kind, id, row) in rows {
                 n += 1;
-                let kind: String = r.get(0)?;
-                let id: String = r.get(1)?;
                 let checked = kind
                     .parse::<Kind>()
                     .map_err(|e| StoreError::Corrupt(e.to_string()))
@@ -105,7 +97,7 @@ impl Db {
                             kind,
                             id: id.clone(),
                         };
-                        verified(key, (r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+                        verified(key, row)
                     });
                 match checked {
                     Ok(_) => {}
@@ -226,10 +218,10 @@ mod tests {
         assert_eq!(db.verify_snapshots().expect("verify"), (2, Vec::new()));
 
         // Content altered without its hash: digests still load (trusted), the row does not.
-        db.conn
-            .execute(
+        db.sql()
+            .exec(
                 "UPDATE snapshots SET attributes = replace(attributes, '\"tcp\"', '\"udp\"') WHERE id = ?1",
-                params![b.key.id],
+                &[(&b.key.id).into()],
             )
             .expect("tamper");
         assert_eq!(db.snapshot_digests(&scope()).expect("digests").len(), 2);
@@ -244,10 +236,10 @@ mod tests {
         assert!(problems[0].contains(&b.key.id), "{problems:?}");
 
         // A hash that is not 64 hex digits fails the digest load itself.
-        db.conn
-            .execute(
+        db.sql()
+            .exec(
                 "UPDATE snapshots SET hash = 'x' WHERE id = ?1",
-                params![a.key.id],
+                &[(&a.key.id).into()],
             )
             .expect("tamper");
         assert!(matches!(
@@ -263,9 +255,10 @@ mod tests {
         let a = res(rule("sg-1", "tcp", 22, 22, "10.0.0.0/8"));
         stored(&mut db, vec![a.clone()]);
         let text: String = db
-            .conn
-            .query_row("SELECT attributes FROM snapshots", [], |r| r.get(0))
-            .expect("row");
+            .sql()
+            .query_opt("SELECT attributes FROM snapshots", &[], |r| r.text(0))
+            .expect("row")
+            .expect("a row");
         assert_eq!(text, crate::model::canonical_json(&a.attributes()));
         assert_eq!(text, a.attributes_json());
     }

@@ -5,8 +5,7 @@
 //! the few types the store keeps (`Value`), rows are read by position (`Row`), and a
 //! transaction is a `Tx` with the same calls, committed explicitly (dropped, it rolls back).
 //!
-//! This is the first step of the PostgreSQL store (issue 18): the layer and its tests on both
-//! engines; the store's modules move onto it next.
+//! Every module of the store runs its SQL through this layer.
 
 use std::cell::RefCell;
 
@@ -31,6 +30,18 @@ impl<'a> From<&'a str> for Value<'a> {
 impl<'a> From<&'a String> for Value<'a> {
     fn from(s: &'a String) -> Self {
         Value::Text(s)
+    }
+}
+
+impl From<i32> for Value<'_> {
+    fn from(i: i32) -> Self {
+        Value::Int(i64::from(i))
+    }
+}
+
+impl From<u32> for Value<'_> {
+    fn from(i: u32) -> Self {
+        Value::Int(i64::from(i))
     }
 }
 
@@ -112,6 +123,32 @@ impl Row<'_> {
 
     pub fn int(&self, i: usize) -> Result<i64> {
         self.opt_int(i)?
+            .ok_or_else(|| StoreError::Corrupt(format!("column {i} is null")))
+    }
+
+    /// Read a text column without copying it (hot paths: a cycle's digests).
+    pub fn with_str<R>(&self, i: usize, f: impl FnOnce(&str) -> R) -> Result<R> {
+        match self {
+            Row::Sqlite(r) => {
+                let s = r.get_ref(i)?.as_str().map_err(rusqlite::Error::from)?;
+                Ok(f(s))
+            }
+            Row::Postgres(r) => Ok(f(r.try_get::<_, &str>(i)?)),
+        }
+    }
+
+    /// A count or a small number stored as an integer.
+    pub fn opt_u32(&self, i: usize) -> Result<Option<u32>> {
+        self.opt_int(i)?
+            .map(|n| {
+                u32::try_from(n)
+                    .map_err(|_| StoreError::Corrupt(format!("column {i}: {n} is out of range")))
+            })
+            .transpose()
+    }
+
+    pub fn u32(&self, i: usize) -> Result<u32> {
+        self.opt_u32(i)?
             .ok_or_else(|| StoreError::Corrupt(format!("column {i} is null")))
     }
 }

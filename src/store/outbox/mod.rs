@@ -4,8 +4,8 @@
 
 use std::collections::HashSet;
 
+use super::sql::{Sql, Tx, Value};
 use jiff::Timestamp;
-use rusqlite::{Transaction, params};
 
 use super::{Db, Result, StoreError, parse_ts, ts};
 use crate::model::EventKind;
@@ -113,20 +113,20 @@ pub struct OutboxStats {
     pub oldest_pending: Option<Timestamp>,
 }
 
-pub(crate) fn enqueue(tx: &Transaction<'_>, at: Timestamp, items: &[OutboxItem]) -> Result<()> {
+pub(crate) fn enqueue(tx: &Tx<'_>, at: Timestamp, items: &[OutboxItem]) -> Result<()> {
     let at = ts(at);
     for it in items {
-        tx.execute(
-            "INSERT OR IGNORE INTO outbox (sink, idempotency_key, payload, created_at, next_attempt_at,
+        tx.exec(
+            "INSERT INTO outbox (sink, idempotency_key, payload, created_at, next_attempt_at,
                subject, event)
-             VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)",
-            params![
-                it.sink,
-                it.idempotency_key,
-                it.payload.to_string(),
-                at,
-                it.subject,
-                it.event.as_str()
+             VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+            &[
+                (&it.sink).into(),
+                (&it.idempotency_key).into(),
+                (&it.payload.to_string()).into(),
+                (&at).into(),
+                it.subject.as_deref().into(),
+                it.event.as_str().into(),
             ],
         )?;
     }
@@ -159,44 +159,39 @@ impl Db {
                  AND p.sink = outbox.sink AND p.id < outbox.id AND p.next_attempt_at > ?1
                  AND substr(p.idempotency_key, 1, instr(p.idempotency_key || ':', ':'))
                    = substr(outbox.idempotency_key, 1, instr(outbox.idempotency_key || ':', ':')))",
-            params![ts(now), limit, sink],
+            &[(&ts(now)).into(), limit.into(), sink.into()],
         )
     }
 
     /// Pending rows regardless of their next attempt time (the final drain at shutdown).
     pub fn outbox_pending(&self, after_id: i64, limit: usize) -> Result<Vec<OutboxRow>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.pending_rows("AND id > ?1", params![after_id, limit])
+        self.pending_rows("AND id > ?1", &[after_id.into(), limit.into()])
     }
 
     /// Undelivered, not abandoned rows matching `condition` (with `?1`), oldest first, at most
     /// `?2`.
-    fn pending_rows(
-        &self,
-        condition: &str,
-        args: &[&dyn rusqlite::ToSql],
-    ) -> Result<Vec<OutboxRow>> {
+    fn pending_rows(&self, condition: &str, args: &[Value<'_>]) -> Result<Vec<OutboxRow>> {
         let sql = format!(
             "SELECT id, sink, idempotency_key, payload, attempts, created_at,
                     COALESCE(requeued_at, created_at) FROM outbox
              WHERE delivered_at IS NULL AND abandoned_at IS NULL {condition}
              ORDER BY id LIMIT ?2"
         );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(args, |r| {
+        let rows = self.sql().query(&sql, args, |r| {
             Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, u32>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, String>(6)?,
+                r.int(0)?,
+                r.text(1)?,
+                r.text(2)?,
+                r.text(3)?,
+                r.u32(4)?,
+                r.text(5)?,
+                r.text(6)?,
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, sink, key, payload, attempts, created, queued) = row?;
+            let (id, sink, key, payload, attempts, created, queued) = row;
             out.push(OutboxRow {
                 id,
                 sink,
@@ -212,20 +207,15 @@ impl Db {
 
     /// Pending count and oldest pending creation time per sink (for metrics).
     pub fn outbox_pending_by_sink(&self) -> Result<Vec<(String, u64, Option<Timestamp>)>> {
-        let mut stmt = self.conn.prepare(
+        let rows = self.sql().query(
             "SELECT sink, COUNT(*), MIN(created_at) FROM outbox
              WHERE delivered_at IS NULL AND abandoned_at IS NULL GROUP BY sink",
+            &[],
+            |r| Ok((r.text(0)?, r.int(1)?, r.opt_text(2)?)),
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, Option<String>>(2)?,
-            ))
-        })?;
         let mut out = Vec::new();
         for row in rows {
-            let (sink, n, oldest) = row?;
+            let (sink, n, oldest) = row;
             out.push((sink, n as u64, oldest.map(|s| parse_ts(&s)).transpose()?));
         }
         Ok(out)
@@ -241,16 +231,15 @@ impl Db {
     ) -> Result<HashSet<(String, OutboxEvent)>> {
         // Resource subjects are `SCOPE/kind/id`: the range [SCOPE/, SCOPE0) holds exactly them.
         let (lo, hi) = (format!("{scope}/"), format!("{scope}0"));
-        let mut stmt = self.conn.prepare_cached(
+        let rows = self.sql().query(
             "SELECT DISTINCT subject, event FROM outbox
              WHERE created_at >= ?1 AND subject >= ?2 AND subject < ?3 AND event IS NOT NULL",
+            &[(&ts(since)).into(), (&lo).into(), (&hi).into()],
+            |r| Ok((r.text(0)?, r.text(1)?)),
         )?;
-        let rows = stmt.query_map(params![ts(since), lo, hi], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })?;
         let mut out = HashSet::new();
         for row in rows {
-            let (subject, event) = row?;
+            let (subject, event) = row;
             let parsed = OutboxEvent::parse(&event).ok_or_else(|| {
                 StoreError::Corrupt(format!(
                     "outbox row about {subject}: event `{event}` is not a known event"
@@ -264,21 +253,20 @@ impl Db {
     /// The first alert each sink got about each of these drifts (resolves go to exactly these
     /// sinks). Keys are `DRIFT:...`, read by range on the `outbox_key` index.
     pub fn triggers_for(&self, drift_ids: &[String]) -> Result<Vec<Trigger>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT sink, payload FROM outbox WHERE id IN (
-               SELECT MIN(id) FROM outbox
-               WHERE idempotency_key >= ?1 || ':' AND idempotency_key < ?1 || ';'
-                 AND idempotency_key != ?1 || ':resolved'
-               GROUP BY sink)
-             ORDER BY id",
-        )?;
         let mut out = Vec::new();
         for d in drift_ids {
-            let rows = stmt.query_map(params![d], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })?;
+            let rows = self.sql().query(
+                "SELECT sink, payload FROM outbox WHERE id IN (
+                   SELECT MIN(id) FROM outbox
+                   WHERE idempotency_key >= ?1 || ':' AND idempotency_key < ?1 || ';'
+                     AND idempotency_key != ?1 || ':resolved'
+                   GROUP BY sink)
+                 ORDER BY id",
+                &[d.into()],
+                |r| Ok((r.text(0)?, r.text(1)?)),
+            )?;
             for row in rows {
-                let (sink, payload) = row?;
+                let (sink, payload) = row;
                 out.push(Trigger {
                     drift_id: d.clone(),
                     sink,
@@ -304,16 +292,20 @@ impl Db {
             .into_iter()
             .filter(|t| t.sink == sink)
             .collect();
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT MAX(delivered_at), COALESCE(SUM(delivered_at IS NULL AND abandoned_at IS NULL), 0)
-             FROM outbox
-             WHERE sink = ?1 AND idempotency_key >= ?2 || ':' AND idempotency_key < ?2 || ';'
-               AND idempotency_key != ?2 || ':resolved'",
-        )?;
         let mut out = Vec::new();
         for t in triggers {
-            let (last, pending): (Option<String>, i64) =
-                stmt.query_row(params![sink, t.drift_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let (last, pending): (Option<String>, i64) = self
+                .sql()
+                .query_opt(
+                    "SELECT MAX(delivered_at),
+                       COALESCE(SUM(CASE WHEN delivered_at IS NULL AND abandoned_at IS NULL THEN 1 ELSE 0 END), 0)
+                     FROM outbox
+                     WHERE sink = ?1 AND idempotency_key >= ?2 || ':' AND idempotency_key < ?2 || ';'
+                       AND idempotency_key != ?2 || ':resolved'",
+                    &[sink.into(), (&t.drift_id).into()],
+                    |r| Ok((r.opt_text(0)?, r.int(1)?)),
+                )?
+                .unwrap_or((None, 0));
             let Some(last) = last else { continue };
             if pending == 0 && parse_ts(&last)? < posted_before {
                 out.push(t);
@@ -331,26 +323,25 @@ impl Db {
         };
         let sql = format!(
             "SELECT id, sink, idempotency_key, attempts, created_at, next_attempt_at,
-                    delivered_at IS NOT NULL, abandoned_at IS NOT NULL, last_error
+                    delivered_at, abandoned_at, last_error
              FROM outbox {filter} ORDER BY id"
         );
-        let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map([], |r| {
+        let rows = self.sql().query(&sql, &[], |r| {
             Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, u32>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, bool>(6)?,
-                r.get::<_, bool>(7)?,
-                r.get::<_, Option<String>>(8)?,
+                r.int(0)?,
+                r.text(1)?,
+                r.text(2)?,
+                r.u32(3)?,
+                r.text(4)?,
+                r.text(5)?,
+                r.opt_text(6)?.is_some(),
+                r.opt_text(7)?.is_some(),
+                r.opt_text(8)?,
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, sink, key, attempts, created, next, delivered, abandoned, last_error) = row?;
+            let (id, sink, key, attempts, created, next, delivered, abandoned, last_error) = row;
             out.push(OutboxEntry {
                 id,
                 sink,
@@ -378,25 +369,22 @@ impl Db {
         ids: &[i64],
         now: Timestamp,
     ) -> Result<usize> {
-        let tx = self.conn.transaction()?;
-        let mut n = 0;
-        {
-            let mut stmt = tx.prepare(
-                "UPDATE outbox SET abandoned_at = NULL, attempts = 0, next_attempt_at = ?1,
+        let tx = self.transaction()?;
+        let sql = "UPDATE outbox SET abandoned_at = NULL, attempts = 0, next_attempt_at = ?1,
                    requeued_at = ?1
                  WHERE abandoned_at IS NOT NULL AND delivered_at IS NULL
-                   AND (?2 IS NULL OR sink = ?2) AND (?3 IS NULL OR id = ?3)",
-            )?;
-            if ids.is_empty() {
-                n += stmt.execute(params![ts(now), sink, Option::<i64>::None])?;
-            } else {
-                for id in ids {
-                    n += stmt.execute(params![ts(now), sink, id])?;
-                }
+                   AND (?2 IS NULL OR sink = ?2) AND (?3 IS NULL OR id = ?3)";
+        let now = ts(now);
+        let mut n = 0;
+        if ids.is_empty() {
+            n += tx.exec(sql, &[(&now).into(), sink.into(), Value::Null])?;
+        } else {
+            for id in ids {
+                n += tx.exec(sql, &[(&now).into(), sink.into(), (*id).into()])?;
             }
         }
         tx.commit()?;
-        Ok(n)
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 
     /// Outbox rows (sink, payload) whose key starts with `prefix`, resolves excluded (a session
@@ -407,13 +395,13 @@ impl Db {
             Some(p) => format!("{p};"),
             None => format!("{prefix}\u{10FFFF}"),
         };
-        let mut stmt = self.conn.prepare_cached(
+        self.sql().query(
             "SELECT sink, payload FROM outbox
              WHERE idempotency_key >= ?1 AND idempotency_key < ?2
                AND idempotency_key NOT LIKE '%:resolved' ORDER BY id",
-        )?;
-        let rows = stmt.query_map(params![prefix, hi], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+            &[prefix.into(), (&hi).into()],
+            |r| Ok((r.text(0)?, r.text(1)?)),
+        )
     }
 
     /// The earliest time a pending row becomes due, if any.
@@ -423,51 +411,56 @@ impl Db {
 
     /// The earliest next attempt among one sink's pending rows (`None`: every sink).
     pub fn outbox_next_due_for(&self, sink: Option<&str>) -> Result<Option<Timestamp>> {
-        let s: Option<String> = self.conn.query_row(
-            "SELECT MIN(next_attempt_at) FROM outbox
-             WHERE delivered_at IS NULL AND abandoned_at IS NULL AND (?1 IS NULL OR sink = ?1)",
-            params![sink],
-            |r| r.get(0),
-        )?;
+        let s: Option<String> = self
+            .sql()
+            .query_opt(
+                "SELECT MIN(next_attempt_at) FROM outbox
+                 WHERE delivered_at IS NULL AND abandoned_at IS NULL AND (?1 IS NULL OR sink = ?1)",
+                &[sink.into()],
+                |r| r.opt_text(0),
+            )?
+            .flatten();
         s.map(|s| parse_ts(&s)).transpose()
     }
 
     pub fn outbox_delivered(&mut self, id: i64, at: Timestamp) -> Result<()> {
-        self.conn.execute(
+        self.sql().exec(
             "UPDATE outbox SET delivered_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
-            params![id, ts(at)],
+            &[id.into(), (&ts(at)).into()],
         )?;
         Ok(())
     }
 
     pub fn outbox_retry(&mut self, id: i64, next: Timestamp, error: &str) -> Result<()> {
-        self.conn.execute(
+        self.sql().exec(
             "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
-            params![id, ts(next), error],
+            &[id.into(), (&ts(next)).into(), error.into()],
         )?;
         Ok(())
     }
 
     pub fn outbox_abandon(&mut self, id: i64, at: Timestamp, error: &str) -> Result<()> {
-        self.conn.execute(
+        self.sql().exec(
             "UPDATE outbox SET attempts = attempts + 1, abandoned_at = ?2, last_error = ?3 WHERE id = ?1",
-            params![id, ts(at), error],
+            &[id.into(), (&ts(at)).into(), error.into()],
         )?;
         Ok(())
     }
 
     pub fn outbox_stats(&self) -> Result<OutboxStats> {
         let (pending, delivered, abandoned, oldest): (i64, i64, i64, Option<String>) =
-            self.conn.query_row(
-                "SELECT
-                   COALESCE(SUM(delivered_at IS NULL AND abandoned_at IS NULL), 0),
-                   COALESCE(SUM(delivered_at IS NOT NULL), 0),
-                   COALESCE(SUM(abandoned_at IS NOT NULL), 0),
-                   MIN(CASE WHEN delivered_at IS NULL AND abandoned_at IS NULL THEN created_at END)
-                 FROM outbox",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )?;
+            self.sql()
+                .query_opt(
+                    "SELECT
+                       COALESCE(SUM(CASE WHEN delivered_at IS NULL AND abandoned_at IS NULL THEN 1 ELSE 0 END), 0),
+                       COALESCE(SUM(CASE WHEN delivered_at IS NOT NULL THEN 1 ELSE 0 END), 0),
+                       COALESCE(SUM(CASE WHEN abandoned_at IS NOT NULL THEN 1 ELSE 0 END), 0),
+                       MIN(CASE WHEN delivered_at IS NULL AND abandoned_at IS NULL THEN created_at END)
+                     FROM outbox",
+                    &[],
+                    |r| Ok((r.int(0)?, r.int(1)?, r.int(2)?, r.opt_text(3)?)),
+                )?
+                .unwrap_or((0, 0, 0, None));
         Ok(OutboxStats {
             pending: pending as u64,
             delivered: delivered as u64,
@@ -478,11 +471,11 @@ impl Db {
 
     /// Who was told about a drift: (sink, delivered_at) for delivered rows, for reports.
     pub fn deliveries(&self) -> Result<Vec<(String, String, Option<String>)>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT idempotency_key, sink, delivered_at FROM outbox ORDER BY id")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+        self.sql().query(
+            "SELECT idempotency_key, sink, delivered_at FROM outbox ORDER BY id",
+            &[],
+            |r| Ok((r.text(0)?, r.text(1)?, r.opt_text(2)?)),
+        )
     }
 }
 

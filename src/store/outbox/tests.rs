@@ -27,7 +27,7 @@ fn given_up_rows_are_listed_and_requeued_never_delivered_ones() {
     let t0: Timestamp = "2026-11-21T10:00:00Z".parse().expect("ts");
     let fire = OutboxEvent::Alert(EventKind::Unmatched);
     {
-        let tx = db.conn.transaction().expect("tx");
+        let tx = db.transaction().expect("tx");
         let items = [
             item("hook", "d-00000001:unmatched", fire),
             item("hook", "d-00000002:unmatched", fire),
@@ -85,7 +85,7 @@ fn a_resolve_waits_for_its_trigger_in_backoff() {
     let t0: Timestamp = "2026-11-21T10:00:00Z".parse().expect("ts");
     let fire = OutboxEvent::Alert(EventKind::Unmatched);
     {
-        let tx = db.conn.transaction().expect("tx");
+        let tx = db.transaction().expect("tx");
         enqueue(
             &tx,
             t0,
