@@ -179,7 +179,7 @@ mod tests {
     use crate::config::Config;
     use crate::model::aws::fixtures::{res, rule, scope};
     use crate::model::{Outcome, Resource};
-    use crate::store::{Db, LedgerEvent};
+    use crate::store::LedgerEvent;
 
     fn obs(resources: Vec<Resource>, at: Timestamp) -> Observation {
         Observation {
@@ -194,71 +194,72 @@ mod tests {
     /// outbox's unique key used to drop it, and the drift row was overwritten).
     #[tokio::test]
     async fn the_same_change_twice_in_one_second_is_two_drifts_and_two_alerts() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db = Db::open(&dir.path().join("t.db")).expect("db");
-        let (store, thread) = StoreHandle::spawn(db).expect("store thread");
-        let cfg = Config::parse(
+        for (db, _keep) in crate::store::sql::testing::fresh_stores() {
+            eprintln!("engine: {}", db.engine_name());
+            let (store, thread) = StoreHandle::spawn(db).expect("store thread");
+            let cfg = Config::parse(
             std::path::Path::new("/x/driftwatch.toml"),
             "[aws]\nregions = [\"eu-west-1\"]\n[[aws.accounts]]\nid = \"123456789012\"\n[[sinks]]\ntype = \"log\"\n",
         )
         .expect("config");
-        let pipeline = Pipeline {
-            store: store.clone(),
-            sinks: Sinks::from_config(&cfg.sinks, &cfg.alerting).expect("sinks"),
-            rules: RuleSettings::default(),
-            matching: MatchSettings::default(),
-            blind_after_failures: 3,
-            delete_guard: crate::engine::DeleteGuard::default(),
-            lookup_delay: None,
-            quiet_period: SignedDuration::from_secs(900),
-        };
-        let index = RecordIndex::new(Vec::new());
-        let t0: Timestamp = "2026-11-21T10:00:00Z".parse().expect("ts");
-        let t: Timestamp = "2026-11-21T10:05:00Z".parse().expect("ts");
-        let port = res(rule("sg-1", "tcp", 22, 22, "0.0.0.0/0"));
-        for (resources, at) in [
-            (Vec::new(), t0),
-            (vec![port.clone()], t),
-            (Vec::new(), t),
-            (vec![port.clone()], t),
-        ] {
-            pipeline
-                .process(obs(resources, at), &index, None, &Evidence::None)
+            let pipeline = Pipeline {
+                store: store.clone(),
+                sinks: Sinks::from_config(&cfg.sinks, &cfg.alerting).expect("sinks"),
+                rules: RuleSettings::default(),
+                matching: MatchSettings::default(),
+                blind_after_failures: 3,
+                delete_guard: crate::engine::DeleteGuard::default(),
+                lookup_delay: None,
+                quiet_period: SignedDuration::from_secs(900),
+            };
+            let index = RecordIndex::new(Vec::new());
+            let t0: Timestamp = "2026-11-21T10:00:00Z".parse().expect("ts");
+            let t: Timestamp = "2026-11-21T10:05:00Z".parse().expect("ts");
+            let port = res(rule("sg-1", "tcp", 22, 22, "0.0.0.0/0"));
+            for (resources, at) in [
+                (Vec::new(), t0),
+                (vec![port.clone()], t),
+                (Vec::new(), t),
+                (vec![port.clone()], t),
+            ] {
+                pipeline
+                    .process(obs(resources, at), &index, None, &Evidence::None)
+                    .await
+                    .expect("cycle");
+            }
+            let (entries, outbox) = store
+                .call(|db| Ok((db.ledger_entries()?, db.outbox_entries(true)?)))
                 .await
-                .expect("cycle");
+                .expect("read");
+            let ids: Vec<String> = entries
+                .iter()
+                .filter_map(|e| match e.event() {
+                    Ok(LedgerEvent::Change(c)) => Some(c.drift_id),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(ids.len(), 3, "{ids:?}");
+            assert_ne!(
+                ids[0], ids[2],
+                "the reopening is a drift of its own: {ids:?}"
+            );
+            let keys: Vec<&str> = outbox.iter().map(|r| r.idempotency_key.as_str()).collect();
+            assert!(
+                keys.contains(&format!("{}:unmatched", ids[0]).as_str())
+                    && keys.contains(&format!("{}:unmatched", ids[2]).as_str()),
+                "both openings alerted: {keys:?}"
+            );
+            let open = store
+                .call(|db| db.all_open_drifts())
+                .await
+                .expect("open drifts");
+            assert_eq!(
+                open.iter().map(|d| d.drift_id.as_str()).collect::<Vec<_>>(),
+                [ids[2].as_str()],
+                "the first drift stays closed (reverted); the reopening is open"
+            );
+            drop((pipeline, store));
+            let _ = thread.join();
         }
-        let (entries, outbox) = store
-            .call(|db| Ok((db.ledger_entries()?, db.outbox_entries(true)?)))
-            .await
-            .expect("read");
-        let ids: Vec<String> = entries
-            .iter()
-            .filter_map(|e| match e.event() {
-                Ok(LedgerEvent::Change(c)) => Some(c.drift_id),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(ids.len(), 3, "{ids:?}");
-        assert_ne!(
-            ids[0], ids[2],
-            "the reopening is a drift of its own: {ids:?}"
-        );
-        let keys: Vec<&str> = outbox.iter().map(|r| r.idempotency_key.as_str()).collect();
-        assert!(
-            keys.contains(&format!("{}:unmatched", ids[0]).as_str())
-                && keys.contains(&format!("{}:unmatched", ids[2]).as_str()),
-            "both openings alerted: {keys:?}"
-        );
-        let open = store
-            .call(|db| db.all_open_drifts())
-            .await
-            .expect("open drifts");
-        assert_eq!(
-            open.iter().map(|d| d.drift_id.as_str()).collect::<Vec<_>>(),
-            [ids[2].as_str()],
-            "the first drift stays closed (reverted); the reopening is open"
-        );
-        drop((pipeline, store));
-        let _ = thread.join();
     }
 }

@@ -405,31 +405,32 @@ mod tests {
 
     #[test]
     fn drifts_round_trip_typed() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut db = Db::open(&dir.path().join("t.db")).expect("db");
-        let closed = DriftClosure {
-            at: "2026-11-21T10:05:00Z".parse().expect("ts"),
-            reason: ClosedReason::Matched,
-            by: None,
-        };
-        stored(
-            &mut db,
-            &[
-                new_drift("d-00000001", None),
-                new_drift("d-00000002", Some(closed.clone())),
-            ],
-        );
-        let open = db.all_open_drifts().expect("open");
-        assert_eq!(open.len(), 1);
-        assert_eq!(open[0].drift_id, "d-00000001");
-        assert_eq!(open[0].severity, Severity::Critical);
-        assert_eq!(open[0].decision, DecisionKind::Unmatched);
-        assert_eq!(open[0].action, Action::Create);
-        let d2 = db.drift("d-00000002").expect("drift").expect("present");
-        assert_eq!(d2.closed, Some(closed));
-        let scoped = db.open_drifts("aws:123456789012:eu-west-1").expect("open");
-        assert_eq!(scoped.len(), 1);
-        assert_eq!(scoped[0].kind.to_string(), "aws.ec2.security_group_rule");
+        for (mut db, _keep) in crate::store::sql::testing::fresh_stores() {
+            eprintln!("engine: {}", db.engine_name());
+            let closed = DriftClosure {
+                at: "2026-11-21T10:05:00Z".parse().expect("ts"),
+                reason: ClosedReason::Matched,
+                by: None,
+            };
+            stored(
+                &mut db,
+                &[
+                    new_drift("d-00000001", None),
+                    new_drift("d-00000002", Some(closed.clone())),
+                ],
+            );
+            let open = db.all_open_drifts().expect("open");
+            assert_eq!(open.len(), 1);
+            assert_eq!(open[0].drift_id, "d-00000001");
+            assert_eq!(open[0].severity, Severity::Critical);
+            assert_eq!(open[0].decision, DecisionKind::Unmatched);
+            assert_eq!(open[0].action, Action::Create);
+            let d2 = db.drift("d-00000002").expect("drift").expect("present");
+            assert_eq!(d2.closed, Some(closed));
+            let scoped = db.open_drifts("aws:123456789012:eu-west-1").expect("open");
+            assert_eq!(scoped.len(), 1);
+            assert_eq!(scoped[0].kind.to_string(), "aws.ec2.security_group_rule");
+        }
     }
 
     /// A row edited into something that does not parse fails the read, naming the drift and

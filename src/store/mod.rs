@@ -29,7 +29,7 @@ pub use obligations::ObligationWrite;
 pub use outbox::{OutboxEntry, OutboxEvent, OutboxItem, OutboxRow, RowState, Trigger};
 pub use scopes::{HeldDeletes, ScopeState};
 
-use schema::MIGRATIONS;
+use schema::{MIGRATIONS, MIGRATIONS_PG};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -42,12 +42,19 @@ pub enum StoreError {
     Sql(#[from] rusqlite::Error),
     #[error("database: {0}")]
     Postgres(#[from] postgres::Error),
+    #[error("database {url}: {source}")]
+    Connect {
+        url: String,
+        source: postgres::Error,
+    },
     #[error("stored JSON is invalid: {0}")]
     Json(#[from] serde_json::Error),
     #[error("stored value is invalid: {0}")]
     Corrupt(String),
     #[error("the store thread has stopped")]
     Closed,
+    #[error("a store thread failed while {0}")]
+    Thread(String),
     #[error("database {path} has schema version {found}, newer than this driftwatch ({known})")]
     TooNew {
         path: PathBuf,
@@ -60,11 +67,11 @@ impl StoreError {
     /// A short label for metrics.
     pub fn label(&self) -> &'static str {
         match self {
-            StoreError::Open { .. } => "open",
+            StoreError::Open { .. } | StoreError::Connect { .. } => "open",
             StoreError::Sql(_) | StoreError::Postgres(_) => "sql",
             StoreError::Json(_) => "json",
             StoreError::Corrupt(_) => "corrupt",
-            StoreError::Closed => "closed",
+            StoreError::Closed | StoreError::Thread(_) => "closed",
             StoreError::TooNew { .. } => "too_new",
         }
     }
@@ -117,6 +124,33 @@ impl Db {
         Db::open(path)
     }
 
+    /// Connect to a PostgreSQL store (`postgres://user@host:port/db`, the password given
+    /// apart, never in the URL that messages show) and migrate it to the newest schema.
+    pub fn connect(url: &str, password: Option<&str>) -> Result<Db> {
+        let shown = PathBuf::from(url);
+        let open_err = |e: postgres::Error| StoreError::Connect {
+            url: url.to_string(),
+            source: e,
+        };
+        let mut config: postgres::Config = url.parse().map_err(open_err)?;
+        if let Some(p) = password {
+            config.password(p);
+        }
+        config.application_name("driftwatch");
+        let conn = sql::PgConn::connect(config, url)?;
+        let mut db = Db {
+            engine: Engine::Postgres(conn),
+            path: shown,
+        };
+        db.migrate()?;
+        Ok(db)
+    }
+
+    /// Which engine holds the state: `sqlite` or `postgres`.
+    pub fn engine_name(&self) -> &'static str {
+        self.engine.name()
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -157,7 +191,11 @@ impl Db {
                     .unwrap_or(0)
             }
         };
-        let known = MIGRATIONS.len() as i64;
+        let migrations = match &self.engine {
+            Engine::Sqlite(_) => MIGRATIONS,
+            Engine::Postgres(_) => MIGRATIONS_PG,
+        };
+        let known = migrations.len() as i64;
         if version > known {
             return Err(StoreError::TooNew {
                 path: self.path.clone(),
@@ -165,7 +203,7 @@ impl Db {
                 known,
             });
         }
-        for (i, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        for (i, migration) in migrations.iter().enumerate().skip(version as usize) {
             let tx = self.engine.transaction()?;
             tx.batch(migration)?;
             match &tx {

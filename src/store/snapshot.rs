@@ -157,109 +157,112 @@ mod tests {
     /// previous state, so not deleted) and a purge drops exactly them.
     #[test]
     fn unwatched_kinds_are_loaded_apart_and_purged() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut db = Db::open(&dir.path().join("t.db")).expect("db");
-        let a = res(rule("sg-1", "tcp", 22, 22, "10.0.0.0/8"));
-        let b = res(rule("sg-1", "tcp", 443, 443, "0.0.0.0/0"));
-        let user_key = crate::model::ResourceKey {
-            scope: scope(),
-            kind: crate::model::Kind::IamUser,
-            id: "alice".into(),
-        };
-        let user = Resource::new(
-            user_key,
-            "alice".into(),
-            Vec::new(),
-            Default::default(),
-            serde_json::json!({}),
-        );
-        stored(&mut db, vec![a.clone(), b.clone(), user]);
-        let at: jiff::Timestamp = "2026-11-21T10:05:00Z".parse().expect("ts");
-        let obs = crate::model::Observation {
-            scope: scope(),
-            observed_at: at,
-            outcome: crate::model::Outcome::Complete(vec![a.clone(), b.clone()]),
-        };
-        let rule_kind = [a.key.kind.clone()];
-        let load = db
-            .load_scope(&scope(), &obs, at, Some(&rule_kind))
-            .expect("load");
-        assert_eq!(load.unwatched, vec![(crate::model::Kind::IamUser, 1)]);
-        assert_eq!(load.previous.as_ref().map(|p| p.len()), Some(2));
-        let all = db.load_scope(&scope(), &obs, at, None).expect("load");
-        assert!(all.unwatched.is_empty());
-        assert_eq!(all.previous.as_ref().map(|p| p.len()), Some(3));
+        for (mut db, _keep) in crate::store::sql::testing::fresh_stores() {
+            eprintln!("engine: {}", db.engine_name());
+            let a = res(rule("sg-1", "tcp", 22, 22, "10.0.0.0/8"));
+            let b = res(rule("sg-1", "tcp", 443, 443, "0.0.0.0/0"));
+            let user_key = crate::model::ResourceKey {
+                scope: scope(),
+                kind: crate::model::Kind::IamUser,
+                id: "alice".into(),
+            };
+            let user = Resource::new(
+                user_key,
+                "alice".into(),
+                Vec::new(),
+                Default::default(),
+                serde_json::json!({}),
+            );
+            stored(&mut db, vec![a.clone(), b.clone(), user]);
+            let at: jiff::Timestamp = "2026-11-21T10:05:00Z".parse().expect("ts");
+            let obs = crate::model::Observation {
+                scope: scope(),
+                observed_at: at,
+                outcome: crate::model::Outcome::Complete(vec![a.clone(), b.clone()]),
+            };
+            let rule_kind = [a.key.kind.clone()];
+            let load = db
+                .load_scope(&scope(), &obs, at, Some(&rule_kind))
+                .expect("load");
+            assert_eq!(load.unwatched, vec![(crate::model::Kind::IamUser, 1)]);
+            assert_eq!(load.previous.as_ref().map(|p| p.len()), Some(2));
+            let all = db.load_scope(&scope(), &obs, at, None).expect("load");
+            assert!(all.unwatched.is_empty());
+            assert_eq!(all.previous.as_ref().map(|p| p.len()), Some(3));
 
-        db.commit_cycle(&CycleWrite {
-            purge_kinds: vec![crate::model::Kind::IamUser],
-            ..CycleWrite::new(scope(), at)
-        })
-        .expect("purge");
-        assert_eq!(
-            db.snapshot_digests(&scope()).expect("digests"),
-            vec![a.digest(), b.digest()]
-        );
+            db.commit_cycle(&CycleWrite {
+                purge_kinds: vec![crate::model::Kind::IamUser],
+                ..CycleWrite::new(scope(), at)
+            })
+            .expect("purge");
+            assert_eq!(
+                db.snapshot_digests(&scope()).expect("digests"),
+                vec![a.digest(), b.digest()]
+            );
+        }
     }
 
     #[test]
     fn digests_rows_and_verification_of_the_stored_state() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut db = Db::open(&dir.path().join("t.db")).expect("db");
-        let a = res(rule("sg-1", "tcp", 22, 22, "10.0.0.0/8"));
-        let b = res(rule("sg-1", "tcp", 443, 443, "0.0.0.0/0"));
-        stored(&mut db, vec![a.clone(), b.clone()]);
-        let digests = db.snapshot_digests(&scope()).expect("digests");
-        assert_eq!(digests, vec![a.digest(), b.digest()]);
-        let key = |r: &Resource| (r.key.kind.clone(), r.key.id.clone());
-        assert_eq!(
-            db.snapshot_rows(&scope(), &[key(&b)]).expect("rows"),
-            vec![b.clone()]
-        );
-        assert_eq!(db.verify_snapshots().expect("verify"), (2, Vec::new()));
+        for (mut db, _keep) in crate::store::sql::testing::fresh_stores() {
+            eprintln!("engine: {}", db.engine_name());
+            let a = res(rule("sg-1", "tcp", 22, 22, "10.0.0.0/8"));
+            let b = res(rule("sg-1", "tcp", 443, 443, "0.0.0.0/0"));
+            stored(&mut db, vec![a.clone(), b.clone()]);
+            let digests = db.snapshot_digests(&scope()).expect("digests");
+            assert_eq!(digests, vec![a.digest(), b.digest()]);
+            let key = |r: &Resource| (r.key.kind.clone(), r.key.id.clone());
+            assert_eq!(
+                db.snapshot_rows(&scope(), &[key(&b)]).expect("rows"),
+                vec![b.clone()]
+            );
+            assert_eq!(db.verify_snapshots().expect("verify"), (2, Vec::new()));
 
-        // Content altered without its hash: digests still load (trusted), the row does not.
-        db.sql()
+            // Content altered without its hash: digests still load (trusted), the row does not.
+            db.sql()
             .exec(
                 "UPDATE snapshots SET attributes = replace(attributes, '\"tcp\"', '\"udp\"') WHERE id = ?1",
                 &[(&b.key.id).into()],
             )
             .expect("tamper");
-        assert_eq!(db.snapshot_digests(&scope()).expect("digests").len(), 2);
-        assert!(matches!(
-            db.snapshot_rows(&scope(), &[key(&b)]),
-            Err(StoreError::Corrupt(m)) if m.contains("does not match its stored hash")
-        ));
-        assert!(db.snapshot_rows(&scope(), &[key(&a)]).is_ok());
-        let (n, problems) = db.verify_snapshots().expect("verify");
-        assert_eq!(n, 2);
-        assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(problems[0].contains(&b.key.id), "{problems:?}");
+            assert_eq!(db.snapshot_digests(&scope()).expect("digests").len(), 2);
+            assert!(matches!(
+                db.snapshot_rows(&scope(), &[key(&b)]),
+                Err(StoreError::Corrupt(m)) if m.contains("does not match its stored hash")
+            ));
+            assert!(db.snapshot_rows(&scope(), &[key(&a)]).is_ok());
+            let (n, problems) = db.verify_snapshots().expect("verify");
+            assert_eq!(n, 2);
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert!(problems[0].contains(&b.key.id), "{problems:?}");
 
-        // A hash that is not 64 hex digits fails the digest load itself.
-        db.sql()
-            .exec(
-                "UPDATE snapshots SET hash = 'x' WHERE id = ?1",
-                &[(&a.key.id).into()],
-            )
-            .expect("tamper");
-        assert!(matches!(
-            db.snapshot_digests(&scope()),
-            Err(StoreError::Corrupt(m)) if m.contains("malformed hash")
-        ));
+            // A hash that is not 64 hex digits fails the digest load itself.
+            db.sql()
+                .exec(
+                    "UPDATE snapshots SET hash = 'x' WHERE id = ?1",
+                    &[(&a.key.id).into()],
+                )
+                .expect("tamper");
+            assert!(matches!(
+                db.snapshot_digests(&scope()),
+                Err(StoreError::Corrupt(m)) if m.contains("malformed hash")
+            ));
+        }
     }
 
     #[test]
     fn attributes_are_stored_as_their_canonical_text() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut db = Db::open(&dir.path().join("t.db")).expect("db");
-        let a = res(rule("sg-1", "tcp", 22, 22, "10.0.0.0/8"));
-        stored(&mut db, vec![a.clone()]);
-        let text: String = db
-            .sql()
-            .query_opt("SELECT attributes FROM snapshots", &[], |r| r.text(0))
-            .expect("row")
-            .expect("a row");
-        assert_eq!(text, crate::model::canonical_json(&a.attributes()));
-        assert_eq!(text, a.attributes_json());
+        for (mut db, _keep) in crate::store::sql::testing::fresh_stores() {
+            eprintln!("engine: {}", db.engine_name());
+            let a = res(rule("sg-1", "tcp", 22, 22, "10.0.0.0/8"));
+            stored(&mut db, vec![a.clone()]);
+            let text: String = db
+                .sql()
+                .query_opt("SELECT attributes FROM snapshots", &[], |r| r.text(0))
+                .expect("row")
+                .expect("a row");
+            assert_eq!(text, crate::model::canonical_json(&a.attributes()));
+            assert_eq!(text, a.attributes_json());
+        }
     }
 }

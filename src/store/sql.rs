@@ -1,5 +1,5 @@
 //! The SQL the store speaks, on either engine: the embedded SQLite database (rusqlite) or a
-//! PostgreSQL server (the synchronous `postgres` client, on the store thread like SQLite).
+//! PostgreSQL server (the synchronous `postgres` client on a thread of its own, `pg.rs`).
 //! One dialect is written: SQLite's numbered placeholders (`?1`), `ON CONFLICT`, text and
 //! 64-bit integer columns; for PostgreSQL the placeholders are rewritten (`$1`). Values are
 //! the few types the store keeps (`Value`), rows are read by position (`Row`), and a
@@ -7,8 +7,10 @@
 //!
 //! Every module of the store runs its SQL through this layer.
 
-use std::cell::RefCell;
+mod pg;
 
+pub use pg::PgConn;
+use pg::{Cell, PgTx};
 use postgres::types::{IsNull, ToSql as PgToSql, Type, to_sql_checked};
 
 use super::{Result, StoreError};
@@ -98,14 +100,28 @@ impl PgToSql for Value<'_> {
 /// One result row, read by column position.
 pub enum Row<'a> {
     Sqlite(&'a rusqlite::Row<'a>),
-    Postgres(&'a postgres::Row),
+    Postgres(&'a [Cell]),
+}
+
+fn cell(cells: &[Cell], i: usize) -> Result<&Cell> {
+    cells
+        .get(i)
+        .ok_or_else(|| StoreError::Corrupt(format!("no column {i}")))
+}
+
+fn type_error(i: usize, want: &str, got: &Cell) -> StoreError {
+    StoreError::Corrupt(format!("column {i}: expected {want}, found {got:?}"))
 }
 
 impl Row<'_> {
     pub fn opt_text(&self, i: usize) -> Result<Option<String>> {
         Ok(match self {
             Row::Sqlite(r) => r.get(i)?,
-            Row::Postgres(r) => r.try_get(i)?,
+            Row::Postgres(c) => match cell(c, i)? {
+                Cell::Null => None,
+                Cell::Text(s) => Some(s.clone()),
+                other => return Err(type_error(i, "text", other)),
+            },
         })
     }
 
@@ -117,7 +133,11 @@ impl Row<'_> {
     pub fn opt_int(&self, i: usize) -> Result<Option<i64>> {
         Ok(match self {
             Row::Sqlite(r) => r.get(i)?,
-            Row::Postgres(r) => r.try_get(i)?,
+            Row::Postgres(c) => match cell(c, i)? {
+                Cell::Null => None,
+                Cell::Int(n) => Some(*n),
+                other => return Err(type_error(i, "an integer", other)),
+            },
         })
     }
 
@@ -133,7 +153,10 @@ impl Row<'_> {
                 let s = r.get_ref(i)?.as_str().map_err(rusqlite::Error::from)?;
                 Ok(f(s))
             }
-            Row::Postgres(r) => Ok(f(r.try_get::<_, &str>(i)?)),
+            Row::Postgres(c) => match cell(c, i)? {
+                Cell::Text(s) => Ok(f(s)),
+                other => Err(type_error(i, "text", other)),
+            },
         }
     }
 
@@ -153,8 +176,13 @@ impl Row<'_> {
     }
 }
 
-/// `?N` → `$N` outside quoted strings and identifiers.
+/// `?N` → `$N` outside quoted strings and identifiers, and SQLite's `instr(` → `strpos(`
+/// (same arguments; the one function the store uses that the engines name apart).
 fn to_postgres(sql: &str) -> String {
+    placeholders(sql).replace("instr(", "strpos(")
+}
+
+fn placeholders(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len());
     let mut quote: Option<char> = None;
     for c in sql.chars() {
@@ -172,22 +200,20 @@ fn to_postgres(sql: &str) -> String {
     out
 }
 
-fn pg_params<'a>(params: &'a [Value<'a>]) -> Vec<&'a (dyn PgToSql + Sync)> {
+fn pg_params<'a>(params: &'a [Value<'_>]) -> Vec<&'a (dyn PgToSql + Sync)> {
     params.iter().map(|p| p as &(dyn PgToSql + Sync)).collect()
 }
 
 /// An open connection of either engine.
 pub enum Engine {
     Sqlite(rusqlite::Connection),
-    /// In a `RefCell`: the client needs `&mut` for every call, the store reads through `&self`,
-    /// and the store owns it on one thread.
-    Postgres(RefCell<postgres::Client>),
+    Postgres(PgConn),
 }
 
 /// An open transaction of either engine.
 pub enum Tx<'a> {
     Sqlite(rusqlite::Transaction<'a>),
-    Postgres(RefCell<postgres::Transaction<'a>>),
+    Postgres(PgTx<'a>),
 }
 
 /// What both a connection and a transaction can run.
@@ -239,28 +265,30 @@ fn sqlite_exec(conn: &rusqlite::Connection, sql: &str, params: &[Value<'_>]) -> 
     Ok(stmt.execute(rusqlite::params_from_iter(params.iter()))? as u64)
 }
 
-macro_rules! pg_calls {
-    ($client:expr, $sql:expr, $params:expr, query, $f:expr) => {{
-        let rows = $client.query(&to_postgres($sql), &pg_params($params))?;
-        rows.iter().map(|r| $f(&Row::Postgres(r))).collect()
-    }};
-    ($client:expr, $sql:expr, $params:expr, exec) => {
-        Ok($client.execute(&to_postgres($sql), &pg_params($params))?)
-    };
+fn pg_rows<T>(
+    conn: &PgConn,
+    sql: &str,
+    params: &[Value<'_>],
+    mut f: impl FnMut(&Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    conn.query(sql, params)?
+        .iter()
+        .map(|cells| f(&Row::Postgres(cells)))
+        .collect()
 }
 
 impl Sql for Engine {
     fn exec(&self, sql: &str, params: &[Value<'_>]) -> Result<u64> {
         match self {
             Engine::Sqlite(c) => sqlite_exec(c, sql, params),
-            Engine::Postgres(c) => pg_calls!(c.borrow_mut(), sql, params, exec),
+            Engine::Postgres(c) => c.exec(sql, params),
         }
     }
 
     fn batch(&self, sql: &str) -> Result<()> {
         match self {
             Engine::Sqlite(c) => Ok(c.execute_batch(sql)?),
-            Engine::Postgres(c) => Ok(c.borrow_mut().batch_execute(sql)?),
+            Engine::Postgres(c) => c.batch(sql),
         }
     }
 
@@ -268,11 +296,11 @@ impl Sql for Engine {
         &self,
         sql: &str,
         params: &[Value<'_>],
-        mut f: impl FnMut(&Row<'_>) -> Result<T>,
+        f: impl FnMut(&Row<'_>) -> Result<T>,
     ) -> Result<Vec<T>> {
         match self {
             Engine::Sqlite(c) => sqlite_query(c, sql, params, f),
-            Engine::Postgres(c) => pg_calls!(c.borrow_mut(), sql, params, query, &mut f),
+            Engine::Postgres(c) => pg_rows(c, sql, params, f),
         }
     }
 }
@@ -281,14 +309,14 @@ impl Sql for Tx<'_> {
     fn exec(&self, sql: &str, params: &[Value<'_>]) -> Result<u64> {
         match self {
             Tx::Sqlite(t) => sqlite_exec(t, sql, params),
-            Tx::Postgres(t) => pg_calls!(t.borrow_mut(), sql, params, exec),
+            Tx::Postgres(t) => t.conn.exec(sql, params),
         }
     }
 
     fn batch(&self, sql: &str) -> Result<()> {
         match self {
             Tx::Sqlite(t) => Ok(t.execute_batch(sql)?),
-            Tx::Postgres(t) => Ok(t.borrow_mut().batch_execute(sql)?),
+            Tx::Postgres(t) => t.conn.batch(sql),
         }
     }
 
@@ -296,11 +324,11 @@ impl Sql for Tx<'_> {
         &self,
         sql: &str,
         params: &[Value<'_>],
-        mut f: impl FnMut(&Row<'_>) -> Result<T>,
+        f: impl FnMut(&Row<'_>) -> Result<T>,
     ) -> Result<Vec<T>> {
         match self {
             Tx::Sqlite(t) => sqlite_query(t, sql, params, f),
-            Tx::Postgres(t) => pg_calls!(t.borrow_mut(), sql, params, query, &mut f),
+            Tx::Postgres(t) => pg_rows(t.conn, sql, params, f),
         }
     }
 }
@@ -310,7 +338,7 @@ impl Engine {
     pub fn transaction(&mut self) -> Result<Tx<'_>> {
         Ok(match self {
             Engine::Sqlite(c) => Tx::Sqlite(c.transaction()?),
-            Engine::Postgres(c) => Tx::Postgres(RefCell::new(c.get_mut().transaction()?)),
+            Engine::Postgres(c) => Tx::Postgres(c.begin()?),
         })
     }
 
@@ -327,7 +355,7 @@ impl Tx<'_> {
     pub fn commit(self) -> Result<()> {
         match self {
             Tx::Sqlite(t) => Ok(t.commit()?),
-            Tx::Postgres(t) => Ok(t.into_inner().commit()?),
+            Tx::Postgres(t) => t.commit(),
         }
     }
 }
@@ -423,7 +451,7 @@ mod tests {
             .query("SELECT note FROM t WHERE k = 'a'", &[], |r| r.int(0))
             .expect_err("text read as an integer");
         assert!(
-            matches!(err, StoreError::Sql(_) | StoreError::Postgres(_)),
+            matches!(err, StoreError::Sql(_) | StoreError::Corrupt(_)),
             "{err}"
         );
     }
@@ -434,6 +462,6 @@ mod tests {
             rusqlite::Connection::open_in_memory().expect("sqlite"),
         ));
         let pg = testing::TestPostgres::start();
-        exercise(Engine::Postgres(RefCell::new(pg.client())));
+        exercise(Engine::Postgres(pg.conn()));
     }
 }

@@ -153,7 +153,7 @@ impl Db {
     ) -> Result<Vec<OutboxRow>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.pending_rows(
-            "AND next_attempt_at <= ?1 AND (?3 IS NULL OR sink = ?3) AND NOT EXISTS (
+            "AND next_attempt_at <= ?1 AND (CAST(?3 AS TEXT) IS NULL OR sink = ?3) AND NOT EXISTS (
                SELECT 1 FROM outbox p
                WHERE p.delivered_at IS NULL AND p.abandoned_at IS NULL
                  AND p.sink = outbox.sink AND p.id < outbox.id AND p.next_attempt_at > ?1
@@ -373,7 +373,8 @@ impl Db {
         let sql = "UPDATE outbox SET abandoned_at = NULL, attempts = 0, next_attempt_at = ?1,
                    requeued_at = ?1
                  WHERE abandoned_at IS NOT NULL AND delivered_at IS NULL
-                   AND (?2 IS NULL OR sink = ?2) AND (?3 IS NULL OR id = ?3)";
+                   AND (CAST(?2 AS TEXT) IS NULL OR sink = ?2)
+                   AND (CAST(?3 AS BIGINT) IS NULL OR id = ?3)";
         let now = ts(now);
         let mut n = 0;
         if ids.is_empty() {
@@ -415,7 +416,7 @@ impl Db {
             .sql()
             .query_opt(
                 "SELECT MIN(next_attempt_at) FROM outbox
-                 WHERE delivered_at IS NULL AND abandoned_at IS NULL AND (?1 IS NULL OR sink = ?1)",
+                 WHERE delivered_at IS NULL AND abandoned_at IS NULL AND (CAST(?1 AS TEXT) IS NULL OR sink = ?1)",
                 &[sink.into()],
                 |r| r.opt_text(0),
             )?

@@ -48,10 +48,10 @@ impl TestPostgres {
         }
     }
 
-    pub fn client(&self) -> postgres::Client {
+    pub fn conn(&self) -> super::PgConn {
         let mut config: postgres::Config = self.url.parse().expect("url");
         config.password(&self.password);
-        config.connect(postgres::NoTls).expect("connect")
+        super::PgConn::connect(config, &self.url).expect("connect")
     }
 }
 
@@ -59,4 +59,21 @@ impl Drop for TestPostgres {
     fn drop(&mut self) {
         let _ = Command::new(script("pg_down.sh")).arg(&self.dir).status();
     }
+}
+
+/// What keeps a test store alive: its SQLite file's directory, or its PostgreSQL server.
+pub(crate) enum Keep {
+    Dir(#[allow(dead_code)] tempfile::TempDir),
+    Postgres(#[allow(dead_code)] TestPostgres),
+}
+
+/// A fresh, migrated store of each engine: SQLite in a temporary directory and PostgreSQL
+/// on a throwaway server. Tests run their body on each (`for (mut db, _keep) in ...`); the
+/// engine's name is printed first, so a failure says which.
+pub(crate) fn fresh_stores() -> Vec<(crate::store::Db, Keep)> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sqlite = crate::store::Db::open(&dir.path().join("t.db")).expect("sqlite store");
+    let pg = TestPostgres::start();
+    let postgres = crate::store::Db::connect(&pg.url, Some(&pg.password)).expect("postgres store");
+    vec![(sqlite, Keep::Dir(dir)), (postgres, Keep::Postgres(pg))]
 }
