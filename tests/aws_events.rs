@@ -261,16 +261,13 @@ async fn cloudtrail_events_are_decided_between_polls_and_attributed() {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !(events_metric(port, "unmatched") >= 6.0 && events_metric(port, "matched_late") >= 1.0) {
         if std::time::Instant::now() > deadline {
-            let rows = std::process::Command::new("sqlite3")
-                .arg(env.db())
-                .arg("SELECT drift_id, kind, resource_id, action, observed_at FROM lookups")
-                .output()
-                .expect("sqlite3");
+            let rows =
+                env.query("SELECT drift_id, kind, resource_id, action, observed_at FROM lookups");
             panic!(
                 "the late event attributed nothing: unmatched {}, matched_late {}; waiting: {}\nlog:\n{}",
                 events_metric(port, "unmatched"),
                 events_metric(port, "matched_late"),
-                String::from_utf8_lossy(&rows.stdout),
+                rows,
                 run.log.join("\n")
             );
         }

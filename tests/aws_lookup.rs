@@ -72,12 +72,8 @@ async fn a_polled_change_is_attributed_by_lookup_events() {
         if std::time::Instant::now() > deadline {
             run.signal("TERM");
             run.wait_exit(Duration::from_secs(20));
-            let rows = std::process::Command::new("sqlite3")
-                .arg(env.db())
-                .arg("SELECT drift_id, next_at, attempts FROM lookups")
-                .output()
-                .expect("sqlite3");
-            eprintln!("lookups: {}", String::from_utf8_lossy(&rows.stdout));
+            let rows = env.query("SELECT drift_id, next_at, attempts FROM lookups");
+            eprintln!("lookups: {rows}");
             panic!(
                 "no attribution within 30 s; fake CloudTrail got {:?}\nlog:\n{}",
                 trail.requests(),

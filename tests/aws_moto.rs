@@ -508,7 +508,7 @@ async fn ledger_verify_passes_then_fails_after_an_edit_with_sqlite3() {
     );
 
     // Downgrade the finding in place, as someone covering their tracks would.
-    env.sqlite("UPDATE ledger SET body = replace(body, '\"critical\"', '\"low\"') WHERE seq = 2");
+    env.sql("UPDATE ledger SET body = replace(body, '\"critical\"', '\"low\"') WHERE seq = 2");
     let out = env.run(&["ledger", "verify"]);
     assert_eq!(out.code, 1, "{out}");
     assert!(
@@ -530,7 +530,7 @@ async fn ledger_verify_passes_then_fails_after_an_edit_with_sqlite3() {
     );
 
     // Removing an entry is found too.
-    env.sqlite("DELETE FROM ledger WHERE seq = 1");
+    env.sql("DELETE FROM ledger WHERE seq = 1");
     let out = env.run(&["ledger", "verify"]);
     assert_eq!(out.code, 1, "{out}");
     assert!(
@@ -557,7 +557,7 @@ async fn an_altered_snapshot_row_is_found_by_ledger_verify_and_by_the_cycle_that
     assert!(out.stdout.contains("stored state OK: "), "{out}");
 
     // Rewrite the stored group's name without its hash.
-    env.sqlite(&format!(
+    env.sql(&format!(
         "UPDATE snapshots SET name = 'renamed' WHERE id = '{sg}'"
     ));
     // Nothing changed in AWS: the stored hash still describes the group, no change is made up.

@@ -92,7 +92,7 @@ type = "log"
 
 fn write_env(text: &str) -> Env {
     let env = Env::new(&Settings::default());
-    std::fs::write(&env.config, text).expect("write config");
+    env.write_config_text(text);
     env
 }
 
@@ -405,32 +405,25 @@ fn moto_ec2(moto: &Moto) -> aws_sdk_ec2::Client {
 // 2 and 3: the outbox against kill -9 and a sink outage
 
 /// Rows of the outbox for the webhook sink: (idempotency key, delivered, abandoned).
-fn hook_outbox(db: &Path) -> Vec<(String, bool, bool)> {
-    let conn =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .expect("open store");
-    conn.busy_timeout(Duration::from_secs(10)).expect("busy");
-    let mut st = conn
-        .prepare("SELECT idempotency_key, delivered_at IS NOT NULL, abandoned_at IS NOT NULL FROM outbox WHERE sink = 'hook' ORDER BY id")
-        .expect("prepare");
-    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("rows")
+fn hook_outbox(env: &Env) -> Vec<(String, bool, bool)> {
+    env.query(
+        "SELECT idempotency_key, CASE WHEN delivered_at IS NULL THEN 0 ELSE 1 END, \
+         CASE WHEN abandoned_at IS NULL THEN 0 ELSE 1 END FROM outbox WHERE sink = 'hook' ORDER BY id",
+    )
+    .lines()
+    .map(|l| {
+        let mut c = l.split('|');
+        let key = c.next().unwrap_or_default().to_string();
+        (key, c.next() == Some("1"), c.next() == Some("1"))
+    })
+    .collect()
 }
 
-fn change_count(db: &Path) -> usize {
-    let conn =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .expect("open store");
-    conn.busy_timeout(Duration::from_secs(10)).expect("busy");
-    conn.query_row(
-        "SELECT count(*) FROM ledger WHERE type = 'change'",
-        [],
-        |r| r.get::<_, i64>(0),
-    )
-    .map(|n| n as usize)
-    .unwrap_or(0)
+fn change_count(env: &Env) -> usize {
+    env.query("SELECT count(*) FROM ledger WHERE type = 'change'")
+        .trim()
+        .parse()
+        .unwrap_or(0)
 }
 
 /// What a delivered alert is about, independent of its key: two deliveries with the same
@@ -480,16 +473,15 @@ fn delivered(hook: &Receiver) -> Delivered {
 }
 
 fn wait_drained(env: &Env, want_changes: usize, limit: Duration) -> Vec<(String, bool, bool)> {
-    let db = env.db();
     let mut rows = Vec::new();
     wait_until(
         "every change ledgered and its alert delivered",
         limit,
         || {
-            if change_count(&db) < want_changes {
+            if change_count(env) < want_changes {
                 return false;
             }
-            rows = hook_outbox(&db);
+            rows = hook_outbox(env);
             rows.len() >= want_changes && rows.iter().all(|(_, d, a)| *d || *a)
         },
     );
@@ -673,9 +665,9 @@ fn sink_outage_loses_no_alert() {
     wait_until(
         "the outage's changes ledgered",
         Duration::from_secs(20),
-        || change_count(&env.db()) >= rules,
+        || change_count(&env) >= rules,
     );
-    let pending = hook_outbox(&env.db());
+    let pending = hook_outbox(&env);
     let refused_during = hook.requests().len();
     hook.set_status(200);
     let ended = Instant::now();

@@ -331,7 +331,7 @@ async fn a_store_failure_is_alerted_directly_and_makes_the_daemon_not_ready() {
         http_get(port, "/readyz").is_some_and(|(s, _)| s == 200)
     });
     // The stored group no longer matches its hash; a change to the group needs that row.
-    env.sqlite(&format!(
+    env.sql(&format!(
         "UPDATE snapshots SET name = 'renamed' WHERE id = '{sg}'"
     ));
     tag(&ec2, &sg, "team", "pay").await;

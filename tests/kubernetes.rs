@@ -43,7 +43,7 @@ type = "log"
             "[[sinks]]\ntype = \"webhook\"\nname = \"hook\"\nurl = \"{url}\"\ntimeout_secs = 2\nmax_attempts = 5\n"
         ));
     }
-    std::fs::write(&env.config, text).expect("config");
+    env.write_config_text(&text);
     env
 }
 

@@ -17,6 +17,10 @@ pub fn check(config: &Path, loaded: Result<Config, ConfigError>) -> anyhow::Resu
         Ok(cfg) => {
             println!("config {} is valid", config.display());
             println!("  state_dir: {}", cfg.state_dir.display());
+            match &cfg.store {
+                Some(s) => println!("  store: PostgreSQL {}", s.url),
+                None => println!("  store: SQLite {}", cfg.database_path().display()),
+            }
             println!("  records.dir: {}", cfg.records.dir.display());
             println!("  interval_secs: {}", cfg.interval_secs);
             if let Some(aws) = &cfg.aws {

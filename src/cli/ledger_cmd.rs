@@ -4,11 +4,10 @@ use std::path::Path;
 
 use super::{Exit, write_output};
 use crate::config::Config;
-use crate::store::Db;
 use crate::store::ledger::export_line;
 
 pub fn verify(cfg: Config) -> anyhow::Result<Exit> {
-    let db = Db::open_existing(&cfg.database_path())?;
+    let db = cfg.open_existing_store()?;
     let r = db.verify_ledger()?;
     let mut exit = Exit::Ok;
     if r.ok() {
@@ -46,7 +45,7 @@ pub fn verify(cfg: Config) -> anyhow::Result<Exit> {
 }
 
 pub fn export(cfg: Config, output: Option<&Path>) -> anyhow::Result<Exit> {
-    let db = Db::open_existing(&cfg.database_path())?;
+    let db = cfg.open_existing_store()?;
     let mut text = String::new();
     for e in db.ledger_entries()? {
         text.push_str(&export_line(&e)?);

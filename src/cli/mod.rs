@@ -10,6 +10,7 @@ mod records_cmd;
 mod report_cmd;
 mod run_cmd;
 mod scan_cmd;
+mod store_cmd;
 
 use std::path::PathBuf;
 
@@ -109,6 +110,9 @@ pub enum Command {
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// The state store: move the embedded SQLite store to PostgreSQL.
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Open obligations: retrospectives owed, temporary changes to undo, break-glass sessions.
     #[command(
         after_help = "Exit 0 when nothing is overdue, 1 when something is.\n\nExamples:\n  driftwatch obligations\n  driftwatch obligations --format json | jq '.[] | select(.overdue)'"
@@ -274,6 +278,26 @@ pub enum OutboxCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy the SQLite store (state, ledger, outbox, drifts) into an empty PostgreSQL
+    /// database, in one transaction, and verify the ledger on both sides.
+    #[command(
+        after_help = "Stop the daemon first (the state directory's lock is taken). The password is never part of the URL.\nExit 0 when both ledgers verify and agree, 1 when they do not, 2 on an error (nothing is left half-copied).\n\nExample:\n  driftwatch store migrate --to postgres://driftwatch@db:5432/driftwatch --password-file /run/secrets/pg"
+    )]
+    Migrate {
+        /// The PostgreSQL store: postgres://USER@HOST:PORT/DATABASE (no password in it).
+        #[arg(long)]
+        to: String,
+        /// Read the password from this environment variable.
+        #[arg(long, conflicts_with = "password_file")]
+        password_env: Option<String>,
+        /// Read the password from this file (its first line).
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Parse and validate the config; print every problem with its field path.
     #[command(
@@ -353,6 +377,16 @@ pub async fn run(cli: Cli, set_level: Option<SetLogLevel>) -> anyhow::Result<Exi
         Command::Outbox(OutboxCommand::Retry { sink, ids }) => {
             outbox_cmd::retry(loader.load()?, sink.as_deref(), ids, crate::clock::now())
         }
+        Command::Store(StoreCommand::Migrate {
+            to,
+            password_env,
+            password_file,
+        }) => store_cmd::migrate(
+            loader.load()?,
+            to,
+            password_env.as_deref(),
+            password_file.as_deref(),
+        ),
         Command::Config(ConfigCommand::Check) => config_cmd::check(&cli.config, loader.load()),
         Command::Obligations { format } => {
             obligations_cmd::obligations(loader.load()?, *format, crate::clock::now())

@@ -7,7 +7,6 @@ use super::{Exit, ListFormat};
 use crate::config::Config;
 use crate::daemon::scheduler;
 use crate::records::RecordSet;
-use crate::store::Db;
 
 fn human(d: jiff::SignedDuration) -> String {
     let m = d.as_mins().abs();
@@ -19,7 +18,7 @@ fn human(d: jiff::SignedDuration) -> String {
 }
 
 pub fn obligations(cfg: Config, format: ListFormat, now: Timestamp) -> anyhow::Result<Exit> {
-    let db = Db::open_existing(&cfg.database_path())?;
+    let db = cfg.open_existing_store()?;
     let mut records = RecordSet::new();
     let load = records.reload(&cfg.records.dir, &cfg.records.validation());
     for e in &load.errors {
@@ -75,7 +74,7 @@ pub fn obligations(cfg: Config, format: ListFormat, now: Timestamp) -> anyhow::R
 }
 
 pub fn drifts(cfg: Config, all: bool, format: ListFormat) -> anyhow::Result<Exit> {
-    let db = Db::open_existing(&cfg.database_path())?;
+    let db = cfg.open_existing_store()?;
     let rows = if all {
         db.recent_drifts(500)?
     } else {
@@ -132,7 +131,7 @@ pub fn drifts(cfg: Config, all: bool, format: ListFormat) -> anyhow::Result<Exit
 }
 
 pub fn show(cfg: Config, id: &str) -> anyhow::Result<Exit> {
-    let db = Db::open_existing(&cfg.database_path())?;
+    let db = cfg.open_existing_store()?;
     let d = db.drift(id)?.with_context(|| {
         format!("no drift {id} (ids look like d-7f3a9c2e; `driftwatch drifts --all` lists them)")
     })?;

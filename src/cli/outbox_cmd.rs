@@ -6,10 +6,10 @@ use jiff::Timestamp;
 
 use super::{Exit, ListFormat};
 use crate::config::Config;
-use crate::store::{Db, RowState};
+use crate::store::RowState;
 
 pub fn list(cfg: Config, all: bool, format: ListFormat) -> anyhow::Result<Exit> {
-    let db = Db::open_existing(&cfg.database_path())?;
+    let db = cfg.open_existing_store()?;
     let rows = db.outbox_entries(all)?;
     match format {
         ListFormat::Json => {
@@ -74,7 +74,7 @@ pub fn retry(cfg: Config, sink: Option<&str>, ids: &[i64], now: Timestamp) -> an
             sink_names(&cfg)
         );
     }
-    let mut db = Db::open_existing(&cfg.database_path())?;
+    let mut db = cfg.open_existing_store()?;
     let n = db
         .outbox_requeue(sink, ids, now)
         .context("cannot re-queue given-up alerts")?;

@@ -9,7 +9,6 @@ use super::{Exit, ReportFormat, write_output};
 use crate::config::Config;
 use crate::records::RecordSet;
 use crate::report;
-use crate::store::Db;
 
 /// RFC 3339, a date (UTC midnight), or an age like `180d` / `12h` before `now`.
 pub fn parse_time(s: &str, now: Timestamp) -> anyhow::Result<Timestamp> {
@@ -48,7 +47,7 @@ pub fn run(
         // Up to and including the current second.
         None => now.checked_add(SignedDuration::from_secs(1))?,
     };
-    let db = Db::open_existing(&cfg.database_path())?;
+    let db = cfg.open_existing_store()?;
     let mut records = RecordSet::new();
     // Records imported from ticket systems: the last good set the daemon kept.
     let sources = crate::records::remote::source_names(&cfg);

@@ -21,6 +21,7 @@ mod records;
 mod rules;
 mod secret;
 mod sinks;
+mod store;
 pub use alerting::{AlertingConfig, RouteConfig};
 pub use aws::{AwsAccount, AwsConfig, AwsEventsConfig, AwsLookupConfig, AwsService};
 pub use kubernetes::{ClusterConfig, KindConfig, KubernetesConfig};
@@ -35,6 +36,7 @@ pub use sinks::{
     AlertmanagerSinkConfig, LogSinkConfig, PagerDutySinkConfig, SinkConfig, SlackSinkConfig,
     WebhookSinkConfig,
 };
+pub use store::{StoreConfig, check_url as check_store_url};
 
 use bounds::{HOUR, Unit, WEEK};
 
@@ -70,9 +72,13 @@ impl fmt::Display for FieldError {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Where the SQLite store lives.
+    /// Where the SQLite store lives (and, with a PostgreSQL store, the records cache and
+    /// the single-process lock).
     #[serde(default = "default_state_dir")]
     pub state_dir: PathBuf,
+    /// A PostgreSQL store instead of the SQLite database in `state_dir`.
+    #[serde(default)]
+    pub store: Option<StoreConfig>,
     /// Seconds between poll cycles in `run`.
     #[serde(default = "default_interval")]
     pub interval_secs: u64,
@@ -251,6 +257,9 @@ impl Config {
         for (section, r) in self.records.secrets_mut() {
             r.locate(&section, base);
         }
+        if let Some(s) = &mut self.store {
+            s.locate(base);
+        }
     }
 
     /// Every problem, each with its field path.
@@ -355,6 +364,9 @@ impl Config {
             k.validate(&mut errs);
         }
         self.records.validate_sources(&mut errs);
+        if let Some(s) = &self.store {
+            s.validate(&mut errs);
+        }
         errs
     }
 
@@ -364,6 +376,11 @@ impl Config {
             .iter()
             .flat_map(SinkConfig::secret_errors)
             .chain(self.records.source_secret_errors())
+            .chain(
+                self.store
+                    .iter()
+                    .filter_map(|s| s.password.as_ref()?.resolve().err()),
+            )
             .map(FieldError::from)
             .collect()
     }
@@ -385,6 +402,32 @@ impl Config {
 
     pub fn database_path(&self) -> PathBuf {
         self.state_dir.join("driftwatch.db")
+    }
+
+    /// Open the configured store: PostgreSQL with `[store]`, else the SQLite database in
+    /// `state_dir` (created when missing).
+    pub fn open_store(&self) -> Result<crate::store::Db, crate::store::StoreError> {
+        match &self.store {
+            Some(s) => s.open(),
+            None => crate::store::Db::open(&self.database_path()),
+        }
+    }
+
+    /// Open the configured store for a command that reads it: a SQLite database must exist
+    /// already (a mistyped `state_dir` is an error, not a new empty store).
+    pub fn open_existing_store(&self) -> Result<crate::store::Db, crate::store::StoreError> {
+        match &self.store {
+            Some(s) => s.open(),
+            None => crate::store::Db::open_existing(&self.database_path()),
+        }
+    }
+
+    /// Where the state is, for messages: the SQLite file or the PostgreSQL URL.
+    pub fn store_location(&self) -> String {
+        match &self.store {
+            Some(s) => s.url.clone(),
+            None => self.database_path().display().to_string(),
+        }
     }
 }
 

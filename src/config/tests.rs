@@ -360,3 +360,61 @@ fn aws_lookup_settings_are_validated() {
         ]
     );
 }
+
+#[test]
+fn store_settings_are_validated_and_the_password_stays_apart() {
+    let cfg = parse(&format!(
+        "{MINIMAL}[store]\nurl = \"postgres://driftwatch@db.internal:5432/driftwatch\"\npassword_env = \"DRIFTWATCH_TEST_UNSET_PG_PASSWORD\"\n"
+    ))
+    .expect("a PostgreSQL store is valid");
+    let store = cfg.store.as_ref().expect("store");
+    assert_eq!(
+        store.url,
+        "postgres://driftwatch@db.internal:5432/driftwatch"
+    );
+    // The password is read when the store is opened; an unset variable is named by its field.
+    let errs = cfg.secret_errors();
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].field, "store.password", "{errs:?}");
+    assert!(
+        errs[0]
+            .message
+            .contains("DRIFTWATCH_TEST_UNSET_PG_PASSWORD"),
+        "{errs:?}"
+    );
+
+    for (url, message) in [
+        ("mysql://a@b/c", "must be a postgres:// URL"),
+        ("postgres://dw:hunter2@db/driftwatch", "holds a password"),
+        (
+            "postgres://dw@db:notaport/driftwatch",
+            "is not a PostgreSQL connection URL",
+        ),
+    ] {
+        let Err(ConfigError::Invalid { errors, .. }) =
+            parse(&format!("{MINIMAL}[store]\nurl = \"{url}\"\n"))
+        else {
+            panic!("{url} should be refused")
+        };
+        assert_eq!(errors.len(), 1, "{url}: {errors:?}");
+        assert_eq!(errors[0].field, "store.url", "{url}");
+        assert!(errors[0].message.contains(message), "{url}: {errors:?}");
+        // A refused URL is never echoed with its password.
+        assert!(
+            !errors.iter().any(|e| e.to_string().contains("hunter2")),
+            "{errors:?}"
+        );
+    }
+    let both = parse(&format!(
+        "{MINIMAL}[store]\nurl = \"postgres://dw@db/x\"\npassword_env = \"A\"\npassword_file = \"/run/secrets/pg\"\n"
+    ));
+    let Err(ConfigError::Invalid { errors, .. }) = both else {
+        panic!("two sources of one password: {both:?}")
+    };
+    assert_eq!(errors[0].field, "store.password", "{errors:?}");
+    let unknown = parse(&format!(
+        "{MINIMAL}[store]\nurl = \"postgres://dw@db/x\"\nport = 5432\n"
+    ))
+    .expect_err("unknown keys are refused");
+    assert!(unknown.to_string().contains("port"), "{unknown}");
+}

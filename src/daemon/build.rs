@@ -15,7 +15,7 @@ use crate::records::remote::{RemoteRecords, cache_dir, source_names};
 use crate::sinks::{Dispatcher, Sinks};
 use crate::sources::Source;
 use crate::sources::kubernetes::Touched;
-use crate::store::{Db, StoreHandle};
+use crate::store::StoreHandle;
 
 fn pipeline_for(cfg: &Config, store: StoreHandle, sinks: Sinks) -> pipeline::Pipeline {
     pipeline::Pipeline {
@@ -61,7 +61,7 @@ impl Daemon {
             source,
         })?;
         let lock = lock_state_dir(&cfg.state_dir)?;
-        let db = Db::open(&cfg.database_path())?;
+        let db = cfg.open_store()?;
         let (store, thread) = StoreHandle::spawn(db).map_err(DaemonError::Thread)?;
         let sinks = Sinks::from_config(&cfg.sinks, &cfg.alerting)?;
         let metrics = Metrics::new();
@@ -212,7 +212,7 @@ pub(super) fn build_remote(cfg: &Config) -> Result<RemoteRecords, ConfigError> {
 /// Hold an exclusive lock on `state_dir/lock` for the daemon's life (or a scan's): two
 /// processes writing one store would decide every change twice and page twice. The lock is
 /// the kernel's (flock), so it goes with the process, even one killed with SIGKILL.
-fn lock_state_dir(dir: &std::path::Path) -> Result<std::fs::File, DaemonError> {
+pub fn lock_state_dir(dir: &std::path::Path) -> Result<std::fs::File, DaemonError> {
     use std::io::{Read, Seek, Write};
     let path = dir.join("lock");
     let io = |source| DaemonError::StateDir {

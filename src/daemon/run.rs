@@ -85,7 +85,7 @@ impl Daemon {
             interval_secs = self.cfg.interval_secs,
             sinks = ?self.sinks.borrow().names(),
             records_dir = %self.cfg.records.dir.display(),
-            database = %self.cfg.database_path().display(),
+            store = %self.cfg.store_location(),
             "driftwatch started"
         );
         let mut first = true;

@@ -7,6 +7,7 @@ pub mod drifts;
 mod handle;
 pub mod ledger;
 pub mod lookups;
+mod migrate;
 mod obligations;
 pub mod outbox;
 mod schema;
@@ -25,6 +26,7 @@ pub use drifts::{ClosedReason, DriftClosure, NewDrift, OpenDrift, StoredDrift};
 pub use handle::StoreHandle;
 pub use ledger::{LedgerEntry, LedgerEvent, VerifyReport};
 pub use lookups::{LookupItem, StoredLookup};
+pub use migrate::{MigrateReport, TableCopy};
 pub use obligations::ObligationWrite;
 pub use outbox::{OutboxEntry, OutboxEvent, OutboxItem, OutboxRow, RowState, Trigger};
 pub use scopes::{HeldDeletes, ScopeState};
@@ -55,6 +57,10 @@ pub enum StoreError {
     Closed,
     #[error("a store thread failed while {0}")]
     Thread(String),
+    #[error("{0}")]
+    Secret(String),
+    #[error("cannot migrate: {0}")]
+    Migrate(String),
     #[error("database {path} has schema version {found}, newer than this driftwatch ({known})")]
     TooNew {
         path: PathBuf,
@@ -72,6 +78,8 @@ impl StoreError {
             StoreError::Json(_) => "json",
             StoreError::Corrupt(_) => "corrupt",
             StoreError::Closed | StoreError::Thread(_) => "closed",
+            StoreError::Secret(_) => "secret",
+            StoreError::Migrate(_) => "migrate",
             StoreError::TooNew { .. } => "too_new",
         }
     }

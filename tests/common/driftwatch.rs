@@ -12,6 +12,8 @@ use super::*;
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
+    /// Where its state is kept: SQLite in `state`, or a PostgreSQL database (`store.rs`).
+    pub store: TestStore,
 }
 
 pub struct Settings<'a> {
@@ -53,16 +55,27 @@ impl Default for Settings<'_> {
 
 impl Env {
     pub fn new(s: &Settings<'_>) -> Env {
+        Env::with_store(s, TestStore::for_state_dir)
+    }
+
+    /// An env on SQLite whichever engine the suite runs on (tests of SQLite itself).
+    pub fn on_sqlite(s: &Settings<'_>) -> Env {
+        Env::with_store(s, |state| TestStore::Sqlite(state.join("driftwatch.db")))
+    }
+
+    fn with_store(s: &Settings<'_>, store: impl FnOnce(&std::path::Path) -> TestStore) -> Env {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("changes")).expect("changes dir");
         let config = dir.path().join("driftwatch.toml");
-        let env = Env { dir, config };
+        let store = store(&dir.path().join("state"));
+        let env = Env { dir, config, store };
         env.write_config(s);
         env
     }
 
     pub fn write_config(&self, s: &Settings<'_>) {
-        let mut text = format!(
+        let mut text = self.store.toml();
+        text += &format!(
             r#"state_dir = "state"
 interval_secs = {}
 shutdown_drain_secs = 10
@@ -110,22 +123,20 @@ type = "log"
         std::fs::write(self.dir.path().join("changes").join(name), yaml).expect("write record");
     }
 
-    /// Run one SQL statement on the state database with Debian's sqlite3 (waiting up to 10 s
-    /// for a running daemon's write to finish): how tests alter stored rows behind
-    /// driftwatch's back.
-    pub fn sqlite(&self, sql: &str) {
-        let status = Command::new("sqlite3")
-            .arg("-cmd")
-            .arg(".timeout 10000")
-            .arg(self.db())
-            .arg(sql)
-            .status()
-            .expect("sqlite3 (scripts/test.sh installs it)");
-        assert!(status.success(), "sqlite3 failed on: {sql}");
+    /// Write a config of the test's own (`state_dir = "state"`), on this env's store.
+    pub fn write_config_text(&self, text: &str) {
+        std::fs::write(&self.config, format!("{}{text}", self.store.toml())).expect("write config");
     }
 
-    pub fn db(&self) -> PathBuf {
-        self.dir.path().join("state/driftwatch.db")
+    /// Run one SQL statement on the state store (waiting for a running daemon's write to
+    /// finish): how tests alter stored rows behind driftwatch's back.
+    pub fn sql(&self, sql: &str) {
+        self.store.exec(sql);
+    }
+
+    /// Rows of a query on the state store, one a line, columns separated by `|`.
+    pub fn query(&self, sql: &str) -> String {
+        self.store.query(sql)
     }
 
     pub fn command(&self, args: &[&str]) -> Command {

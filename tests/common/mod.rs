@@ -1,6 +1,6 @@
 //! Real local peers for integration tests, one module each: moto's server and the EC2 paging
 //! proxy (`aws`), HTTP receivers and a tiny client (`http`), the driftwatch binary with its
-//! config and log (`driftwatch`), Prometheus Alertmanager (`alertmanager`), a real
+//! config and log (`driftwatch`), the store it keeps its state in (`store`), Prometheus Alertmanager (`alertmanager`), a real
 //! kube-apiserver (`kube_api`), and fake ticket-system APIs (`fake_api`).
 // Each test binary uses only some of these peers.
 #![allow(dead_code)]
@@ -12,9 +12,10 @@ mod driftwatch;
 pub mod fake_api;
 mod http;
 mod kube_api;
+mod store;
 
 #[allow(unused_imports)]
-pub use {alertmanager::*, aws::*, driftwatch::*, http::*, kube_api::*};
+pub use {alertmanager::*, aws::*, driftwatch::*, http::*, kube_api::*, store::*};
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
