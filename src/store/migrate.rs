@@ -234,6 +234,7 @@ mod tests {
                    VALUES ('d-00000001', 'aws/123456789012/eu-west-1', 'aws.ec2.security_group', 'sg-1', 'web', 'modify', '2026-11-21T10:00:00Z', 'unmatched', NULL, 'high', 1, NULL);
                  INSERT INTO outbox (id, sink, idempotency_key, payload, created_at, attempts, next_attempt_at)
                    VALUES (7, 'hook', 'd-00000001:unmatched', '{}', '2026-11-21T10:00:00Z', 2, '2026-11-21T10:01:00Z');
+                 INSERT INTO leadership (id, generation, holder, since) VALUES (1, 3, 'host-a', '2026-11-21T09:00:00Z');
                  INSERT INTO record_rejections (key, first_seen) VALUES ('changes/a.yaml:abc', '2026-11-21T10:00:00Z');
                  INSERT INTO obligation_steps (obligation, step, sent_at) VALUES ('d-00000001', '4h', '2026-11-21T14:00:00Z');
                  INSERT INTO lookups (drift_id, scope, kind, resource_id, name, action, attributes, record_id, observed_at, next_at, attempts)
@@ -273,6 +274,7 @@ mod tests {
             tables,
             [
                 "drifts",
+                "leadership",
                 "ledger",
                 "lookups",
                 "obligation_steps",

@@ -5,6 +5,7 @@
 mod cycle;
 pub mod drifts;
 mod handle;
+pub mod leader;
 pub mod ledger;
 pub mod lookups;
 mod migrate;
@@ -61,6 +62,14 @@ pub enum StoreError {
     Secret(String),
     #[error("cannot migrate: {0}")]
     Migrate(String),
+    #[error(
+        "fenced: this replica led as generation {ours}, but {holder} has taken generation {current}; nothing was written"
+    )]
+    Fenced {
+        ours: i64,
+        current: i64,
+        holder: String,
+    },
     #[error("database {path} has schema version {found}, newer than this driftwatch ({known})")]
     TooNew {
         path: PathBuf,
@@ -80,6 +89,7 @@ impl StoreError {
             StoreError::Closed | StoreError::Thread(_) => "closed",
             StoreError::Secret(_) => "secret",
             StoreError::Migrate(_) => "migrate",
+            StoreError::Fenced { .. } => "fenced",
             StoreError::TooNew { .. } => "too_new",
         }
     }
@@ -91,6 +101,8 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub struct Db {
     engine: Engine,
     path: PathBuf,
+    /// Set once this replica leads an HA pair: every transaction checks it (`leader.rs`).
+    fence: Option<leader::Fence>,
 }
 
 impl Db {
@@ -116,6 +128,7 @@ impl Db {
         let mut db = Db {
             engine: Engine::Sqlite(conn),
             path: path.to_path_buf(),
+            fence: None,
         };
         db.migrate()?;
         Ok(db)
@@ -149,6 +162,7 @@ impl Db {
         let mut db = Db {
             engine: Engine::Postgres(conn),
             path: shown,
+            fence: None,
         };
         db.migrate()?;
         Ok(db)
@@ -178,9 +192,15 @@ impl Db {
         &self.engine
     }
 
-    /// Begin a transaction (committed with `Tx::commit`, rolled back when dropped).
+    /// Begin a transaction (committed with `Tx::commit`, rolled back when dropped). A
+    /// fenced store (the leader of an HA pair) first checks its generation is still current.
     pub(crate) fn transaction(&mut self) -> Result<sql::Tx<'_>> {
-        self.engine.transaction()
+        let kind = leader::EngineKind::of(&self.engine);
+        let tx = self.engine.transaction()?;
+        if let Some(fence) = &self.fence {
+            leader::check(kind, &tx, fence)?;
+        }
+        Ok(tx)
     }
 
     fn migrate(&mut self) -> Result<()> {

@@ -126,6 +126,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX lookups_due ON lookups (next_at);
     "#,
+    // 9: the leader of an HA pair: the generation each election win takes, checked by every
+    // transaction of the leader so a replaced one cannot commit (`leader.rs`).
+    r#"
+    CREATE TABLE leadership (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        generation INTEGER NOT NULL,
+        holder TEXT NOT NULL,
+        since TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// The same schema for PostgreSQL, versioned apart (a one-row `driftwatch_schema` table):
@@ -229,5 +239,14 @@ pub(super) const MIGRATIONS_PG: &[&str] = &[
         attempts BIGINT NOT NULL DEFAULT 0
     );
     CREATE INDEX lookups_due ON lookups (next_at);
+    "#,
+    // 2: as SQLite's 9, the leader of an HA pair.
+    r#"
+    CREATE TABLE leadership (
+        id BIGINT PRIMARY KEY CHECK (id = 1),
+        generation BIGINT NOT NULL,
+        holder TEXT NOT NULL,
+        since TEXT COLLATE "C" NOT NULL
+    );
     "#,
 ];
