@@ -102,6 +102,10 @@ pub struct Metrics {
     pub resources: Family<ScopeLabels, Gauge>,
     pub changes: Family<ChangeLabels, Counter>,
     pub cycles: Counter,
+    /// `[ha]`: 1 while this replica leads, 0 while it waits.
+    pub leader: Gauge,
+    /// `[ha]`: times this replica won the election.
+    pub leader_elections: Counter,
     pub cycle_duration: Histogram,
     pub records_active: Gauge,
     pub record_errors: Gauge,
@@ -163,6 +167,8 @@ impl Metrics {
             resources: Family::default(),
             changes: Family::default(),
             cycles: Counter::default(),
+            leader: Gauge::default(),
+            leader_elections: Counter::default(),
             cycle_duration: duration_histogram(),
             records_active: Gauge::default(),
             record_errors: Gauge::default(),
@@ -227,6 +233,16 @@ impl Metrics {
             m.changes.clone(),
         );
         r.register("driftwatch_cycles", "Poll cycles run", m.cycles.clone());
+        r.register(
+            "driftwatch_leader",
+            "With [ha]: 1 while this replica leads (polls and alerts), 0 while it waits",
+            m.leader.clone(),
+        );
+        r.register(
+            "driftwatch_leader_elections",
+            "With [ha]: times this replica won the election",
+            m.leader_elections.clone(),
+        );
         r.register(
             "driftwatch_cycle_duration_seconds",
             "Time for one poll cycle over every source",

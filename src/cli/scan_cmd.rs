@@ -8,10 +8,15 @@ use crate::daemon::{CycleReport, Daemon, ScopeStatus};
 
 pub async fn run(cfg: Config, format: ScanFormat) -> anyhow::Result<Exit> {
     let mut daemon = Daemon::build(cfg).await?;
+    // With [ha]: only while no replica leads, and under a generation of its own.
+    let elector = daemon.lead_once().await?;
     let report = daemon.cycle().await;
     let calls = daemon.metrics().aws_request_counts();
     let dispatch = daemon.dispatcher().run_once().await;
     let stats = daemon.store().call(|db| db.outbox_stats()).await?;
+    if let Some(e) = elector {
+        e.release().await;
+    }
     daemon.close();
     let delivered = dispatch.as_ref().map(|d| d.delivered).unwrap_or(0);
     match format {

@@ -14,6 +14,7 @@ use serde::Deserialize;
 mod alerting;
 mod aws;
 mod bounds;
+mod ha;
 mod kubernetes;
 mod obligations;
 mod record_sources;
@@ -24,6 +25,7 @@ mod sinks;
 mod store;
 pub use alerting::{AlertingConfig, RouteConfig};
 pub use aws::{AwsAccount, AwsConfig, AwsEventsConfig, AwsLookupConfig, AwsService};
+pub use ha::{Election, HaConfig};
 pub use kubernetes::{ClusterConfig, KindConfig, KubernetesConfig};
 pub use obligations::ObligationsConfig;
 pub use record_sources::{
@@ -100,6 +102,9 @@ pub struct Config {
     pub obligations: ObligationsConfig,
     #[serde(default)]
     pub http: HttpConfig,
+    /// Several replicas on one PostgreSQL store, one active (`[ha]`).
+    #[serde(default)]
+    pub ha: Option<HaConfig>,
     /// On SIGTERM, how long to keep delivering queued alerts after the cycle in flight.
     #[serde(default = "default_drain")]
     pub shutdown_drain_secs: u64,
@@ -260,6 +265,9 @@ impl Config {
         if let Some(s) = &mut self.store {
             s.locate(base);
         }
+        if let Some(h) = &mut self.ha {
+            h.locate(base);
+        }
     }
 
     /// Every problem, each with its field path.
@@ -366,6 +374,9 @@ impl Config {
         self.records.validate_sources(&mut errs);
         if let Some(s) = &self.store {
             s.validate(&mut errs);
+        }
+        if let Some(h) = &self.ha {
+            h.validate(self.store.is_some(), &mut errs);
         }
         errs
     }

@@ -42,13 +42,17 @@ impl StoreConfig {
 
     /// Connect (migrating to the newest schema); the password is read now.
     pub fn open(&self) -> Result<Db, StoreError> {
-        let password = self
-            .password
+        let password = self.password()?;
+        Db::connect(&self.url, password.as_ref().map(|s| s.expose()))
+    }
+
+    /// The password, read now (none when the server needs none).
+    pub fn password(&self) -> Result<Option<super::Secret>, StoreError> {
+        self.password
             .as_ref()
             .map(SecretRef::resolve)
             .transpose()
-            .map_err(|e| StoreError::Secret(e.to_string()))?;
-        Db::connect(&self.url, password.as_ref().map(|s| s.expose()))
+            .map_err(|e| StoreError::Secret(e.to_string()))
     }
 }
 

@@ -418,3 +418,52 @@ fn store_settings_are_validated_and_the_password_stays_apart() {
     .expect_err("unknown keys are refused");
     assert!(unknown.to_string().contains("port"), "{unknown}");
 }
+
+#[test]
+fn ha_needs_a_shared_store_and_names_its_fields() {
+    let store = "[store]\nurl = \"postgres://driftwatch@db/driftwatch\"\n";
+    let cfg = parse(&format!("{MINIMAL}{store}[ha]\nelection = \"postgres\"\n")).expect("valid");
+    let ha = cfg.ha.expect("ha");
+    assert_eq!(ha.election, Election::Postgres);
+    assert_eq!(ha.lease_duration_secs, 15);
+    assert_eq!(ha.retry_period(), std::time::Duration::from_secs(3));
+    assert_eq!(ha.lease_name, "driftwatch");
+    assert!(
+        ha.identity().ends_with(&format!("-{}", std::process::id())),
+        "{}",
+        ha.identity()
+    );
+
+    let Err(ConfigError::Invalid { errors, .. }) = parse(&format!(
+        "{MINIMAL}[ha]\nelection = \"postgres\"\nlease_duration_secs = 1\nlease_name = \"Drift_Watch\"\nlease_namespace = \"ops\"\n"
+    )) else {
+        panic!("expected Invalid")
+    };
+    let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "ha",
+            "ha.lease_duration_secs",
+            "ha.lease_name",
+            "ha.election"
+        ],
+        "{errors:?}"
+    );
+    assert!(errors[0].message.contains("PostgreSQL store"), "{errors:?}");
+
+    let cfg = parse(&format!(
+        "{MINIMAL}{store}[ha]\nelection = \"kubernetes\"\nlease_namespace = \"ops\"\nkubeconfig = \"kube/config\"\nidentity = \"pod-a\"\n"
+    ))
+    .expect("valid");
+    let ha = cfg.ha.expect("ha");
+    assert_eq!(ha.namespace(), "ops");
+    assert_eq!(ha.identity(), "pod-a");
+    assert_eq!(
+        ha.kubeconfig.as_deref(),
+        Some(Path::new("/etc/driftwatch/kube/config"))
+    );
+    let bad = parse(&format!("{MINIMAL}{store}[ha]\nelection = \"etcd\"\n"))
+        .expect_err("unknown election");
+    assert!(bad.to_string().contains("etcd"), "{bad}");
+}

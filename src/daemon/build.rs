@@ -97,6 +97,7 @@ impl Daemon {
             touched_rx: Some(touched_rx),
             events,
             lookup_task: None,
+            leader_loss: None,
         })
     }
 

@@ -225,6 +225,12 @@ impl Daemon {
                     telemetry::log_scope(&r);
                     report.scopes.push(r);
                 }
+                Err(super::pipeline::PipelineError::Store(e)) if self.fenced(&e) => {
+                    // A successor leads: this replica's cycle is not written and nobody is
+                    // paged; the loop ends after this cycle.
+                    self.count_store_error(e.label());
+                    tracing::warn!(scope = %scope, error = %e, "cycle not committed: fenced by the new leader");
+                }
                 Err(e) => {
                     self.count_store_error(e.label());
                     tracing::error!(scope = %scope, error = %e, "cannot store the cycle's result");

@@ -20,6 +20,9 @@ pub struct Health {
     /// The last cycle's store error, while the store keeps failing.
     store_error: Mutex<Option<String>>,
     scopes: Mutex<BTreeMap<String, ScopeHealth>>,
+    /// With `[ha]`, while this replica waits: who leads, as far as it knows. A standby is
+    /// ready (it can take over); only the leader polls.
+    standby: Mutex<Option<String>>,
 }
 
 impl Health {
@@ -61,9 +64,28 @@ impl Health {
         }
     }
 
-    /// `Ok` when ready, else every reason it is not.
+    /// This replica waits for leadership (`Some`, naming the leader when known) or leads.
+    pub fn set_standby(&self, leader: Option<String>) {
+        if let Ok(mut s) = self.standby.lock() {
+            *s = leader;
+        }
+    }
+
+    /// `Some` (the leader's name, maybe empty) while this replica is a standby.
+    pub fn standby(&self) -> Option<String> {
+        self.standby.lock().ok().and_then(|s| s.clone())
+    }
+
+    /// `Ok` when ready, else every reason it is not. A standby is ready once its store is
+    /// open: it polls nothing until it leads.
     pub fn ready(&self) -> Result<(), Vec<String>> {
         let mut why = Vec::new();
+        if self.standby().is_some() {
+            if !self.store_open.load(Ordering::SeqCst) {
+                why.push("store not open".to_string());
+            }
+            return if why.is_empty() { Ok(()) } else { Err(why) };
+        }
         if !self.store_open.load(Ordering::SeqCst) {
             why.push("store not open".to_string());
         }

@@ -55,7 +55,11 @@ async fn metrics_handler(State(s): State<AppState>, headers: HeaderMap) -> impl 
 
 async fn ready_handler(State(s): State<AppState>) -> impl IntoResponse {
     match s.health.ready() {
-        Ok(()) => (StatusCode::OK, "ready\n".to_string()),
+        Ok(()) => match s.health.standby() {
+            Some(leader) if leader.is_empty() => (StatusCode::OK, "ready: standby\n".to_string()),
+            Some(leader) => (StatusCode::OK, format!("ready: standby, {leader} leads\n")),
+            None => (StatusCode::OK, "ready\n".to_string()),
+        },
         Err(why) => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("not ready:\n{}\n", why.join("\n")),

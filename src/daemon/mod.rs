@@ -13,6 +13,7 @@ mod cycle;
 mod events;
 pub mod health;
 pub mod http;
+pub mod leader;
 mod lookup;
 pub mod pipeline;
 pub mod plan;
@@ -61,6 +62,14 @@ pub enum DaemonError {
         path: std::path::PathBuf,
         holder: String,
     },
+    #[error(transparent)]
+    Leader(#[from] leader::LeaderError),
+    #[error("lost leadership ({0}); restarting makes this replica a standby")]
+    LostLeadership(String),
+    #[error(
+        "{0} leads this HA pair ([ha]): a scan beside it would decide every change twice; read its results with `drifts`, `report` or `scan` once the replicas are stopped"
+    )]
+    NotLeader(String),
     #[error("cannot start the store thread: {0}")]
     Thread(std::io::Error),
     #[error("cannot listen on {addr} (http.listen): {source}")]
@@ -149,4 +158,6 @@ pub struct Daemon {
     events: Option<Arc<crate::sources::aws::events::EventQueue>>,
     /// The CloudTrail LookupEvents task started after a cycle (`lookup.rs`).
     lookup_task: Option<tokio::task::JoinHandle<()>>,
+    /// With `[ha]`, once leading: set when the leadership is lost (`leader.rs`).
+    leader_loss: Option<Arc<leader::LeaderLoss>>,
 }

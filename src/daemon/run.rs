@@ -75,7 +75,12 @@ impl Daemon {
     /// the one in flight is finished and committed, then the outbox is drained within
     /// `shutdown_drain_secs`.
     pub async fn run(mut self, mut control: Control) -> Result<(), DaemonError> {
-        let mut tasks = self.start_tasks().await?;
+        let Some(mut tasks) = self.start_tasks(&control).await? else {
+            // Stopped while a standby: nothing was polled, delivered or written.
+            self.close();
+            tracing::info!("driftwatch stopped (standby)");
+            return Ok(());
+        };
         let mut inputs = self.inputs(&mut tasks);
         // Ticket systems are polled on their own task from now on, the first poll at once.
         self.background_remote = true;
@@ -149,13 +154,23 @@ impl Daemon {
         }
         drop(inputs);
         self.shutdown(&mut tasks).await;
+        let lost = self
+            .leader_loss
+            .as_ref()
+            .filter(|l| l.is_lost())
+            .map(|l| l.reason());
         self.close();
+        if let Some(reason) = lost {
+            return Err(DaemonError::LostLeadership(reason));
+        }
         tracing::info!("driftwatch stopped");
         Ok(())
     }
 
-    /// The HTTP listener, the watchdog and the dispatcher, under one root token.
-    async fn start_tasks(&self) -> Result<Tasks, DaemonError> {
+    /// The HTTP listener, the watchdog and the dispatcher, under one root token. With `[ha]`
+    /// the dispatcher starts once this replica leads; `None` when the stop request came while
+    /// it was a standby.
+    async fn start_tasks(&mut self, control: &Control) -> Result<Option<Tasks>, DaemonError> {
         let root = CancellationToken::new();
         let mut background = JoinSet::new();
         if self.cfg.http.enabled {
@@ -179,17 +194,28 @@ impl Daemon {
             let stall = Duration::from_secs(self.cfg.interval_secs.saturating_mul(3).max(600));
             background.spawn(watchdog(every, heartbeat, stall, root.child_token()));
         }
+        match self
+            .lead(&control.shutdown, root.child_token(), &mut background)
+            .await
+        {
+            Ok(true) => {}
+            stopped_or_failed => {
+                root.cancel();
+                while background.join_next().await.is_some() {}
+                return stopped_or_failed.map(|_| None);
+            }
+        }
         let dispatcher = self.dispatcher();
         let wake = dispatcher.waker();
         let dispatch_stop = root.child_token();
         let dispatch = tokio::spawn(dispatcher.run(dispatch_stop.clone()));
-        Ok(Tasks {
+        Ok(Some(Tasks {
             root,
             dispatch_stop,
             dispatch,
             wake,
             background,
-        })
+        }))
     }
 
     /// What the loop waits on; the event queue's reader starts here, under the root token
@@ -318,8 +344,23 @@ impl Daemon {
     /// Stop the daemon's tasks in order: delivery, a bounded final drain, then the rest.
     async fn shutdown(&self, tasks: &mut Tasks) {
         notify_systemd(&[sd_notify::NotifyState::Stopping]);
-        tracing::info!("shutting down: cycle finished, draining the outbox");
         tasks.dispatch_stop.cancel();
+        if self.leader_loss.as_ref().is_some_and(|l| l.is_lost()) {
+            // The outbox is the new leader's to deliver now.
+            tracing::info!(
+                "shutting down after losing leadership; the new leader delivers the outbox"
+            );
+            let _ = (&mut tasks.dispatch).await;
+            tasks.root.cancel();
+            while tokio::time::timeout(Duration::from_secs(2), tasks.background.join_next())
+                .await
+                .ok()
+                .flatten()
+                .is_some()
+            {}
+            return;
+        }
+        tracing::info!("shutting down: cycle finished, draining the outbox");
         let bound = self.cfg.shutdown_drain();
         let dispatch = &mut tasks.dispatch;
         let drained = tokio::time::timeout(bound, async {

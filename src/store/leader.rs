@@ -112,6 +112,87 @@ pub(super) fn check(engine: EngineKind, tx: &Tx<'_>, fence: &Fence) -> Result<()
     }
 }
 
+/// A session advisory lock on the store's PostgreSQL server: the election of `[ha] election
+/// = "postgres"`. Held by a connection of its own for as long as that connection lives, so a
+/// leader killed with SIGKILL releases it the moment the server sees the socket close; the
+/// session's TCP keepalives are set so a leader cut off by the network loses it too.
+pub struct AdvisoryLock {
+    conn: super::sql::PgConn,
+    keys: (i64, i64),
+}
+
+/// The first key of every driftwatch lock ("dwat"); the second comes from the lock's name.
+const LOCK_CLASS: i64 = 0x6477_6174;
+
+impl AdvisoryLock {
+    /// Connect (`application_name` `driftwatch-leader`, so an operator can find the session).
+    pub fn connect(
+        url: &str,
+        password: Option<&str>,
+        name: &str,
+        keepalive_secs: u64,
+    ) -> Result<AdvisoryLock> {
+        let mut config = super::pg_config(url, password, "driftwatch-leader")?;
+        config
+            .keepalives(true)
+            .keepalives_idle(std::time::Duration::from_secs(keepalive_secs.max(1)));
+        let conn = super::sql::PgConn::connect(config, url)?;
+        // The server's side: a client that vanished without closing is noticed within about
+        // three keepalive intervals, and its lock released.
+        let k = keepalive_secs.max(1);
+        conn.batch(&format!(
+            "SET tcp_keepalives_idle = {k}; SET tcp_keepalives_interval = {k}; SET tcp_keepalives_count = 3"
+        ))?;
+        Ok(AdvisoryLock {
+            conn,
+            keys: (LOCK_CLASS, lock_key(name)),
+        })
+    }
+
+    /// Take the lock if nobody holds it; true when this session holds it (now or already).
+    pub fn try_lock(&self) -> Result<bool> {
+        if self.held()? {
+            return Ok(true);
+        }
+        self.int(
+            "SELECT CASE WHEN pg_try_advisory_lock(CAST(?1 AS INTEGER), CAST(?2 AS INTEGER)) THEN 1 ELSE 0 END",
+        )
+        .map(|n| n == 1)
+    }
+
+    /// Whether this session still holds the lock (false, or an error, once it is lost).
+    pub fn held(&self) -> Result<bool> {
+        self.int(
+            "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+               AND pid = pg_backend_pid() AND classid::bigint = ?1 AND objid::bigint = ?2
+               AND objsubid = 2",
+        )
+        .map(|n| n > 0)
+    }
+
+    fn int(&self, sql: &str) -> Result<i64> {
+        let rows = self
+            .conn
+            .query(sql, &[self.keys.0.into(), self.keys.1.into()])?;
+        match rows.first().and_then(|r| r.first()) {
+            Some(super::sql::Cell::Int(n)) => Ok(*n),
+            other => Err(StoreError::Corrupt(format!(
+                "advisory lock: unexpected answer {other:?}"
+            ))),
+        }
+    }
+}
+
+/// A lock's second key: FNV-1a of its name, kept positive (pg_locks shows keys as oids).
+fn lock_key(name: &str) -> i64 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in name.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    i64::from(h & 0x7fff_ffff)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,5 +271,30 @@ mod tests {
             append(&mut b),
             Err(StoreError::Fenced { current: 3, .. })
         ));
+    }
+
+    /// One holder at a time; the lock goes with its session.
+    #[test]
+    fn the_advisory_lock_has_one_holder_and_goes_with_its_session() {
+        let pg = TestPostgres::start();
+        let a = AdvisoryLock::connect(&pg.url, Some(&pg.password), "driftwatch", 5).expect("a");
+        let b = AdvisoryLock::connect(&pg.url, Some(&pg.password), "driftwatch", 5).expect("b");
+        let other = AdvisoryLock::connect(&pg.url, Some(&pg.password), "staging", 5).expect("o");
+        assert!(a.try_lock().expect("a takes it"));
+        assert!(a.try_lock().expect("a holds it still"));
+        assert!(a.held().expect("held"));
+        assert!(!b.try_lock().expect("b waits"));
+        assert!(!b.held().expect("b holds nothing"));
+        assert!(other.try_lock().expect("another name is another lock"));
+        drop(a);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !b.try_lock().expect("b tries") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the lock outlived its session"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(b.held().expect("b holds it"));
     }
 }

@@ -149,16 +149,7 @@ impl Db {
     /// apart, never in the URL that messages show) and migrate it to the newest schema.
     pub fn connect(url: &str, password: Option<&str>) -> Result<Db> {
         let shown = PathBuf::from(url);
-        let open_err = |e: postgres::Error| StoreError::Connect {
-            url: url.to_string(),
-            source: e,
-        };
-        let mut config: postgres::Config = url.parse().map_err(open_err)?;
-        if let Some(p) = password {
-            config.password(p);
-        }
-        config.application_name("driftwatch");
-        let conn = sql::PgConn::connect(config, url)?;
+        let conn = sql::PgConn::connect(pg_config(url, password, "driftwatch")?, url)?;
         let mut db = Db {
             engine: Engine::Postgres(conn),
             path: shown,
@@ -248,6 +239,23 @@ impl Db {
         }
         Ok(())
     }
+}
+
+/// A PostgreSQL client config from a URL and the password given apart.
+pub(crate) fn pg_config(
+    url: &str,
+    password: Option<&str>,
+    application: &str,
+) -> Result<postgres::Config> {
+    let mut config: postgres::Config = url.parse().map_err(|e| StoreError::Connect {
+        url: url.to_string(),
+        source: e,
+    })?;
+    if let Some(p) = password {
+        config.password(p);
+    }
+    config.application_name(application);
+    Ok(config)
 }
 
 /// Timestamps are stored as RFC 3339 UTC with whole seconds, one fixed width, so that text

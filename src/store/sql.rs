@@ -9,8 +9,8 @@
 
 mod pg;
 
-pub use pg::PgConn;
-use pg::{Cell, PgTx};
+use pg::PgTx;
+pub use pg::{Cell, PgConn};
 use postgres::types::{IsNull, ToSql as PgToSql, Type, to_sql_checked};
 
 use super::{Result, StoreError};

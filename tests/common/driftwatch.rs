@@ -63,6 +63,11 @@ impl Env {
         Env::with_store(s, |state| TestStore::Sqlite(state.join("driftwatch.db")))
     }
 
+    /// An env on a given store (replicas sharing one).
+    pub fn on_store(s: &Settings<'_>, store: TestStore) -> Env {
+        Env::with_store(s, |_| store)
+    }
+
     fn with_store(s: &Settings<'_>, store: impl FnOnce(&std::path::Path) -> TestStore) -> Env {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("changes")).expect("changes dir");

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+#[derive(Clone)]
 pub enum TestStore {
     /// The SQLite database file.
     Sqlite(PathBuf),

@@ -1,0 +1,272 @@
+//! An HA pair on one PostgreSQL store (a server of the test's own, scripts/pg_up.sh): one
+//! replica leads, the other waits; the leader killed with SIGKILL mid-cycle is replaced
+//! within `lease_duration_secs` and its successor finishes the work, with no lost and no
+//! duplicate alert and no second baseline. Elected by a PostgreSQL advisory lock, and by a
+//! Kubernetes Lease on the real kube-apiserver (where a paused leader is replaced and then
+//! gives up without writing).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const SECS: Duration = Duration::from_secs(30);
+
+struct Replica {
+    env: Env,
+    port: u16,
+}
+
+/// A replica's config: moto, the webhook, the shared store and `[ha]`.
+fn replica(
+    moto: &Moto,
+    hook: &Receiver,
+    store: &TestStore,
+    name: &str,
+    ha: &str,
+    interval_secs: u64,
+) -> Replica {
+    let port = free_port();
+    let env = Env::on_store(
+        &Settings {
+            endpoint: &moto.url,
+            webhook: Some(&hook.url),
+            http_port: Some(port),
+            interval_secs,
+            ..Default::default()
+        },
+        store.clone(),
+    );
+    let text = std::fs::read_to_string(&env.config).expect("config");
+    std::fs::write(
+        &env.config,
+        format!("{text}[ha]\nidentity = \"{name}\"\n{ha}"),
+    )
+    .expect("config");
+    Replica { env, port }
+}
+
+/// Deliveries to the webhook by idempotency key.
+fn deliveries(hook: &Receiver) -> BTreeMap<String, usize> {
+    let mut by_key = BTreeMap::new();
+    for r in hook.requests() {
+        if let Some(k) = r.headers.get("idempotency-key") {
+            *by_key.entry(k.clone()).or_insert(0) += 1;
+        }
+    }
+    by_key
+}
+
+fn ledger_types(env: &Env) -> Vec<String> {
+    env.ledger()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_killed_leader_is_replaced_and_its_cycle_finished_by_the_standby() {
+    let moto = Moto::start();
+    let hook = Receiver::start();
+    let pg = PgServer::start();
+    let store = pg.database();
+    let ha = "election = \"postgres\"\nlease_duration_secs = 15\n";
+    let a = replica(&moto, &hook, &store, "replica-a", ha, 3);
+    let b = replica(&moto, &hook, &store, "replica-b", ha, 3);
+    let ec2 = moto.ec2().await;
+    let sg = create_group(&ec2, "jupyter-notebooks").await;
+    authorize(&ec2, &sg, 8888, "10.8.0.0/16").await;
+
+    // A leads; its second commit (the cycle after the baseline) kills it before COMMIT.
+    let mut cmd = a.env.command(&["run"]);
+    cmd.env("DRIFTWATCH_FAILPOINT", "store.commit_cycle:2");
+    let mut ra = Running::start(cmd);
+    ra.wait_log("leading: this replica polls and alerts", SECS);
+    ra.wait_log("baseline recorded", SECS);
+    // B waits: ready, says so, polls nothing.
+    let mut rb = Running::start(b.env.command(&["run"]));
+    rb.wait_log("standby: waiting for leadership", SECS);
+    wait_until("B's /readyz names the leader", SECS, || {
+        http_get(b.port, "/readyz")
+            .is_some_and(|(s, body)| s == 200 && body.contains("standby, replica-a leads"))
+    });
+    assert_eq!(metric(b.port, "driftwatch_leader "), 0.0);
+    assert_eq!(metric(a.port, "driftwatch_leader "), 1.0);
+
+    // The change A's next cycle will find, and die committing.
+    authorize(&ec2, &sg, 22, "0.0.0.0/0").await;
+    let died = Instant::now();
+    let code = ra.wait_exit(SECS);
+    let killed_at = died.elapsed();
+    assert_eq!(code, -1, "killed by its failpoint: {}", ra.log.join("\n"));
+    assert!(
+        ra.log
+            .iter()
+            .any(|l| l.contains("failpoint store.commit_cycle: hit 2")),
+        "{}",
+        ra.log.join("\n")
+    );
+    let dead = Instant::now();
+    rb.wait_log("leading: this replica polls and alerts", SECS);
+    let takeover = dead.elapsed();
+    assert!(
+        takeover < Duration::from_secs(15),
+        "B took over {takeover:?} after A died (lease_duration_secs = 15)"
+    );
+    eprintln!("A died {killed_at:?} after the change; B led {takeover:?} after A died");
+    rb.wait_log("cycle complete", SECS);
+    wait_until("the change alerted", SECS, || {
+        deliveries(&hook).keys().any(|k| k.ends_with(":unmatched"))
+    });
+
+    // One baseline (A's), the change decided once (by B), alerted once; the chain intact.
+    let types = ledger_types(&b.env);
+    assert_eq!(
+        types.iter().filter(|t| *t == "baseline").count(),
+        1,
+        "{types:?}"
+    );
+    assert_eq!(
+        types.iter().filter(|t| *t == "change").count(),
+        1,
+        "{types:?}"
+    );
+    assert_eq!(b.env.run(&["ledger", "verify"]).code, 0);
+    let leader = b.env.query("SELECT holder, generation FROM leadership");
+    assert_eq!(leader.trim(), "replica-b|2");
+    // Let B's next cycles run: nothing is decided or delivered again.
+    let cycles = rb
+        .log
+        .iter()
+        .filter(|l| l.contains("cycle complete"))
+        .count();
+    let skip = rb.log.len();
+    rb.wait_log_after(skip, "cycle complete", SECS);
+    assert!(cycles >= 1);
+    let sent = deliveries(&hook);
+    assert_eq!(sent.len(), 1, "one alert: {sent:?}");
+    assert!(sent.values().all(|n| *n == 1), "delivered once: {sent:?}");
+    assert_eq!(ledger_types(&b.env), types);
+
+    // A restarted joins as the standby: no second baseline, nothing decided.
+    let mut ra2 = Running::start(a.env.command(&["run"]));
+    ra2.wait_log("standby: waiting for leadership", SECS);
+    // A scan beside a running leader (from a third host) is refused, naming it.
+    let c = replica(&moto, &hook, &store, "replica-c", ha, 3);
+    let out = c.env.run(&["scan"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("replica-b leads"), "{out}");
+    // B stopped gracefully hands over at once.
+    rb.signal("TERM");
+    assert_eq!(rb.wait_exit(SECS), 0, "{}", rb.log.join("\n"));
+    ra2.wait_log(
+        "leading: this replica polls and alerts",
+        Duration::from_secs(5),
+    );
+    ra2.wait_log("cycle complete", SECS);
+    assert_eq!(
+        ledger_types(&a.env),
+        types,
+        "nothing new after the handover"
+    );
+    ra2.signal("TERM");
+    assert_eq!(ra2.wait_exit(SECS), 0);
+    assert_eq!(deliveries(&hook).len(), 1);
+}
+
+#[tokio::test]
+async fn a_paused_lease_holder_is_replaced_and_then_writes_nothing() {
+    let kube = KubeApi::start();
+    let moto = Moto::start();
+    let hook = Receiver::start();
+    let pg = PgServer::start();
+    let store = pg.database();
+    let ha = format!(
+        "election = \"kubernetes\"\nkubeconfig = \"{}\"\nlease_namespace = \"default\"\nlease_duration_secs = 6\n",
+        kube.kubeconfig.display()
+    );
+    let a = replica(&moto, &hook, &store, "replica-a", &ha, 1);
+    let b = replica(&moto, &hook, &store, "replica-b", &ha, 1);
+    let ec2 = moto.ec2().await;
+    let sg = create_group(&ec2, "inference-api").await;
+
+    let mut ra = Running::start(a.env.command(&["run"]));
+    ra.wait_log("leading: this replica polls and alerts", SECS);
+    ra.wait_log("baseline recorded", SECS);
+    let mut rb = Running::start(b.env.command(&["run"]));
+    rb.wait_log("standby: waiting for leadership", SECS);
+    let client = kube.client().await;
+    let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
+        kube::Api::namespaced(client, "default");
+    let lease = leases.get("driftwatch").await.expect("the Lease exists");
+    let spec = lease.spec.expect("spec");
+    assert_eq!(spec.holder_identity.as_deref(), Some("replica-a"));
+    assert_eq!(spec.lease_duration_seconds, Some(6));
+
+    // A freezes (a long GC pause, a partition): B takes the Lease once it stops renewing.
+    ra.signal("STOP");
+    let paused = Instant::now();
+    rb.wait_log("leading: this replica polls and alerts", SECS);
+    let takeover = paused.elapsed();
+    assert!(
+        takeover < Duration::from_secs(6) + Duration::from_secs(1),
+        "B took over {takeover:?} after A stopped renewing (lease_duration_secs = 6)"
+    );
+    eprintln!("B took the Lease {takeover:?} after A froze");
+    let spec = leases
+        .get("driftwatch")
+        .await
+        .expect("lease")
+        .spec
+        .expect("spec");
+    assert_eq!(spec.holder_identity.as_deref(), Some("replica-b"));
+    assert_eq!(spec.lease_transitions, Some(1));
+    authorize(&ec2, &sg, 443, "0.0.0.0/0").await;
+    wait_until("B alerted the change", SECS, || {
+        !deliveries(&hook).is_empty()
+    });
+    let types = ledger_types(&b.env);
+
+    // A wakes up believing it leads: its cycles are fenced, it gives up and exits 2.
+    ra.signal("CONT");
+    let code = ra.wait_exit(SECS);
+    assert_eq!(code, 2, "{}", ra.log.join("\n"));
+    assert!(
+        ra.log.iter().any(|l| l.contains("lost leadership")),
+        "{}",
+        ra.log.join("\n")
+    );
+    let skip = rb.log.len();
+    rb.wait_log_after(skip, "cycle complete", SECS);
+    assert_eq!(
+        ledger_types(&b.env),
+        types,
+        "A wrote nothing after B took over"
+    );
+    assert_eq!(
+        types.iter().filter(|t| *t == "change").count(),
+        1,
+        "{types:?}"
+    );
+    let sent = deliveries(&hook);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(sent.values().all(|n| *n == 1), "delivered once: {sent:?}");
+    assert_eq!(
+        b.env
+            .query("SELECT holder, generation FROM leadership")
+            .trim(),
+        "replica-b|2"
+    );
+    rb.signal("TERM");
+    assert_eq!(rb.wait_exit(SECS), 0);
+    // A graceful stop released the Lease.
+    let spec = leases
+        .get("driftwatch")
+        .await
+        .expect("lease")
+        .spec
+        .expect("spec");
+    assert_eq!(spec.holder_identity, None);
+}
