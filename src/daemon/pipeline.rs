@@ -163,7 +163,8 @@ impl Pipeline {
             delete_guard: self.delete_guard,
             lookup_delay: self.lookup_delay,
         };
-        let (write, report) = plan::plan(&plan_settings, &facts, obs, evaluation)?;
+        let (mut write, report) = plan::plan(&plan_settings, &facts, obs, evaluation)?;
+        write.read_revision = load.revision;
         drop(load);
         // Commit: one transaction.
         self.store.call(move |db| db.commit_cycle(&write)).await?;

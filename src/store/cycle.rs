@@ -33,6 +33,9 @@ pub struct CycleWrite {
     pub outbox: Vec<OutboxItem>,
     /// AWS changes no event attributed, to look up in CloudTrail later.
     pub lookups: Vec<super::lookups::LookupItem>,
+    /// The scope's revision the cycle read (`ScopeLoad::revision`); a sharded store commits
+    /// only while it is still current.
+    pub read_revision: i64,
 }
 
 impl CycleWrite {
@@ -49,6 +52,7 @@ impl CycleWrite {
             drifts: Vec::new(),
             outbox: Vec::new(),
             lookups: Vec::new(),
+            read_revision: 0,
         }
     }
 }
@@ -68,6 +72,8 @@ pub struct ScopeLoad {
     /// Stored kinds the source no longer watches, with how many rows each holds; they are
     /// left out of `previous`, so they are not seen as deleted.
     pub unwatched: Vec<(Kind, usize)>,
+    /// The scope's revision (sharded sets; 0 otherwise).
+    pub revision: i64,
 }
 
 impl Db {
@@ -111,7 +117,12 @@ impl Db {
         let scope_s = scope.to_string();
         let open = self.open_drifts(&scope_s)?;
         let ids: Vec<String> = open.iter().map(|d| d.drift_id.clone()).collect();
+        let revision = match self.shard {
+            Some(_) => self.scope_revision(&scope_s)?,
+            None => 0,
+        };
         Ok(ScopeLoad {
+            revision,
             state,
             previous,
             triggers: self.triggers_for(&ids)?,
@@ -123,8 +134,13 @@ impl Db {
 
     /// Commit one cycle atomically. Returns the ledger sequence numbers written.
     pub fn commit_cycle(&mut self, w: &CycleWrite) -> Result<Vec<i64>> {
+        let shard = self.shard.clone();
+        let kind = super::leader::EngineKind::of(&self.engine);
         let tx = self.transaction()?;
         let scope = w.scope.to_string();
+        if let Some(me) = &shard {
+            super::members::claim(&tx, kind, me, &scope, w.read_revision)?;
+        }
         for r in &w.upserts {
             tx.exec(
                 "INSERT INTO snapshots (scope, kind, id, name, targets, tags, attributes, hash)

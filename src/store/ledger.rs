@@ -346,6 +346,14 @@ pub fn entry_hash(prev_hash: &str, body: &str) -> String {
 
 /// Append events inside the caller's transaction; returns their sequence numbers.
 pub(crate) fn append(tx: &Tx<'_>, at: Timestamp, events: &[LedgerEvent]) -> Result<Vec<i64>> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    if let Tx::Postgres(_) = tx {
+        // Replicas of a sharded set append concurrently: one at a time reads the head and
+        // chains onto it (held until this transaction ends).
+        tx.exec("SELECT pg_advisory_xact_lock(1685545332, 1)", &[])?;
+    }
     let (mut seq, mut prev): (i64, String) = tx
         .query_opt(
             "SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1",

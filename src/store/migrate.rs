@@ -235,6 +235,8 @@ mod tests {
                  INSERT INTO outbox (id, sink, idempotency_key, payload, created_at, attempts, next_attempt_at)
                    VALUES (7, 'hook', 'd-00000001:unmatched', '{}', '2026-11-21T10:00:00Z', 2, '2026-11-21T10:01:00Z');
                  INSERT INTO leadership (id, generation, holder, since) VALUES (1, 3, 'host-a', '2026-11-21T09:00:00Z');
+                 INSERT INTO members (id, joined_at, heartbeat) VALUES ('host-a', '2026-11-21T09:00:00Z', 1795000000);
+                 INSERT INTO scope_revisions (scope, revision) VALUES ('aws/123456789012/eu-west-1', 4);
                  INSERT INTO record_rejections (key, first_seen) VALUES ('changes/a.yaml:abc', '2026-11-21T10:00:00Z');
                  INSERT INTO obligation_steps (obligation, step, sent_at) VALUES ('d-00000001', '4h', '2026-11-21T14:00:00Z');
                  INSERT INTO lookups (drift_id, scope, kind, resource_id, name, action, attributes, record_id, observed_at, next_at, attempts)
@@ -277,9 +279,11 @@ mod tests {
                 "leadership",
                 "ledger",
                 "lookups",
+                "members",
                 "obligation_steps",
                 "outbox",
                 "record_rejections",
+                "scope_revisions",
                 "scopes",
                 "snapshots"
             ]

@@ -8,6 +8,7 @@ mod handle;
 pub mod leader;
 pub mod ledger;
 pub mod lookups;
+pub mod members;
 mod migrate;
 mod obligations;
 pub mod outbox;
@@ -70,6 +71,12 @@ pub enum StoreError {
         current: i64,
         holder: String,
     },
+    #[error("scope {scope} belongs to {owner} now; this replica's cycle was not written")]
+    NotOwner { scope: String, owner: String },
+    #[error(
+        "scope {scope} was committed by another replica since this cycle read it; nothing was written"
+    )]
+    StaleRead { scope: String },
     #[error("database {path} has schema version {found}, newer than this driftwatch ({known})")]
     TooNew {
         path: PathBuf,
@@ -79,6 +86,15 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Another replica leads or owns the scope: the write was refused on purpose, nobody
+    /// is to be paged.
+    pub fn is_refused_by_peer(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Fenced { .. } | StoreError::NotOwner { .. } | StoreError::StaleRead { .. }
+        )
+    }
+
     /// A short label for metrics.
     pub fn label(&self) -> &'static str {
         match self {
@@ -90,6 +106,8 @@ impl StoreError {
             StoreError::Secret(_) => "secret",
             StoreError::Migrate(_) => "migrate",
             StoreError::Fenced { .. } => "fenced",
+            StoreError::NotOwner { .. } => "not_owner",
+            StoreError::StaleRead { .. } => "stale_read",
             StoreError::TooNew { .. } => "too_new",
         }
     }
@@ -103,6 +121,8 @@ pub struct Db {
     path: PathBuf,
     /// Set once this replica leads an HA pair: every transaction checks it (`leader.rs`).
     fence: Option<leader::Fence>,
+    /// Set once this replica is a member of a sharded set: cycles check ownership.
+    shard: Option<members::ShardMember>,
 }
 
 impl Db {
@@ -129,6 +149,7 @@ impl Db {
             engine: Engine::Sqlite(conn),
             path: path.to_path_buf(),
             fence: None,
+            shard: None,
         };
         db.migrate()?;
         Ok(db)
@@ -154,6 +175,7 @@ impl Db {
             engine: Engine::Postgres(conn),
             path: shown,
             fence: None,
+            shard: None,
         };
         db.migrate()?;
         Ok(db)

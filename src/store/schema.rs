@@ -136,6 +136,20 @@ pub(super) const MIGRATIONS: &[&str] = &[
         since TEXT NOT NULL
     );
     "#,
+    // 10: the members of a sharded replica set (heartbeat in the database's clock, epoch
+    // seconds) and each scope's revision, advanced by every commit of a sharded member so a
+    // commit from a stale read is refused (`members.rs`).
+    r#"
+    CREATE TABLE members (
+        id TEXT PRIMARY KEY,
+        joined_at TEXT NOT NULL,
+        heartbeat INTEGER NOT NULL
+    );
+    CREATE TABLE scope_revisions (
+        scope TEXT PRIMARY KEY,
+        revision INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The same schema for PostgreSQL, versioned apart (a one-row `driftwatch_schema` table):
@@ -247,6 +261,18 @@ pub(super) const MIGRATIONS_PG: &[&str] = &[
         generation BIGINT NOT NULL,
         holder TEXT NOT NULL,
         since TEXT COLLATE "C" NOT NULL
+    );
+    "#,
+    // 3: as SQLite's 10, the members of a sharded replica set and scope revisions.
+    r#"
+    CREATE TABLE members (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        joined_at TEXT COLLATE "C" NOT NULL,
+        heartbeat BIGINT NOT NULL
+    );
+    CREATE TABLE scope_revisions (
+        scope TEXT COLLATE "C" PRIMARY KEY,
+        revision BIGINT NOT NULL
     );
     "#,
 ];

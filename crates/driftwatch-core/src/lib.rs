@@ -25,6 +25,7 @@ pub mod model;
 pub mod obligations;
 pub mod records;
 pub mod rules;
+pub mod shard;
 
 /// Where the workspace's shared test fixtures live (`tests/fixtures`, `config/`).
 #[cfg(test)]
