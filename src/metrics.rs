@@ -106,6 +106,9 @@ pub struct Metrics {
     pub leader: Gauge,
     /// `[ha]`: times this replica won the election.
     pub leader_elections: Counter,
+    /// `[ha] replicas` above 1: live members, and the scopes this one owns.
+    pub shard_members: Gauge,
+    pub shard_scopes: Gauge,
     pub cycle_duration: Histogram,
     pub records_active: Gauge,
     pub record_errors: Gauge,
@@ -169,6 +172,8 @@ impl Metrics {
             cycles: Counter::default(),
             leader: Gauge::default(),
             leader_elections: Counter::default(),
+            shard_members: Gauge::default(),
+            shard_scopes: Gauge::default(),
             cycle_duration: duration_histogram(),
             records_active: Gauge::default(),
             record_errors: Gauge::default(),
@@ -242,6 +247,16 @@ impl Metrics {
             "driftwatch_leader_elections",
             "With [ha]: times this replica won the election",
             m.leader_elections.clone(),
+        );
+        r.register(
+            "driftwatch_shard_members",
+            "With [ha] replicas above 1: live members of the set",
+            m.shard_members.clone(),
+        );
+        r.register(
+            "driftwatch_shard_scopes",
+            "With [ha] replicas above 1: scopes this member owns and polls",
+            m.shard_scopes.clone(),
         );
         r.register(
             "driftwatch_cycle_duration_seconds",

@@ -270,3 +270,192 @@ async fn a_paused_lease_holder_is_replaced_and_then_writes_nothing() {
         .expect("spec");
     assert_eq!(spec.holder_identity, None);
 }
+
+/// Complete polls per scope in a replica's metrics.
+fn polls(port: u16) -> BTreeMap<String, f64> {
+    let (_, text) = http_get(port, "/metrics").unwrap_or((0, String::new()));
+    let mut by_scope = BTreeMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("driftwatch_polls_total{") else {
+            continue;
+        };
+        if !rest.contains("outcome=\"complete\"") {
+            continue;
+        }
+        let Some(scope) = rest
+            .split("scope=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+        else {
+            continue;
+        };
+        let n: f64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        *by_scope.entry(scope.to_string()).or_insert(0.0) += n;
+    }
+    by_scope
+}
+
+/// Which replica polled which scope between two readings: every scope must appear under
+/// exactly one replica.
+fn polled_between(
+    before: &[BTreeMap<String, f64>],
+    after: &[BTreeMap<String, f64>],
+) -> BTreeMap<String, Vec<usize>> {
+    let mut by_scope: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, (b, a)) in before.iter().zip(after).enumerate() {
+        for (scope, n) in a {
+            if *n > b.get(scope).copied().unwrap_or(0.0) {
+                by_scope.entry(scope.clone()).or_default().push(i);
+            }
+        }
+    }
+    by_scope
+}
+
+#[tokio::test]
+async fn three_replicas_share_the_scopes_and_two_take_over_a_killed_ones() {
+    let moto = Moto::start();
+    let hook = Receiver::start();
+    let pg = PgServer::start();
+    let store = pg.database();
+    // 3 accounts x 3 regions = 9 scopes.
+    let regions = ["us-east-1", "eu-west-1", "ap-southeast-2"];
+    let accounts = ["111111111111", "222222222222"];
+    let mut extra_accounts = String::new();
+    for a in accounts {
+        extra_accounts.push_str(&format!(
+            "[[aws.accounts]]\nid = \"{a}\"\nrole_arn = \"arn:aws:iam::{a}:role/driftwatch-reader\"\n"
+        ));
+    }
+    let ha = "election = \"postgres\"\nlease_duration_secs = 6\nreplicas = 3\n";
+    let names = ["replica-a", "replica-b", "replica-c"];
+    let replicas: Vec<Replica> = names
+        .iter()
+        .map(|n| {
+            let r = replica(&moto, &hook, &store, n, ha, 2);
+            let text = std::fs::read_to_string(&r.env.config).expect("config");
+            let text = text
+                .replace(
+                    &format!("regions = [\"{REGION}\"]"),
+                    &format!("regions = {regions:?}"),
+                )
+                .replacen(
+                    &format!("id = \"{ACCOUNT}\"\n"),
+                    &format!(
+                        "id = \"{ACCOUNT}\"\nrole_arn = \"arn:aws:iam::{ACCOUNT}:role/driftwatch-reader\"\n{extra_accounts}"
+                    ),
+                    1,
+                );
+            std::fs::write(&r.env.config, text).expect("config");
+            r
+        })
+        .collect();
+    let check = replicas[0].env.run(&["config", "check"]);
+    assert_eq!(check.code, 0, "{check}");
+    let ec2 = moto.ec2().await;
+    create_group(&ec2, "web").await;
+
+    let mut running: Vec<Option<Running>> = replicas
+        .iter()
+        .map(|r| Some(Running::start(r.env.command(&["run"]))))
+        .collect();
+    for r in running.iter_mut().flatten() {
+        r.wait_log("joined the sharded set", SECS);
+    }
+    wait_until("every replica sees three members", SECS, || {
+        replicas
+            .iter()
+            .all(|r| metric(r.port, "driftwatch_shard_members ") == 3.0)
+    });
+    // Two cycles (2 s each) after everyone joined: the assignment has settled.
+    std::thread::sleep(Duration::from_secs(5));
+    let before: Vec<_> = replicas.iter().map(|r| polls(r.port)).collect();
+    std::thread::sleep(Duration::from_secs(5));
+    let after: Vec<_> = replicas.iter().map(|r| polls(r.port)).collect();
+    let by_scope = polled_between(&before, &after);
+    assert_eq!(by_scope.len(), 9, "every scope polled: {by_scope:?}");
+    assert!(
+        by_scope.values().all(|who| who.len() == 1),
+        "each scope by exactly one replica: {by_scope:?}"
+    );
+    let owned: Vec<f64> = replicas
+        .iter()
+        .map(|r| metric(r.port, "driftwatch_shard_scopes "))
+        .collect();
+    assert_eq!(owned.iter().sum::<f64>(), 9.0, "{owned:?}");
+    let leaders: Vec<usize> = (0..3)
+        .filter(|i| metric(replicas[*i].port, "driftwatch_leader ") == 1.0)
+        .collect();
+    assert_eq!(leaders.len(), 1, "one leader: {leaders:?}");
+
+    // Kill the leader: its scopes and its shared work (delivery) move to the two left.
+    let dead = leaders[0];
+    let mut victim = running[dead].take().expect("running");
+    victim.signal("KILL");
+    victim.wait_exit(SECS);
+    let alive: Vec<usize> = (0..3).filter(|i| *i != dead).collect();
+    wait_until("the two left see two members", SECS, || {
+        alive
+            .iter()
+            .all(|i| metric(replicas[*i].port, "driftwatch_shard_members ") == 2.0)
+    });
+    wait_until("one of them leads", SECS, || {
+        alive
+            .iter()
+            .any(|i| metric(replicas[*i].port, "driftwatch_leader ") == 1.0)
+    });
+    std::thread::sleep(Duration::from_secs(5));
+    let before: Vec<_> = replicas.iter().map(|r| polls(r.port)).collect();
+    std::thread::sleep(Duration::from_secs(5));
+    let after: Vec<_> = replicas.iter().map(|r| polls(r.port)).collect();
+    let by_scope = polled_between(&before, &after);
+    assert_eq!(by_scope.len(), 9, "every scope still polled: {by_scope:?}");
+    assert!(
+        by_scope
+            .values()
+            .all(|who| who.len() == 1 && who[0] != dead),
+        "each scope by exactly one survivor: {by_scope:?}"
+    );
+
+    // A change anywhere is decided once and alerted once; each scope has one baseline.
+    let sg = create_group(&ec2, "jupyter").await;
+    authorize(&ec2, &sg, 22, "0.0.0.0/0").await;
+    wait_until("the change alerted", SECS, || {
+        deliveries(&hook).keys().any(|k| k.ends_with(":unmatched"))
+    });
+    std::thread::sleep(Duration::from_secs(5));
+    let sent = deliveries(&hook);
+    assert!(sent.values().all(|n| *n == 1), "delivered once: {sent:?}");
+    let types = ledger_types(&replicas[alive[0]].env);
+    assert_eq!(
+        types.iter().filter(|t| *t == "baseline").count(),
+        9,
+        "{types:?}"
+    );
+    // The group, its default egress rule and the SSH rule: each decided once.
+    let changes: Vec<String> = replicas[alive[0]]
+        .env
+        .ledger()
+        .iter()
+        .filter(|e| e["type"] == "change")
+        .map(|e| format!("{} {} {}", e["action"], e["kind"], e["resource_id"]))
+        .collect();
+    let distinct: std::collections::BTreeSet<&String> = changes.iter().collect();
+    assert_eq!(changes.len(), 3, "{changes:?}");
+    assert_eq!(distinct.len(), changes.len(), "decided twice: {changes:?}");
+    assert_eq!(replicas[alive[0]].env.run(&["ledger", "verify"]).code, 0);
+    for i in alive {
+        let r = running[i].as_mut().expect("running");
+        r.signal("TERM");
+        assert_eq!(r.wait_exit(SECS), 0, "{}", r.log.join("\n"));
+    }
+    assert_eq!(
+        replicas[0].env.query("SELECT COUNT(*) FROM members").trim(),
+        "1",
+        "the two stopped left the set; the killed one's row stays, expired"
+    );
+}

@@ -42,6 +42,15 @@ pub struct HaConfig {
     /// Kubeconfig for the Lease; default: in-cluster config, then `KUBECONFIG`.
     #[serde(default)]
     pub kubeconfig: Option<PathBuf>,
+    /// How many replicas run. 1 (the default): one leads, the others wait. More: the scopes
+    /// are spread over every live replica (rendezvous hashing), and the leader also runs the
+    /// shared work (delivery, obligations, lookups).
+    #[serde(default = "default_replicas")]
+    pub replicas: u32,
+}
+
+fn default_replicas() -> u32 {
+    1
 }
 
 fn default_lease() -> u64 {
@@ -56,7 +65,19 @@ fn default_lease_name() -> String {
 const POD_NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 
 impl HaConfig {
-    pub(super) fn validate(&self, has_store: bool, errs: &mut Vec<FieldError>) {
+    /// Scopes are spread over the replicas.
+    pub fn sharded(&self) -> bool {
+        self.replicas > 1
+    }
+
+    pub(super) fn validate(&self, has_store: bool, has_events: bool, errs: &mut Vec<FieldError>) {
+        bounds::check(errs, "ha.replicas", self.replicas, 1, 100, Unit::Count);
+        if self.sharded() && has_events {
+            errs.push(FieldError {
+                field: "ha.replicas".into(),
+                message: "sharded replicas do not read [aws.events] yet: use replicas = 1 (one active, the others waiting) with the event path".into(),
+            });
+        }
         if !has_store {
             errs.push(FieldError {
                 field: "ha".into(),

@@ -376,7 +376,8 @@ impl Config {
             s.validate(&mut errs);
         }
         if let Some(h) = &self.ha {
-            h.validate(self.store.is_some(), &mut errs);
+            let events = self.aws.as_ref().is_some_and(|a| a.events.is_some());
+            h.validate(self.store.is_some(), events, &mut errs);
         }
         errs
     }

@@ -428,6 +428,8 @@ fn ha_needs_a_shared_store_and_names_its_fields() {
     assert_eq!(ha.lease_duration_secs, 15);
     assert_eq!(ha.retry_period(), std::time::Duration::from_secs(3));
     assert_eq!(ha.lease_name, "driftwatch");
+    assert_eq!(ha.replicas, 1);
+    assert!(!ha.sharded());
     assert!(
         ha.identity().ends_with(&format!("-{}", std::process::id())),
         "{}",
@@ -435,7 +437,7 @@ fn ha_needs_a_shared_store_and_names_its_fields() {
     );
 
     let Err(ConfigError::Invalid { errors, .. }) = parse(&format!(
-        "{MINIMAL}[ha]\nelection = \"postgres\"\nlease_duration_secs = 1\nlease_name = \"Drift_Watch\"\nlease_namespace = \"ops\"\n"
+        "{MINIMAL}[ha]\nelection = \"postgres\"\nlease_duration_secs = 1\nlease_name = \"Drift_Watch\"\nlease_namespace = \"ops\"\nreplicas = 0\n"
     )) else {
         panic!("expected Invalid")
     };
@@ -443,6 +445,7 @@ fn ha_needs_a_shared_store_and_names_its_fields() {
     assert_eq!(
         fields,
         [
+            "ha.replicas",
             "ha",
             "ha.lease_duration_secs",
             "ha.lease_name",
@@ -450,7 +453,7 @@ fn ha_needs_a_shared_store_and_names_its_fields() {
         ],
         "{errors:?}"
     );
-    assert!(errors[0].message.contains("PostgreSQL store"), "{errors:?}");
+    assert!(errors[1].message.contains("PostgreSQL store"), "{errors:?}");
 
     let cfg = parse(&format!(
         "{MINIMAL}{store}[ha]\nelection = \"kubernetes\"\nlease_namespace = \"ops\"\nkubeconfig = \"kube/config\"\nidentity = \"pod-a\"\n"
@@ -466,4 +469,17 @@ fn ha_needs_a_shared_store_and_names_its_fields() {
     let bad = parse(&format!("{MINIMAL}{store}[ha]\nelection = \"etcd\"\n"))
         .expect_err("unknown election");
     assert!(bad.to_string().contains("etcd"), "{bad}");
+}
+
+#[test]
+fn sharded_replicas_do_not_read_the_event_queue_yet() {
+    let text = format!(
+        "{MINIMAL}[aws.events]\nqueue_url = \"https://sqs.us-east-1.amazonaws.com/123456789012/dw\"\n[store]\nurl = \"postgres://dw@db/dw\"\n[ha]\nelection = \"postgres\"\nreplicas = 3\n"
+    );
+    let Err(ConfigError::Invalid { errors, .. }) = parse(&text) else {
+        panic!("expected Invalid")
+    };
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].field, "ha.replicas");
+    assert!(parse(&text.replace("replicas = 3", "replicas = 1")).is_ok());
 }

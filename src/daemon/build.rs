@@ -98,6 +98,9 @@ impl Daemon {
             events,
             lookup_task: None,
             leader_loss: None,
+            leading: true,
+            member: None,
+            owned: None,
         })
     }
 

@@ -135,7 +135,9 @@ impl Daemon {
                 ..Default::default()
             }
         };
-        self.close_retrospectives().await;
+        if self.leading {
+            self.close_retrospectives().await;
+        }
         Prepared {
             started,
             index: RecordIndex::new(self.records.active().to_vec()),
@@ -154,10 +156,14 @@ impl Daemon {
             index,
             load,
         } = prepared;
+        self.refresh_owned().await;
         let at = crate::clock::now();
         let mut polls = JoinSet::new();
         for s in &self.sources {
-            if only.is_some_and(|o| !o.contains(&s.scope().to_string())) {
+            let name = s.scope().to_string();
+            if only.is_some_and(|o| !o.contains(&name))
+                || self.owned.as_ref().is_some_and(|o| !o.contains(&name))
+            {
                 continue;
             }
             let s = s.clone();
@@ -225,11 +231,12 @@ impl Daemon {
                     telemetry::log_scope(&r);
                     report.scopes.push(r);
                 }
-                Err(super::pipeline::PipelineError::Store(e)) if self.fenced(&e) => {
-                    // A successor leads: this replica's cycle is not written and nobody is
-                    // paged; the loop ends after this cycle.
+                Err(super::pipeline::PipelineError::Store(e)) if e.is_refused_by_peer() => {
+                    // A successor leads (the loop ends after this cycle), or the scope moved
+                    // to another member: nothing was written and nobody is paged.
+                    self.fenced(&e);
                     self.count_store_error(e.label());
-                    tracing::warn!(scope = %scope, error = %e, "cycle not committed: fenced by the new leader");
+                    tracing::warn!(scope = %scope, error = %e, "cycle not committed: another replica has it");
                 }
                 Err(e) => {
                     self.count_store_error(e.label());
@@ -242,6 +249,14 @@ impl Daemon {
         report.scopes.sort_by(|a, b| a.scope.cmp(&b.scope));
         self.store_health(&uncommitted).await;
         let sinks = self.sinks.borrow().clone();
+        if !self.leading {
+            // A sharded member that does not lead: the leader runs the shared work.
+            self.metrics.cycles.inc();
+            self.metrics
+                .cycle_duration
+                .observe(started.elapsed().as_secs_f64());
+            return report;
+        }
         match scheduler::run(
             &self.store,
             &sinks,

@@ -333,6 +333,11 @@ impl Daemon {
         };
         let identity = ha.identity();
         let mut elector = Elector::build(&self.cfg, &ha, &identity).await?;
+        if ha.sharded() {
+            self.join_shard(&ha, &identity, stop.clone(), background)
+                .await?;
+        }
+        self.leading = false;
         self.health.set_standby(Some(String::new()));
         self.metrics.leader.set(0);
         super::run::notify_systemd(&[
@@ -340,8 +345,20 @@ impl Daemon {
             sd_notify::NotifyState::Status("standby: waiting for leadership"),
         ]);
         tracing::info!(identity = %identity, election = ?ha.election, "standby: waiting for leadership");
+        let mut next_cycle = tokio::time::Instant::now();
         loop {
             self.beat();
+            if ha.sharded() && tokio::time::Instant::now() >= next_cycle {
+                // A member that does not lead polls its own scopes all the same.
+                let report = self.cycle().await;
+                tracing::info!(
+                    scopes = report.scopes.len(),
+                    failed = report.failed(),
+                    unplanned = report.unplanned(),
+                    "cycle complete (member)"
+                );
+                next_cycle = tokio::time::Instant::now() + self.cfg.interval();
+            }
             match elector.round().await {
                 Ok(Round::Leading) => break,
                 Ok(Round::Standby { leader }) => {
@@ -379,6 +396,7 @@ impl Daemon {
                 return Err(e.into());
             }
         };
+        self.leading = true;
         self.health.set_standby(None);
         self.metrics.leader.set(1);
         self.metrics.leader_elections.inc();
@@ -428,6 +446,83 @@ impl Daemon {
             return Err(e.into());
         }
         Ok(Some(elector))
+    }
+
+    /// Register in the sharded set and keep the registration alive on a task under `stop`
+    /// (which leaves the set, handing the scopes over at once).
+    async fn join_shard(
+        &mut self,
+        ha: &HaConfig,
+        identity: &str,
+        stop: CancellationToken,
+        background: &mut tokio::task::JoinSet<()>,
+    ) -> Result<(), DaemonError> {
+        let id = identity.to_string();
+        let ttl = i64::try_from(ha.lease_duration_secs).unwrap_or(i64::MAX);
+        self.store
+            .call(move |db| db.join_shard(&id, ttl, crate::clock::now()))
+            .await?;
+        self.member = Some(identity.to_string());
+        tracing::info!(identity = %identity, replicas = ha.replicas, "joined the sharded set");
+        let store = self.store.clone();
+        let every = ha.retry_period();
+        background.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = stop.cancelled() => break,
+                }
+                if let Err(e) = store.call(|db| db.heartbeat()).await {
+                    tracing::warn!(error = %e, "shard heartbeat failed");
+                }
+            }
+            match store.call(|db| db.leave_shard()).await {
+                Ok(()) => tracing::info!("left the sharded set"),
+                Err(e) => tracing::warn!(error = %e, "cannot leave the sharded set; the others take over when its heartbeat expires"),
+            }
+        });
+        Ok(())
+    }
+
+    /// The scopes this member owns among the live members (sharded sets only).
+    pub(super) async fn refresh_owned(&mut self) {
+        let Some(me) = self.member.clone() else {
+            return;
+        };
+        let members = match self.store.call(|db| db.live_members()).await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the sharded set's members; keeping the scopes owned so far");
+                return;
+            }
+        };
+        let owned: std::collections::BTreeSet<String> = self
+            .sources
+            .iter()
+            .map(|s| s.scope().to_string())
+            .filter(|s| driftwatch_core::shard::owner(s, &members) == Some(me.as_str()))
+            .collect();
+        if self.owned.as_ref() != Some(&owned) {
+            tracing::info!(
+                members = ?members,
+                owned = owned.len(),
+                scopes = self.sources.len(),
+                "scopes assigned"
+            );
+        }
+        // Readiness covers the scopes this member polls (also after a config reload).
+        self.health.set_scopes(owned.iter().cloned());
+        let wanted = self.cfg.ha.as_ref().map_or(1, |h| h.replicas as usize);
+        if members.len() < wanted {
+            tracing::debug!(
+                live = members.len(),
+                wanted,
+                "fewer live members than replicas"
+            );
+        }
+        self.metrics.shard_members.set(members.len() as i64);
+        self.metrics.shard_scopes.set(owned.len() as i64);
+        self.owned = Some(owned);
     }
 
     /// A cycle's write was refused because a successor took over.

@@ -160,4 +160,11 @@ pub struct Daemon {
     lookup_task: Option<tokio::task::JoinHandle<()>>,
     /// With `[ha]`, once leading: set when the leadership is lost (`leader.rs`).
     leader_loss: Option<Arc<leader::LeaderLoss>>,
+    /// False while this replica waits for leadership: then it runs no shared work
+    /// (delivery, obligations, retrospectives, lookups), only its own scopes' cycles.
+    leading: bool,
+    /// This replica's name in a sharded set (`[ha] replicas` above 1).
+    member: Option<String>,
+    /// The scopes this member owns, refreshed before each cycle; `None`: every scope.
+    owned: Option<std::collections::BTreeSet<String>>,
 }

@@ -141,6 +141,24 @@ mod tests {
     use super::*;
     use crate::store::sql::testing::TestPostgres;
 
+    /// Replicas started together on an empty database: each one's migration waits for the
+    /// first, then finds the schema current.
+    #[test]
+    fn replicas_starting_together_migrate_once() {
+        let pg = TestPostgres::start();
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (url, password) = (pg.url.clone(), pg.password.clone());
+                std::thread::spawn(move || Db::connect(&url, Some(&password)).map(|_| ()))
+            })
+            .collect();
+        for t in threads {
+            t.join()
+                .expect("thread")
+                .expect("every replica opens the store");
+        }
+    }
+
     /// Three members on one PostgreSQL store: each scope is committed only by its owner and
     /// only from a current read; a member that leaves hands its scopes over at once.
     #[test]

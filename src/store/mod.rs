@@ -217,47 +217,58 @@ impl Db {
     }
 
     fn migrate(&mut self) -> Result<()> {
-        // SQLite keeps the version in `user_version`; PostgreSQL in a one-row table.
-        let version: i64 = match &self.engine {
-            Engine::Sqlite(c) => c.pragma_query_value(None, "user_version", |r| r.get(0))?,
+        let path = self.path.clone();
+        let too_new = |found: i64, known: i64| StoreError::TooNew {
+            path: path.clone(),
+            found,
+            known,
+        };
+        match &self.engine {
+            // SQLite keeps the version in `user_version`; one process opens the file.
+            Engine::Sqlite(c) => {
+                let version: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0))?;
+                let known = MIGRATIONS.len() as i64;
+                if version > known {
+                    return Err(too_new(version, known));
+                }
+                for (i, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+                    let tx = self.engine.transaction()?;
+                    tx.batch(migration)?;
+                    if let sql::Tx::Sqlite(t) = &tx {
+                        t.pragma_update(None, "user_version", (i + 1) as i64)?;
+                    }
+                    tx.commit()?;
+                }
+            }
+            // PostgreSQL: replicas may start together on an empty database, so the version
+            // is read and every pending migration applied in one transaction that first
+            // takes a lock (a second replica waits, then finds the schema current).
             Engine::Postgres(_) => {
-                self.engine.batch(
-                    "CREATE TABLE IF NOT EXISTS driftwatch_schema (version BIGINT NOT NULL)",
-                )?;
-                self.engine
+                let tx = self.engine.transaction()?;
+                tx.exec("SELECT pg_advisory_xact_lock(1685545332, 2)", &[])?;
+                tx.batch("CREATE TABLE IF NOT EXISTS driftwatch_schema (version BIGINT NOT NULL)")?;
+                let version = tx
                     .query_opt("SELECT MAX(version) FROM driftwatch_schema", &[], |r| {
                         r.opt_int(0)
                     })?
                     .flatten()
-                    .unwrap_or(0)
-            }
-        };
-        let migrations = match &self.engine {
-            Engine::Sqlite(_) => MIGRATIONS,
-            Engine::Postgres(_) => MIGRATIONS_PG,
-        };
-        let known = migrations.len() as i64;
-        if version > known {
-            return Err(StoreError::TooNew {
-                path: self.path.clone(),
-                found: version,
-                known,
-            });
-        }
-        for (i, migration) in migrations.iter().enumerate().skip(version as usize) {
-            let tx = self.engine.transaction()?;
-            tx.batch(migration)?;
-            match &tx {
-                sql::Tx::Sqlite(t) => t.pragma_update(None, "user_version", (i + 1) as i64)?,
-                sql::Tx::Postgres(_) => {
+                    .unwrap_or(0);
+                let known = MIGRATIONS_PG.len() as i64;
+                if version > known {
+                    return Err(too_new(version, known));
+                }
+                if version < known {
+                    for migration in MIGRATIONS_PG.iter().skip(version as usize) {
+                        tx.batch(migration)?;
+                    }
                     tx.exec("DELETE FROM driftwatch_schema", &[])?;
                     tx.exec(
                         "INSERT INTO driftwatch_schema (version) VALUES (?1)",
-                        &[((i + 1) as i64).into()],
+                        &[known.into()],
                     )?;
                 }
+                tx.commit()?;
             }
-            tx.commit()?;
         }
         Ok(())
     }
