@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::store::ledger::export_line;
 
 pub fn verify(cfg: Config) -> anyhow::Result<Exit> {
-    let db = cfg.open_existing_store()?;
+    let db = crate::daemon::open_existing_store(&cfg)?;
     let r = db.verify_ledger()?;
     let mut exit = Exit::Ok;
     if r.ok() {
@@ -45,7 +45,7 @@ pub fn verify(cfg: Config) -> anyhow::Result<Exit> {
 }
 
 pub fn export(cfg: Config, output: Option<&Path>) -> anyhow::Result<Exit> {
-    let db = cfg.open_existing_store()?;
+    let db = crate::daemon::open_existing_store(&cfg)?;
     let mut text = String::new();
     for e in db.ledger_entries()? {
         text.push_str(&export_line(&e)?);

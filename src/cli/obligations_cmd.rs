@@ -18,7 +18,7 @@ fn human(d: jiff::SignedDuration) -> String {
 }
 
 pub fn obligations(cfg: Config, format: ListFormat, now: Timestamp) -> anyhow::Result<Exit> {
-    let db = cfg.open_existing_store()?;
+    let db = crate::daemon::open_existing_store(&cfg)?;
     let mut records = RecordSet::new();
     let load = records.reload(&cfg.records.dir, &cfg.records.validation());
     for e in &load.errors {
@@ -74,7 +74,7 @@ pub fn obligations(cfg: Config, format: ListFormat, now: Timestamp) -> anyhow::R
 }
 
 pub fn drifts(cfg: Config, all: bool, format: ListFormat) -> anyhow::Result<Exit> {
-    let db = cfg.open_existing_store()?;
+    let db = crate::daemon::open_existing_store(&cfg)?;
     let rows = if all {
         db.recent_drifts(500)?
     } else {
@@ -131,7 +131,7 @@ pub fn drifts(cfg: Config, all: bool, format: ListFormat) -> anyhow::Result<Exit
 }
 
 pub fn show(cfg: Config, id: &str) -> anyhow::Result<Exit> {
-    let db = cfg.open_existing_store()?;
+    let db = crate::daemon::open_existing_store(&cfg)?;
     let d = db.drift(id)?.with_context(|| {
         format!("no drift {id} (ids look like d-7f3a9c2e; `driftwatch drifts --all` lists them)")
     })?;

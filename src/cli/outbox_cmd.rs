@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::store::RowState;
 
 pub fn list(cfg: Config, all: bool, format: ListFormat) -> anyhow::Result<Exit> {
-    let db = cfg.open_existing_store()?;
+    let db = crate::daemon::open_existing_store(&cfg)?;
     let rows = db.outbox_entries(all)?;
     match format {
         ListFormat::Json => {
@@ -74,7 +74,7 @@ pub fn retry(cfg: Config, sink: Option<&str>, ids: &[i64], now: Timestamp) -> an
             sink_names(&cfg)
         );
     }
-    let mut db = cfg.open_existing_store()?;
+    let mut db = crate::daemon::open_existing_store(&cfg)?;
     let n = db
         .outbox_requeue(sink, ids, now)
         .context("cannot re-queue given-up alerts")?;

@@ -47,7 +47,7 @@ pub fn run(
         // Up to and including the current second.
         None => now.checked_add(SignedDuration::from_secs(1))?,
     };
-    let db = cfg.open_existing_store()?;
+    let db = crate::daemon::open_existing_store(&cfg)?;
     let mut records = RecordSet::new();
     // Records imported from ticket systems: the last good set the daemon kept.
     let sources = crate::records::remote::source_names(&cfg);

@@ -416,24 +416,6 @@ impl Config {
         self.state_dir.join("driftwatch.db")
     }
 
-    /// Open the configured store: PostgreSQL with `[store]`, else the SQLite database in
-    /// `state_dir` (created when missing).
-    pub fn open_store(&self) -> Result<crate::store::Db, crate::store::StoreError> {
-        match &self.store {
-            Some(s) => s.open(),
-            None => crate::store::Db::open(&self.database_path()),
-        }
-    }
-
-    /// Open the configured store for a command that reads it: a SQLite database must exist
-    /// already (a mistyped `state_dir` is an error, not a new empty store).
-    pub fn open_existing_store(&self) -> Result<crate::store::Db, crate::store::StoreError> {
-        match &self.store {
-            Some(s) => s.open(),
-            None => crate::store::Db::open_existing(&self.database_path()),
-        }
-    }
-
     /// Where the state is, for messages: the SQLite file or the PostgreSQL URL.
     pub fn store_location(&self) -> String {
         match &self.store {

@@ -5,8 +5,7 @@
 use std::path::Path;
 
 use super::secret::section_with_secrets;
-use super::{FieldError, SecretRef};
-use crate::store::{Db, StoreError};
+use super::{FieldError, Secret, SecretError, SecretRef};
 
 section_with_secrets! {
     /// A PostgreSQL store.
@@ -40,19 +39,10 @@ impl StoreConfig {
         }
     }
 
-    /// Connect (migrating to the newest schema); the password is read now.
-    pub fn open(&self) -> Result<Db, StoreError> {
-        let password = self.password()?;
-        Db::connect(&self.url, password.as_ref().map(|s| s.expose()))
-    }
-
-    /// The password, read now (none when the server needs none).
-    pub fn password(&self) -> Result<Option<super::Secret>, StoreError> {
-        self.password
-            .as_ref()
-            .map(SecretRef::resolve)
-            .transpose()
-            .map_err(|e| StoreError::Secret(e.to_string()))
+    /// The password, read now (none when the server needs none). The store is opened by
+    /// `daemon::open_store`: config knows no component.
+    pub fn password(&self) -> Result<Option<Secret>, SecretError> {
+        self.password.as_ref().map(SecretRef::resolve).transpose()
     }
 }
 

@@ -15,7 +15,7 @@ use crate::records::remote::{RemoteRecords, cache_dir, source_names};
 use crate::sinks::{Dispatcher, Sinks};
 use crate::sources::Source;
 use crate::sources::kubernetes::Touched;
-use crate::store::StoreHandle;
+use crate::store::{Db, StoreError, StoreHandle};
 
 fn pipeline_for(cfg: &Config, store: StoreHandle, sinks: Sinks) -> pipeline::Pipeline {
     pipeline::Pipeline {
@@ -61,7 +61,7 @@ impl Daemon {
             source,
         })?;
         let lock = lock_state_dir(&cfg.state_dir)?;
-        let db = cfg.open_store()?;
+        let db = open_store(&cfg)?;
         let (store, thread) = StoreHandle::spawn(db).map_err(DaemonError::Thread)?;
         let sinks = Sinks::from_config(&cfg.sinks, &cfg.alerting)?;
         let metrics = Metrics::new();
@@ -211,6 +211,31 @@ pub(super) fn build_remote(cfg: &Config) -> Result<RemoteRecords, ConfigError> {
             errors,
         },
     )
+}
+
+/// Open the configured store: PostgreSQL with `[store]` (its password read now), else the
+/// SQLite database in `state_dir` (created when missing).
+pub fn open_store(cfg: &Config) -> Result<Db, StoreError> {
+    match &cfg.store {
+        Some(s) => connect(s),
+        None => Db::open(&cfg.database_path()),
+    }
+}
+
+/// Open the configured store for a command that reads it: a SQLite database must exist
+/// already (a mistyped `state_dir` is an error, not a new empty store).
+pub fn open_existing_store(cfg: &Config) -> Result<Db, StoreError> {
+    match &cfg.store {
+        Some(s) => connect(s),
+        None => Db::open_existing(&cfg.database_path()),
+    }
+}
+
+fn connect(s: &crate::config::StoreConfig) -> Result<Db, StoreError> {
+    let password = s
+        .password()
+        .map_err(|e| StoreError::Secret(e.to_string()))?;
+    Db::connect(&s.url, password.as_ref().map(|p| p.expose()))
 }
 
 /// Hold an exclusive lock on `state_dir/lock` for the daemon's life (or a scan's): two

@@ -91,7 +91,10 @@ impl Elector {
                     ))
                 })?;
                 let url = store.url.clone();
-                let password = store.password()?.map(|p| p.expose().to_string());
+                let password = store
+                    .password()
+                    .map_err(|e| LeaderError::Lock(StoreError::Secret(e.to_string())))?
+                    .map(|p| p.expose().to_string());
                 let name = ha.lease_name.clone();
                 let keepalive = (ha.lease_duration_secs / 3).max(1);
                 let lock = blocking(move || {

@@ -41,7 +41,7 @@ use crate::sinks::Sinks;
 use crate::sources::Source;
 use crate::sources::kubernetes::Touched;
 use crate::store::{StoreError, StoreHandle};
-pub use build::lock_state_dir;
+pub use build::{lock_state_dir, open_existing_store, open_store};
 pub use health::{Health, ScopeHealth};
 pub use plan::{ScopeReport, ScopeStatus, is_pure_revert};
 #[derive(Debug, thiserror::Error)]
