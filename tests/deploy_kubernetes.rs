@@ -240,6 +240,11 @@ fn ha_overlay_config_passes_config_check_and_its_role_writes_only_the_lease() {
         show(&out)
     );
     assert!(!stdout.contains("not-shown"), "{}", show(&out));
+    assert!(
+        stdout.contains("ha: election Kubernetes, lease_duration_secs 15, replicas 1 (one active, the others waiting)"),
+        "{}",
+        show(&out)
+    );
     // The Deployment patch gives the password variable config names.
     let patch = read("deploy/kubernetes-ha/deployment-patch.yaml");
     assert!(patch.contains("name: DRIFTWATCH_PG_PASSWORD"), "{patch}");

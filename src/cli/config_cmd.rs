@@ -21,6 +21,19 @@ pub fn check(config: &Path, loaded: Result<Config, ConfigError>) -> anyhow::Resu
                 Some(s) => println!("  store: PostgreSQL {}", s.url),
                 None => println!("  store: SQLite {}", cfg.database_path().display()),
             }
+            if let Some(ha) = &cfg.ha {
+                println!(
+                    "  ha: election {:?}, lease_duration_secs {}, replicas {} ({})",
+                    ha.election,
+                    ha.lease_duration_secs,
+                    ha.replicas,
+                    if ha.sharded() {
+                        "scopes sharded over the live replicas"
+                    } else {
+                        "one active, the others waiting"
+                    }
+                );
+            }
             println!("  records.dir: {}", cfg.records.dir.display());
             println!("  interval_secs: {}", cfg.interval_secs);
             if let Some(aws) = &cfg.aws {

@@ -57,6 +57,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store thread has stopped")]
     Closed,
+    #[error(
+        "the PostgreSQL connection was lost inside a transaction; the server rolled it back and nothing of it was written"
+    )]
+    Lost,
     #[error("a store thread failed while {0}")]
     Thread(String),
     #[error("{0}")]
@@ -103,6 +107,7 @@ impl StoreError {
             StoreError::Json(_) => "json",
             StoreError::Corrupt(_) => "corrupt",
             StoreError::Closed | StoreError::Thread(_) => "closed",
+            StoreError::Lost => "lost",
             StoreError::Secret(_) => "secret",
             StoreError::Migrate(_) => "migrate",
             StoreError::Fenced { .. } => "fenced",

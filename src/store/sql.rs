@@ -456,6 +456,56 @@ mod tests {
         );
     }
 
+    /// The server ends the connection (a restart, a failover, an idle timeout): outside a
+    /// transaction the next request connects again; inside one, the rest of it fails until
+    /// it is rolled back, and nothing of it is written.
+    #[test]
+    fn a_lost_connection_is_made_again_but_never_inside_a_transaction() {
+        let pg = testing::TestPostgres::start();
+        let mut e = Engine::Postgres(pg.conn());
+        let killer = Engine::Postgres(pg.conn());
+        e.batch("CREATE TABLE t (k TEXT PRIMARY KEY)")
+            .expect("schema");
+        let kill = || {
+            killer
+                .query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                     WHERE datname = current_database() AND pid <> pg_backend_pid()
+                       AND backend_type = 'client backend'",
+                    &[],
+                    |_| Ok(()),
+                )
+                .expect("terminate");
+        };
+        kill();
+        // The first request after the loss fails (the client learns of it), the next one
+        // connects again.
+        let _ = e.query("SELECT 1", &[], |r| r.int(0));
+        assert_eq!(
+            e.query("SELECT COUNT(*) FROM t", &[], |r| r.int(0))
+                .expect("connected again"),
+            [0]
+        );
+        {
+            let tx = e.transaction().expect("tx");
+            tx.exec("INSERT INTO t (k) VALUES ('a')", &[])
+                .expect("insert");
+            kill();
+            assert!(tx.exec("INSERT INTO t (k) VALUES ('b')", &[]).is_err());
+            let later = tx
+                .exec("INSERT INTO t (k) VALUES ('c')", &[])
+                .expect_err("the rest of the transaction fails");
+            assert!(matches!(later, StoreError::Lost), "{later}");
+            assert!(tx.commit().is_err(), "a lost transaction does not commit");
+        }
+        assert_eq!(
+            e.query("SELECT COUNT(*) FROM t", &[], |r| r.int(0))
+                .expect("connected again after the transaction"),
+            [0],
+            "nothing of the lost transaction was written"
+        );
+    }
+
     #[test]
     fn both_engines_run_the_same_sql() {
         exercise(Engine::Sqlite(

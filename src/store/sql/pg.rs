@@ -84,9 +84,11 @@ impl PgConn {
                         return;
                     }
                 };
+                let mut session = Session::default();
                 while let Ok((work, reply)) = inbox.recv() {
+                    let answer = session.serve(&mut client, &config, work);
                     // The caller may have gone; nothing to do then.
-                    let _ = reply.send(run(&mut client, work));
+                    let _ = reply.send(answer);
                 }
             })
             .map_err(|e| StoreError::Thread(format!("starting the PostgreSQL connection: {e}")))?;
@@ -161,6 +163,59 @@ impl Drop for PgTx<'_> {
             // next BEGIN reports; nothing more to do here.
             let _ = self.conn.batch("ROLLBACK");
         }
+    }
+}
+
+/// The connection's transaction state, so that a connection lost and made again never runs
+/// the rest of a transaction outside it.
+#[derive(Default)]
+struct Session {
+    in_tx: bool,
+    /// The connection was lost inside a transaction: every statement fails until the
+    /// caller's ROLLBACK (a dropped `PgTx`) or COMMIT ends it.
+    broken_tx: bool,
+}
+
+impl Session {
+    fn serve(
+        &mut self,
+        client: &mut postgres::Client,
+        config: &postgres::Config,
+        work: Work,
+    ) -> Reply {
+        let ends_tx = matches!(&work, Work::Batch(s) if s == "COMMIT" || s == "ROLLBACK");
+        let begins_tx = matches!(&work, Work::Batch(s) if s == "BEGIN");
+        if self.broken_tx {
+            if ends_tx {
+                self.broken_tx = false;
+                self.in_tx = false;
+                if matches!(&work, Work::Batch(s) if s == "ROLLBACK") {
+                    return Ok(Answer::Done);
+                }
+            }
+            return Err(StoreError::Lost);
+        }
+        if client.is_closed() {
+            // Lost outside a transaction: connect again, transparently for this request.
+            match config.connect(postgres::NoTls) {
+                Ok(c) => {
+                    *client = c;
+                    tracing::warn!("the PostgreSQL connection was lost; connected again");
+                }
+                Err(e) => return Err(StoreError::Postgres(e)),
+            }
+        }
+        let answer = run(client, work);
+        if begins_tx && answer.is_ok() {
+            self.in_tx = true;
+        }
+        if ends_tx {
+            self.in_tx = false;
+        }
+        if answer.is_err() && self.in_tx && client.is_closed() {
+            self.broken_tx = true;
+        }
+        answer
     }
 }
 
