@@ -29,7 +29,7 @@ store_tests=()
 for f in tests/*.rs; do
   grep -qE 'Env::new|write_env|kube_env' "$f" && store_tests+=(--test "$(basename "$f" .rs)")
 done
-echo "==> cargo test on PostgreSQL (${#store_tests[@]} test targets)"
+echo "==> cargo test on PostgreSQL ($((${#store_tests[@]} / 2)) test targets)"
 DRIFTWATCH_TEST_PG_URL=${pg% *} DRIFTWATCH_TEST_PG_PASSWORD_FILE=$pg_dir/password \
   cargo test "${store_tests[@]}" "$@"
 # The chaos suite: faults in front of moto, kill -9, a sink outage (ignored by cargo test).
