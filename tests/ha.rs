@@ -59,13 +59,6 @@ fn deliveries(hook: &Receiver) -> BTreeMap<String, usize> {
     by_key
 }
 
-fn ledger_types(env: &Env) -> Vec<String> {
-    env.ledger()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
 #[tokio::test]
 async fn a_killed_leader_is_replaced_and_its_cycle_finished_by_the_standby() {
     let moto = Moto::start();
@@ -122,7 +115,7 @@ async fn a_killed_leader_is_replaced_and_its_cycle_finished_by_the_standby() {
     });
 
     // One baseline (A's), the change decided once (by B), alerted once; the chain intact.
-    let types = ledger_types(&b.env);
+    let types = b.env.ledger_types();
     assert_eq!(
         types.iter().filter(|t| *t == "baseline").count(),
         1,
@@ -148,7 +141,7 @@ async fn a_killed_leader_is_replaced_and_its_cycle_finished_by_the_standby() {
     let sent = deliveries(&hook);
     assert_eq!(sent.len(), 1, "one alert: {sent:?}");
     assert!(sent.values().all(|n| *n == 1), "delivered once: {sent:?}");
-    assert_eq!(ledger_types(&b.env), types);
+    assert_eq!(b.env.ledger_types(), types);
 
     // A restarted joins as the standby: no second baseline, nothing decided.
     let mut ra2 = Running::start(a.env.command(&["run"]));
@@ -167,7 +160,7 @@ async fn a_killed_leader_is_replaced_and_its_cycle_finished_by_the_standby() {
     );
     ra2.wait_log("cycle complete", SECS);
     assert_eq!(
-        ledger_types(&a.env),
+        a.env.ledger_types(),
         types,
         "nothing new after the handover"
     );
@@ -227,7 +220,7 @@ async fn a_paused_lease_holder_is_replaced_and_then_writes_nothing() {
     wait_until("B alerted the change", SECS, || {
         !deliveries(&hook).is_empty()
     });
-    let types = ledger_types(&b.env);
+    let types = b.env.ledger_types();
 
     // A wakes up believing it leads: its cycles are fenced, it gives up and exits 2.
     ra.signal("CONT");
@@ -241,7 +234,7 @@ async fn a_paused_lease_holder_is_replaced_and_then_writes_nothing() {
     let skip = rb.log.len();
     rb.wait_log_after(skip, "cycle complete", SECS);
     assert_eq!(
-        ledger_types(&b.env),
+        b.env.ledger_types(),
         types,
         "A wrote nothing after B took over"
     );
@@ -299,14 +292,15 @@ fn polls(port: u16) -> BTreeMap<String, f64> {
     by_scope
 }
 
-/// Which replica polled which scope between two readings: every scope must appear under
-/// exactly one replica.
-fn polled_between(
-    before: &[BTreeMap<String, f64>],
-    after: &[BTreeMap<String, f64>],
-) -> BTreeMap<String, Vec<usize>> {
+/// Which replica polled which scope over 5 s, after 5 s for the assignment to settle (two
+/// 2-second cycles): every scope must appear under exactly one replica.
+fn polled_after_settling(replicas: &[Replica]) -> BTreeMap<String, Vec<usize>> {
+    std::thread::sleep(Duration::from_secs(5));
+    let before: Vec<_> = replicas.iter().map(|r| polls(r.port)).collect();
+    std::thread::sleep(Duration::from_secs(5));
+    let after: Vec<_> = replicas.iter().map(|r| polls(r.port)).collect();
     let mut by_scope: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (i, (b, a)) in before.iter().zip(after).enumerate() {
+    for (i, (b, a)) in before.iter().zip(&after).enumerate() {
         for (scope, n) in a {
             if *n > b.get(scope).copied().unwrap_or(0.0) {
                 by_scope.entry(scope.clone()).or_default().push(i);
@@ -371,12 +365,7 @@ async fn three_replicas_share_the_scopes_and_two_take_over_a_killed_ones() {
             .iter()
             .all(|r| metric(r.port, "driftwatch_shard_members ") == 3.0)
     });
-    // Two cycles (2 s each) after everyone joined: the assignment has settled.
-    std::thread::sleep(Duration::from_secs(5));
-    let before: Vec<_> = replicas.iter().map(|r| polls(r.port)).collect();
-    std::thread::sleep(Duration::from_secs(5));
-    let after: Vec<_> = replicas.iter().map(|r| polls(r.port)).collect();
-    let by_scope = polled_between(&before, &after);
+    let by_scope = polled_after_settling(&replicas);
     assert_eq!(by_scope.len(), 9, "every scope polled: {by_scope:?}");
     assert!(
         by_scope.values().all(|who| who.len() == 1),
@@ -408,11 +397,7 @@ async fn three_replicas_share_the_scopes_and_two_take_over_a_killed_ones() {
             .iter()
             .any(|i| metric(replicas[*i].port, "driftwatch_leader ") == 1.0)
     });
-    std::thread::sleep(Duration::from_secs(5));
-    let before: Vec<_> = replicas.iter().map(|r| polls(r.port)).collect();
-    std::thread::sleep(Duration::from_secs(5));
-    let after: Vec<_> = replicas.iter().map(|r| polls(r.port)).collect();
-    let by_scope = polled_between(&before, &after);
+    let by_scope = polled_after_settling(&replicas);
     assert_eq!(by_scope.len(), 9, "every scope still polled: {by_scope:?}");
     assert!(
         by_scope
@@ -430,7 +415,7 @@ async fn three_replicas_share_the_scopes_and_two_take_over_a_killed_ones() {
     std::thread::sleep(Duration::from_secs(5));
     let sent = deliveries(&hook);
     assert!(sent.values().all(|n| *n == 1), "delivered once: {sent:?}");
-    let types = ledger_types(&replicas[alive[0]].env);
+    let types = replicas[alive[0]].env.ledger_types();
     assert_eq!(
         types.iter().filter(|t| *t == "baseline").count(),
         9,

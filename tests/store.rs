@@ -6,13 +6,6 @@ mod common;
 
 use common::*;
 
-fn ledger_types(env: &Env) -> Vec<String> {
-    env.ledger()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
 #[tokio::test]
 async fn a_sqlite_store_moves_to_postgres_and_carries_on() {
     let moto = Moto::start();
@@ -30,7 +23,7 @@ async fn a_sqlite_store_moves_to_postgres_and_carries_on() {
     authorize(&ec2, &sg, 22, "0.0.0.0/0").await;
     let out = env.run(&["scan"]);
     assert_eq!(out.code, 1, "{out}");
-    let before = ledger_types(&env);
+    let before = env.ledger_types();
     let drifts_before = env.run(&["drifts", "--format", "json"]);
     assert_eq!(drifts_before.code, 0, "{drifts_before}");
     let alerts = hook.requests().len();
@@ -41,6 +34,16 @@ async fn a_sqlite_store_moves_to_postgres_and_carries_on() {
         unreachable!("a database on a PostgreSQL server")
     };
     let password_file = password_file.display().to_string();
+    let migrate = || {
+        env.run(&[
+            "store",
+            "migrate",
+            "--to",
+            &url,
+            "--password-file",
+            &password_file,
+        ])
+    };
 
     // A wrong password: exit 2, the URL named, nothing copied.
     let wrong = env.dir.path().join("wrong-password");
@@ -62,14 +65,7 @@ async fn a_sqlite_store_moves_to_postgres_and_carries_on() {
     assert_eq!(out.code, 2, "{out}");
     assert!(out.stderr.contains("holds a password"), "{out}");
 
-    let out = env.run(&[
-        "store",
-        "migrate",
-        "--to",
-        &url,
-        "--password-file",
-        &password_file,
-    ]);
+    let out = migrate();
     assert_eq!(out.code, 0, "{out}");
     assert!(
         out.stdout.contains("both ledgers verify and agree"),
@@ -80,14 +76,7 @@ async fn a_sqlite_store_moves_to_postgres_and_carries_on() {
         "progress names each table: {out}"
     );
     // Into a store that now holds state: refused, nothing merged.
-    let out = env.run(&[
-        "store",
-        "migrate",
-        "--to",
-        &url,
-        "--password-file",
-        &password_file,
-    ]);
+    let out = migrate();
     assert_eq!(out.code, 2, "{out}");
     assert!(out.stderr.contains("already holds state"), "{out}");
 
@@ -106,7 +95,7 @@ async fn a_sqlite_store_moves_to_postgres_and_carries_on() {
     .expect("move the SQLite store aside");
     let verify = env.run(&["ledger", "verify"]);
     assert_eq!(verify.code, 0, "{verify}");
-    assert_eq!(ledger_types(&env), before);
+    assert_eq!(env.ledger_types(), before);
     let drifts_after = env.run(&["drifts", "--format", "json"]);
     assert_eq!(drifts_after.stdout, drifts_before.stdout);
 
@@ -114,11 +103,11 @@ async fn a_sqlite_store_moves_to_postgres_and_carries_on() {
     // again, nobody paged again; a new change is decided and alerted as usual.
     let out = env.run(&["scan"]);
     assert_eq!(out.code, 0, "{out}");
-    assert_eq!(ledger_types(&env), before, "nothing new: {out}");
+    assert_eq!(env.ledger_types(), before, "nothing new: {out}");
     authorize(&ec2, &sg, 3389, "0.0.0.0/0").await;
     let out = env.run(&["scan"]);
     assert_eq!(out.code, 1, "{out}");
-    let after = ledger_types(&env);
+    let after = env.ledger_types();
     assert_eq!(
         after.iter().filter(|t| *t == "baseline").count(),
         1,

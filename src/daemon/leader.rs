@@ -365,15 +365,11 @@ impl Daemon {
             match elector.round().await {
                 Ok(Round::Leading) => break,
                 Ok(Round::Standby { leader }) => {
-                    let stored = self
-                        .store
-                        .call(|db| db.leadership())
-                        .await
-                        .ok()
-                        .flatten()
-                        .map(|l| l.holder);
-                    self.health
-                        .set_standby(Some(leader.or(stored).unwrap_or_default()));
+                    let leader = match leader {
+                        Some(l) => l,
+                        None => self.stored_leader().await.unwrap_or_default(),
+                    };
+                    self.health.set_standby(Some(leader));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, kind = e.label(), "leader election round failed")
@@ -425,17 +421,12 @@ impl Daemon {
         match elector.round().await? {
             Round::Leading => {}
             Round::Standby { leader } => {
-                let stored = self
-                    .store
-                    .call(|db| db.leadership())
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(|l| l.holder);
+                let leader = match leader {
+                    Some(l) => Some(l),
+                    None => self.stored_leader().await,
+                };
                 return Err(DaemonError::NotLeader(
-                    leader
-                        .or(stored)
-                        .unwrap_or_else(|| "another replica".into()),
+                    leader.unwrap_or_else(|| "another replica".into()),
                 ));
             }
         }
@@ -526,6 +517,16 @@ impl Daemon {
         self.metrics.shard_members.set(members.len() as i64);
         self.metrics.shard_scopes.set(owned.len() as i64);
         self.owned = Some(owned);
+    }
+
+    /// The last elected replica as the store has it (the election does not always say).
+    async fn stored_leader(&self) -> Option<String> {
+        self.store
+            .call(|db| db.leadership())
+            .await
+            .ok()
+            .flatten()
+            .map(|l| l.holder)
     }
 
     /// A cycle's write was refused because a successor took over.

@@ -351,31 +351,24 @@ impl Daemon {
                 "shutting down after losing leadership; the new leader delivers the outbox"
             );
             let _ = (&mut tasks.dispatch).await;
-            tasks.root.cancel();
-            while tokio::time::timeout(Duration::from_secs(2), tasks.background.join_next())
-                .await
-                .ok()
-                .flatten()
-                .is_some()
-            {}
-            return;
-        }
-        tracing::info!("shutting down: cycle finished, draining the outbox");
-        let bound = self.cfg.shutdown_drain();
-        let dispatch = &mut tasks.dispatch;
-        let drained = tokio::time::timeout(bound, async {
-            match dispatch.await {
-                Ok(d) => d.drain_all().await.map(|s| s.delivered).unwrap_or(0),
-                Err(_) => 0,
+        } else {
+            tracing::info!("shutting down: cycle finished, draining the outbox");
+            let bound = self.cfg.shutdown_drain();
+            let dispatch = &mut tasks.dispatch;
+            let drained = tokio::time::timeout(bound, async {
+                match dispatch.await {
+                    Ok(d) => d.drain_all().await.map(|s| s.delivered).unwrap_or(0),
+                    Err(_) => 0,
+                }
+            })
+            .await;
+            match drained {
+                Ok(n) => tracing::info!(delivered = n, "outbox drained"),
+                Err(_) => tracing::warn!(
+                    bound_secs = bound.as_secs(),
+                    "outbox drain hit its bound; undelivered alerts stay queued for the next start"
+                ),
             }
-        })
-        .await;
-        match drained {
-            Ok(n) => tracing::info!(delivered = n, "outbox drained"),
-            Err(_) => tracing::warn!(
-                bound_secs = bound.as_secs(),
-                "outbox drain hit its bound; undelivered alerts stay queued for the next start"
-            ),
         }
         tasks.root.cancel();
         while tokio::time::timeout(Duration::from_secs(2), tasks.background.join_next())

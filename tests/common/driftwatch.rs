@@ -165,6 +165,14 @@ type = "log"
         Out::from(out)
     }
 
+    /// The type of every ledger entry, in order.
+    pub fn ledger_types(&self) -> Vec<String> {
+        self.ledger()
+            .iter()
+            .map(|e| e["type"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
     /// Ledger entries as exported (parsed `entry` objects).
     pub fn ledger(&self) -> Vec<serde_json::Value> {
         let out = self.run(&["ledger", "export"]);
