@@ -3,8 +3,8 @@
 each reached through AssumeRole, watched by 1 driftwatch replica and then by 3 sharded
 replicas ([ha] replicas = 3) on one PostgreSQL store. For each replica it prints the scopes it
 owns, the duration of a steady-state cycle (from driftwatch_cycle_duration_seconds, the cycle
-after every member joined and the baselines were taken) and its resident memory (VmRSS, and
-VmHWM, the peak).
+after every member joined and the baselines were taken), the CPU time it spent per cycle
+(utime + stime) and its resident memory (VmRSS, and VmHWM, the peak).
 
 Run by scripts/bench_shard.sh, which starts moto and PostgreSQL and builds driftwatch:
     bench/shard_bench.py BIN MOTO_URL PG_URL PG_PASSWORD_FILE ACCOUNTS
@@ -110,6 +110,13 @@ def value(text, series):
     return 0.0
 
 
+def cpu_secs(pid):
+    """utime + stime of a process, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid):
     fields = {}
     with open(f"/proc/{pid}/status") as f:
@@ -145,9 +152,10 @@ def run(label, replicas, work):
                 sys.exit(f"{label}: the replicas did not settle in 15 minutes (logs in {work})")
             time.sleep(0.5)
         start = [(value(metrics(port), "driftwatch_cycles_total"),
-                  value(metrics(port), "driftwatch_cycle_duration_seconds_sum")) for _, port, _ in procs]
+                  value(metrics(port), "driftwatch_cycle_duration_seconds_sum"),
+                  cpu_secs(p.pid)) for _, port, p in procs]
         rows = []
-        for (name, port, p), (count0, sum0) in zip(procs, start):
+        for (name, port, p), (count0, sum0, cpu0) in zip(procs, start):
             while True:
                 t = metrics(port)
                 count, total = value(t, "driftwatch_cycles_total"), value(t, "driftwatch_cycle_duration_seconds_sum")
@@ -158,8 +166,10 @@ def run(label, replicas, work):
                 time.sleep(0.2)
             scopes = value(t, "driftwatch_shard_scopes") if replicas > 1 else len(REGIONS) * ACCOUNTS
             cycle = (total - sum0) / (count - count0)
+            # CPU over the measured cycles (and the idle time between, which costs ~nothing).
+            cpu = (cpu_secs(p.pid) - cpu0) / (count - count0)
             rss, hwm = rss_mb(p.pid)
-            rows.append((name, int(scopes), cycle, rss, hwm))
+            rows.append((name, int(scopes), cycle, cpu, rss, hwm))
         return rows
     finally:
         for _, _, p in procs:
@@ -179,14 +189,16 @@ def main():
     for label, replicas in (("one", 1), ("three", 3)):
         results[label] = run(label, replicas, work)
     print()
-    print(f"{'setup':<12} {'replica':<10} {'scopes':>6} {'cycle s':>8} {'RSS MB':>7} {'peak MB':>8}")
+    print(f"{'setup':<12} {'replica':<10} {'scopes':>6} {'cycle s':>8} {'CPU s':>6} {'RSS MB':>7} {'peak MB':>8}")
     for label, rows in results.items():
-        for name, scopes, cycle, rss, hwm in rows:
-            print(f"{label:<12} {name:<10} {scopes:>6} {cycle:>8.2f} {rss:>7.1f} {hwm:>8.1f}")
-    one = results["one"][0][2]
-    three = max(r[2] for r in results["three"])
-    print(f"\nsteady-state cycle: 1 replica {one:.2f} s; 3 sharded replicas {three:.2f} s "
-          f"(the slowest); {one / three:.2f}x")
+        for name, scopes, cycle, cpu, rss, hwm in rows:
+            print(f"{label:<12} {name:<10} {scopes:>6} {cycle:>8.2f} {cpu:>6.2f} {rss:>7.1f} {hwm:>8.1f}")
+    one = results["one"][0]
+    three = results["three"]
+    print(f"\nsteady-state cycle: 1 replica {one[2]:.2f} s and {one[3]:.2f} s CPU; "
+          f"3 sharded replicas {max(r[2] for r in three):.2f} s (the slowest) and "
+          f"{max(r[3] for r in three):.2f} s CPU at most each; every replica against one moto "
+          f"process on this machine's cores")
 
 
 main()

@@ -475,6 +475,10 @@ impl Daemon {
                 Err(e) => tracing::warn!(error = %e, "cannot leave the sharded set; the others take over when its heartbeat expires"),
             }
         });
+        // Replicas started together (a new Deployment) all register within this wait, so the
+        // first assignment already spreads the scopes instead of every member polling them
+        // all once (a burst of API calls against the accounts' quotas).
+        tokio::time::sleep(ha.retry_period()).await;
         Ok(())
     }
 
