@@ -294,6 +294,9 @@ pub enum StoreCommand {
         /// Read the password from this file (its first line).
         #[arg(long)]
         password_file: Option<PathBuf>,
+        /// PEM CA certificates to verify the server with (default: the system's roots).
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
     },
 }
 
@@ -381,11 +384,13 @@ pub async fn run(cli: Cli, set_level: Option<SetLogLevel>) -> anyhow::Result<Exi
             to,
             password_env,
             password_file,
+            ca_file,
         }) => store_cmd::migrate(
             loader.load()?,
             to,
             password_env.as_deref(),
             password_file.as_deref(),
+            ca_file.as_deref(),
         ),
         Command::Config(ConfigCommand::Check) => config_cmd::check(&cli.config, loader.load()),
         Command::Obligations { format } => {

@@ -13,6 +13,7 @@ pub fn migrate(
     to: &str,
     password_env: Option<&str>,
     password_file: Option<&Path>,
+    ca_file: Option<&Path>,
 ) -> anyhow::Result<Exit> {
     if let Some(s) = &cfg.store {
         anyhow::bail!(
@@ -33,7 +34,7 @@ pub fn migrate(
     // A daemon writing the SQLite store while it is copied would leave the copy behind.
     let _lock = crate::daemon::lock_state_dir(&cfg.state_dir)?;
     let source = Db::open_existing(&cfg.database_path())?;
-    let mut target = Db::connect(to, password.as_ref().map(|p| p.expose()))?;
+    let mut target = Db::connect_tls(to, password.as_ref().map(|p| p.expose()), ca_file)?;
     eprintln!(
         "copying {} into {to} (one transaction)",
         cfg.database_path().display()
@@ -72,6 +73,9 @@ pub fn migrate(
         (Some(v), _) => println!("  password_env = \"{v}\""),
         (None, Some(f)) => println!("  password_file = \"{}\"", f.display()),
         (None, None) => {}
+    }
+    if let Some(f) = ca_file {
+        println!("  ca_file = \"{}\"", f.display());
     }
     Ok(Exit::Ok)
 }

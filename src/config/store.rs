@@ -13,6 +13,10 @@ section_with_secrets! {
         /// `postgres://USER@HOST:PORT/DATABASE` (no password: `password_env` or
         /// `password_file`).
         pub url: String,
+        /// PEM CA certificates to verify the server with (TLS per the URL's `sslmode`);
+        /// default: the system's roots.
+        #[serde(default)]
+        pub ca_file: Option<std::path::PathBuf>,
     }
     secrets {
         /// The PostgreSQL user's password.
@@ -34,6 +38,11 @@ impl StoreConfig {
     }
 
     pub(super) fn locate(&mut self, base: &Path) {
+        if let Some(f) = &mut self.ca_file
+            && f.is_relative()
+        {
+            *f = base.join(&*f);
+        }
         if let Some(p) = &mut self.password {
             p.locate("store", base);
         }

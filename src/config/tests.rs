@@ -372,6 +372,16 @@ fn store_settings_are_validated_and_the_password_stays_apart() {
         store.url,
         "postgres://driftwatch@db.internal:5432/driftwatch"
     );
+    assert_eq!(store.ca_file, None);
+    let with_ca = parse(&format!(
+        "{MINIMAL}[store]\nurl = \"postgres://driftwatch@db.internal/dw?sslmode=require\"\nca_file = \"pg/ca.crt\"\n"
+    ))
+    .expect("a CA file and sslmode are valid");
+    assert_eq!(
+        with_ca.store.and_then(|s| s.ca_file),
+        Some(Path::new("/etc/driftwatch/pg/ca.crt").to_path_buf()),
+        "relative to the config file"
+    );
     // The password is read when the store is opened; an unset variable is named by its field.
     let errs = cfg.secret_errors();
     assert_eq!(errs.len(), 1, "{errs:?}");

@@ -235,7 +235,11 @@ fn connect(s: &crate::config::StoreConfig) -> Result<Db, StoreError> {
     let password = s
         .password()
         .map_err(|e| StoreError::Secret(e.to_string()))?;
-    Db::connect(&s.url, password.as_ref().map(|p| p.expose()))
+    Db::connect_tls(
+        &s.url,
+        password.as_ref().map(|p| p.expose()),
+        s.ca_file.as_deref(),
+    )
 }
 
 /// Hold an exclusive lock on `state_dir/lock` for the daemon's life (or a scan's): two

@@ -96,9 +96,16 @@ impl Elector {
                     .map_err(|e| LeaderError::Lock(StoreError::Secret(e.to_string())))?
                     .map(|p| p.expose().to_string());
                 let name = ha.lease_name.clone();
+                let ca_file = store.ca_file.clone();
                 let keepalive = (ha.lease_duration_secs / 3).max(1);
                 let lock = blocking(move || {
-                    AdvisoryLock::connect(&url, password.as_deref(), &name, keepalive)
+                    AdvisoryLock::connect(
+                        &url,
+                        password.as_deref(),
+                        ca_file.as_deref(),
+                        &name,
+                        keepalive,
+                    )
                 })
                 .await?;
                 Ok(Elector::Postgres(Arc::new(lock)))

@@ -129,6 +129,7 @@ impl AdvisoryLock {
     pub fn connect(
         url: &str,
         password: Option<&str>,
+        ca_file: Option<&std::path::Path>,
         name: &str,
         keepalive_secs: u64,
     ) -> Result<AdvisoryLock> {
@@ -136,7 +137,7 @@ impl AdvisoryLock {
         config
             .keepalives(true)
             .keepalives_idle(std::time::Duration::from_secs(keepalive_secs.max(1)));
-        let conn = super::sql::PgConn::connect(config, url)?;
+        let conn = super::sql::PgConn::connect(config, super::sql::Tls::new(ca_file)?, url)?;
         // The server's side: a client that vanished without closing is noticed within about
         // three keepalive intervals, and its lock released.
         let k = keepalive_secs.max(1);
@@ -277,9 +278,12 @@ mod tests {
     #[test]
     fn the_advisory_lock_has_one_holder_and_goes_with_its_session() {
         let pg = TestPostgres::start();
-        let a = AdvisoryLock::connect(&pg.url, Some(&pg.password), "driftwatch", 5).expect("a");
-        let b = AdvisoryLock::connect(&pg.url, Some(&pg.password), "driftwatch", 5).expect("b");
-        let other = AdvisoryLock::connect(&pg.url, Some(&pg.password), "staging", 5).expect("o");
+        let a =
+            AdvisoryLock::connect(&pg.url, Some(&pg.password), None, "driftwatch", 5).expect("a");
+        let b =
+            AdvisoryLock::connect(&pg.url, Some(&pg.password), None, "driftwatch", 5).expect("b");
+        let other =
+            AdvisoryLock::connect(&pg.url, Some(&pg.password), None, "staging", 5).expect("o");
         assert!(a.try_lock().expect("a takes it"));
         assert!(a.try_lock().expect("a holds it still"));
         assert!(a.held().expect("held"));

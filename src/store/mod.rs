@@ -65,6 +65,8 @@ pub enum StoreError {
     Thread(String),
     #[error("{0}")]
     Secret(String),
+    #[error("TLS to the PostgreSQL store: {0}")]
+    Tls(String),
     #[error("cannot migrate: {0}")]
     Migrate(String),
     #[error(
@@ -109,6 +111,7 @@ impl StoreError {
             StoreError::Closed | StoreError::Thread(_) => "closed",
             StoreError::Lost => "lost",
             StoreError::Secret(_) => "secret",
+            StoreError::Tls(_) => "tls",
             StoreError::Migrate(_) => "migrate",
             StoreError::Fenced { .. } => "fenced",
             StoreError::NotOwner { .. } => "not_owner",
@@ -174,8 +177,18 @@ impl Db {
     /// Connect to a PostgreSQL store (`postgres://user@host:port/db`, the password given
     /// apart, never in the URL that messages show) and migrate it to the newest schema.
     pub fn connect(url: &str, password: Option<&str>) -> Result<Db> {
+        Db::connect_tls(url, password, None)
+    }
+
+    /// [`Db::connect`], verifying the server's certificate against `ca_file` (PEM) instead
+    /// of the system's roots when TLS is used (the URL's `sslmode`).
+    pub fn connect_tls(url: &str, password: Option<&str>, ca_file: Option<&Path>) -> Result<Db> {
         let shown = PathBuf::from(url);
-        let conn = sql::PgConn::connect(pg_config(url, password, "driftwatch")?, url)?;
+        let conn = sql::PgConn::connect(
+            pg_config(url, password, "driftwatch")?,
+            sql::Tls::new(ca_file)?,
+            url,
+        )?;
         let mut db = Db {
             engine: Engine::Postgres(conn),
             path: shown,

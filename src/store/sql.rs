@@ -8,10 +8,12 @@
 //! Every module of the store runs its SQL through this layer.
 
 mod pg;
+mod tls;
 
 use pg::PgTx;
 pub use pg::{Cell, PgConn};
 use postgres::types::{IsNull, ToSql as PgToSql, Type, to_sql_checked};
+pub use tls::Tls;
 
 use super::{Result, StoreError};
 
@@ -504,6 +506,47 @@ mod tests {
             [0],
             "nothing of the lost transaction was written"
         );
+    }
+
+    /// A server that takes TLS only: verified against its CA, the connection is encrypted;
+    /// against the system's roots it is refused, and so is a URL that turns TLS off.
+    #[test]
+    fn tls_to_the_store_is_verified() {
+        let pg = testing::TestPostgres::start_tls();
+        let require = format!("{}?sslmode=require", pg.url);
+        let db = crate::store::Db::connect_tls(&require, Some(&pg.password), Some(&pg.ca()))
+            .expect("TLS with the server's CA");
+        let ssl = db
+            .sql()
+            .query_opt(
+                "SELECT CASE WHEN ssl THEN 1 ELSE 0 END FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+                |r| r.int(0),
+            )
+            .expect("pg_stat_ssl");
+        assert_eq!(ssl, Some(1), "the session is encrypted");
+        // `prefer` (the default) uses TLS when the server offers it.
+        crate::store::Db::connect_tls(&pg.url, Some(&pg.password), Some(&pg.ca()))
+            .expect("prefer takes TLS");
+        let err = crate::store::Db::connect_tls(&require, Some(&pg.password), None)
+            .err()
+            .expect("a certificate no system root signed");
+        assert!(matches!(err, StoreError::Connect { .. }), "{err}");
+        let disabled = format!("{}?sslmode=disable", pg.url);
+        assert!(
+            crate::store::Db::connect_tls(&disabled, Some(&pg.password), Some(&pg.ca())).is_err(),
+            "the server accepts TLS connections only"
+        );
+        let bad_ca = std::env::temp_dir().join(format!("dw-not-a-ca-{}", std::process::id()));
+        std::fs::write(&bad_ca, "not PEM").expect("write");
+        let err = crate::store::Db::connect_tls(&require, Some(&pg.password), Some(&bad_ca))
+            .err()
+            .expect("no certificate in the CA file");
+        assert!(
+            matches!(&err, StoreError::Tls(m) if m.contains("no PEM certificate")),
+            "{err}"
+        );
+        let _ = std::fs::remove_file(&bad_ca);
     }
 
     #[test]

@@ -68,13 +68,13 @@ pub struct PgConn {
 
 impl PgConn {
     /// Connect on a new thread; the connection error, if any, is returned here.
-    pub fn connect(config: postgres::Config, url: &str) -> Result<PgConn> {
+    pub fn connect(config: postgres::Config, tls: super::Tls, url: &str) -> Result<PgConn> {
         let (requests, inbox) = mpsc::channel::<(Work, mpsc::Sender<Reply>)>();
         let (ready, is_ready) = mpsc::channel::<std::result::Result<(), postgres::Error>>();
         std::thread::Builder::new()
             .name("driftwatch-postgres".into())
             .spawn(move || {
-                let mut client = match config.connect(postgres::NoTls) {
+                let mut client = match config.connect(tls.clone()) {
                     Ok(c) => {
                         let _ = ready.send(Ok(()));
                         c
@@ -86,7 +86,7 @@ impl PgConn {
                 };
                 let mut session = Session::default();
                 while let Ok((work, reply)) = inbox.recv() {
-                    let answer = session.serve(&mut client, &config, work);
+                    let answer = session.serve(&mut client, &config, &tls, work);
                     // The caller may have gone; nothing to do then.
                     let _ = reply.send(answer);
                 }
@@ -181,6 +181,7 @@ impl Session {
         &mut self,
         client: &mut postgres::Client,
         config: &postgres::Config,
+        tls: &super::Tls,
         work: Work,
     ) -> Reply {
         let ends_tx = matches!(&work, Work::Batch(s) if s == "COMMIT" || s == "ROLLBACK");
@@ -197,7 +198,7 @@ impl Session {
         }
         if client.is_closed() {
             // Lost outside a transaction: connect again, transparently for this request.
-            match config.connect(postgres::NoTls) {
+            match config.connect(tls.clone()) {
                 Ok(c) => {
                     *client = c;
                     tracing::warn!("the PostgreSQL connection was lost; connected again");

@@ -18,12 +18,27 @@ fn script(name: &str) -> PathBuf {
 
 impl TestPostgres {
     pub fn start() -> TestPostgres {
+        Self::start_with(false)
+    }
+
+    /// A server that accepts TLS connections only, its CA in `ca()`.
+    pub fn start_tls() -> TestPostgres {
+        Self::start_with(true)
+    }
+
+    /// The throwaway CA that signed a TLS server's certificate.
+    pub fn ca(&self) -> PathBuf {
+        self.dir.join("ca.crt")
+    }
+
+    fn start_with(tls: bool) -> TestPostgres {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
         let out = Command::new(script("pg_up.sh"))
             .arg(port.to_string())
+            .env("PG_TLS", if tls { "1" } else { "0" })
             .output()
             .expect("run scripts/pg_up.sh");
         assert!(
@@ -51,7 +66,8 @@ impl TestPostgres {
     pub fn conn(&self) -> super::PgConn {
         let mut config: postgres::Config = self.url.parse().expect("url");
         config.password(&self.password);
-        super::PgConn::connect(config, &self.url).expect("connect")
+        super::PgConn::connect(config, super::Tls::new(None).expect("tls"), &self.url)
+            .expect("connect")
     }
 }
 
