@@ -468,18 +468,39 @@ mod tests {
         let killer = Engine::Postgres(pg.conn());
         e.batch("CREATE TABLE t (k TEXT PRIMARY KEY)")
             .expect("schema");
-        let kill = || {
+        // End the backend `pid` and wait until it is gone (pg_terminate_backend only signals
+        // it), so the client's next request meets a closed connection.
+        let kill = |pid: i64| {
             killer
                 .query(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                     WHERE datname = current_database() AND pid <> pg_backend_pid()
-                       AND backend_type = 'client backend'",
-                    &[],
+                    "SELECT pg_terminate_backend(CAST(?1 AS INTEGER))",
+                    &[pid.into()],
                     |_| Ok(()),
                 )
                 .expect("terminate");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while killer
+                .query_opt(
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE pid = CAST(?1 AS INTEGER)",
+                    &[pid.into()],
+                    |r| r.int(0),
+                )
+                .expect("activity")
+                != Some(0)
+            {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "backend {pid} lingers"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
         };
-        kill();
+        let pid_of = |e: &Engine| {
+            e.query_opt("SELECT pg_backend_pid()", &[], |r| r.int(0))
+                .expect("pid")
+                .expect("a row")
+        };
+        kill(pid_of(&e));
         // The first request after the loss fails (the client learns of it), the next one
         // connects again.
         let _ = e.query("SELECT 1", &[], |r| r.int(0));
@@ -492,7 +513,11 @@ mod tests {
             let tx = e.transaction().expect("tx");
             tx.exec("INSERT INTO t (k) VALUES ('a')", &[])
                 .expect("insert");
-            kill();
+            let pid = tx
+                .query_opt("SELECT pg_backend_pid()", &[], |r| r.int(0))
+                .expect("pid")
+                .expect("a row");
+            kill(pid);
             assert!(tx.exec("INSERT INTO t (k) VALUES ('b')", &[]).is_err());
             let later = tx
                 .exec("INSERT INTO t (k) VALUES ('c')", &[])
